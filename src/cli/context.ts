@@ -1,0 +1,84 @@
+/**
+ * What every command that talks to PostgreSQL needs: the loaded configuration, a logger, the
+ * target pools, and one place that closes them all. Configuration is loaded and validated before
+ * any connection is opened, so bad configuration exits 2 having touched nothing.
+ */
+import type { Logger } from 'pino';
+import { loadConfig, type Config } from '../config/load.js';
+import { UsageError } from '../errors.js';
+import { TargetDb } from '../db/pool.js';
+import { createLogger } from '../log.js';
+import type { Io } from './io.js';
+
+/** Options every command accepts (DESIGN.md global flags). */
+export interface GlobalOptions {
+  readonly config?: string;
+  readonly databaseUrl?: string;
+  readonly mode?: string;
+  readonly json?: boolean;
+  readonly logLevel?: string;
+}
+
+export interface Context {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly io: Io;
+  readonly json: boolean;
+}
+
+/** Loads the configuration and a logger writing to the command's stderr. */
+export function loadContext(globals: GlobalOptions, io: Io): Context {
+  const config = loadConfig(
+    { configFile: globals.config, databaseUrl: globals.databaseUrl, mode: globals.mode, logLevel: globals.logLevel },
+    io.env,
+  );
+  const logger = createLogger(config.settings.log.level, io.stderr);
+  return { config, logger, io, json: Boolean(globals.json) };
+}
+
+/**
+ * Opens a pool per selected target (all, or the one named by `--target`), runs `fn`, and closes
+ * every pool whatever happens.
+ */
+export async function withTargets<T>(
+  context: Context,
+  targetName: string | undefined,
+  fn: (targets: readonly TargetDb[]) => Promise<T>,
+): Promise<T> {
+  const { config } = context;
+  const selected = targetName === undefined ? config.targets : config.targets.filter((t) => t.name === targetName);
+  if (selected.length === 0) {
+    throw new UsageError(`--target ${targetName}: no such target (configured: ${config.targets.map((t) => t.name).join(', ')})`);
+  }
+  const options = {
+    connectTimeoutMs: config.connectTimeoutMs,
+    statementTimeoutMs: config.statementTimeoutMs,
+    poolSize: config.settings.database.poolSize,
+  };
+  const dbs = selected.map((t) => new TargetDb(t, options, context.logger));
+  try {
+    return await fn(dbs);
+  } finally {
+    await Promise.allSettled(dbs.map((db) => db.end()));
+  }
+}
+
+/** The one target a command that acts on a single server uses. */
+export function singleTarget(dbs: readonly TargetDb[]): TargetDb {
+  if (dbs.length !== 1) {
+    throw new UsageError(`several targets are configured (${dbs.map((d) => d.name).join(', ')}): choose one with --target`);
+  }
+  return dbs[0] as TargetDb;
+}
+
+/** Fails with exit 2 when `role` does not exist on the target. */
+export async function requireRole(db: TargetDb, role: string): Promise<void> {
+  const { rowCount } = await db.query('select 1 from pg_roles where rolname = $1', [role]);
+  if (!rowCount) throw new UsageError(`role ${JSON.stringify(role)} does not exist on target ${db.name}`);
+}
+
+/** Fails with exit 2 when `database` does not exist on the target. */
+export async function requireDatabase(db: TargetDb, database: string): Promise<void> {
+  const { rowCount } = await db.query('select 1 from pg_database where datname = $1', [database]);
+  if (!rowCount) throw new UsageError(`database ${JSON.stringify(database)} does not exist on target ${db.name}`);
+}

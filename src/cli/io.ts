@@ -1,0 +1,38 @@
+/**
+ * What a command may touch of the outside world, injected so commands run in-process in tests.
+ */
+
+/** Somewhere to write text. */
+export interface TextSink {
+  write(text: string): unknown;
+}
+
+export interface Io {
+  readonly stdout: TextSink;
+  readonly stderr: TextSink;
+  readonly env: NodeJS.ProcessEnv;
+  /** True when stdin is a terminal a person can answer (for confirmations and prompts). */
+  readonly interactive: boolean;
+  /** Records an exit code for the end of the command; the most important one wins (2, then 1, then 3). */
+  readonly raiseExitCode: (code: number) => void;
+}
+
+const EXIT_PRIORITY = [0, 3, 1, 2];
+
+/** The more important of two exit codes (DESIGN.md: 2, then 1, then 3). */
+export function worseExitCode(a: number, b: number): number {
+  return EXIT_PRIORITY.indexOf(b) > EXIT_PRIORITY.indexOf(a) ? b : a;
+}
+
+/** The real process's streams and environment. */
+export function processIo(): Io {
+  return {
+    raiseExitCode: (code) => {
+      process.exitCode = worseExitCode(Number(process.exitCode ?? 0), code);
+    },
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    interactive: Boolean(process.stdin.isTTY),
+  };
+}

@@ -1,0 +1,121 @@
+/**
+ * Configuration: file (YAML or JSON) < environment (PGWARDEN_*) < command-line flags, validated
+ * in full before anything connects, then frozen and passed in explicitly.
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { ConfigError } from '../errors.js';
+import { parseDuration } from './duration.js';
+import { compilePolicies, compileTargets, type Mode, type Policy, type Target } from './policies.js';
+import { redactText, redactUrl, REDACTED } from './redact.js';
+import { createSettings, type Settings } from './schema.js';
+
+/** What the command line says; each set field overrides env and file. */
+export interface ConfigOverrides {
+  readonly configFile?: string | undefined;
+  readonly databaseUrl?: string | undefined;
+  readonly mode?: string | undefined;
+  readonly logLevel?: string | undefined;
+}
+
+/** The validated configuration every component receives. */
+export interface Config {
+  /** The effective document (what `config check` prints, redacted). */
+  readonly settings: Readonly<Settings>;
+  readonly mode: Mode;
+  readonly targets: readonly Target[];
+  readonly policies: readonly Policy[];
+  readonly connectTimeoutMs: number;
+  readonly statementTimeoutMs: number;
+  readonly lockTimeoutMs: number;
+  readonly shutdownTimeoutMs: number;
+  /** Where the file came from, if any (for messages). */
+  readonly source: string | undefined;
+}
+
+function readDocument(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError(`--config ${path}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+  }
+  let doc: unknown;
+  try {
+    // YAML is a superset of JSON: one parser reads both.
+    doc = parseYaml(text, { prettyErrors: false, uniqueKeys: true });
+  } catch (err) {
+    if (err instanceof YAMLParseError) {
+      const line = err.linePos?.[0]?.line;
+      throw new ConfigError(`${path}${line ? `:${line}` : ''}: not valid YAML or JSON: ${err.message.split('\n')[0]}`);
+    }
+    throw err;
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new ConfigError(`${path}: the configuration must be a mapping of keys at the top level`);
+  }
+  return doc as Record<string, unknown>;
+}
+
+/** convict reports every problem on its own line; we show the first, named, and count the rest. */
+function firstConvictError(message: string): string {
+  const lines = message.split('\n').filter(Boolean);
+  const first = (lines[0] ?? message)
+    .replace(/^configuration param '([^']+)' not declared in the schema$/, '$1: unknown key')
+    .replace(/^configuration param '([^']+)' missing from config, did you override its parent\?$/, '$1: must be a mapping of keys');
+  const more = lines.length > 1 ? ` (and ${lines.length - 1} more problem${lines.length > 2 ? 's' : ''})` : '';
+  return redactText(first) + more;
+}
+
+/** Loads, validates and freezes the configuration; throws ConfigError naming the bad key. */
+export function loadConfig(overrides: ConfigOverrides, env: NodeJS.ProcessEnv = process.env): Config {
+  const settings = createSettings(env);
+  const file = overrides.configFile ?? (env.PGWARDEN_CONFIG || undefined);
+  if (file) settings.load(readDocument(file));
+  // Flags win over env and file; convict re-applies env on every load, so set them last.
+  if (overrides.databaseUrl !== undefined) settings.set('database.url', overrides.databaseUrl);
+  if (overrides.mode !== undefined) settings.set('mode', overrides.mode as Mode);
+  if (overrides.logLevel !== undefined) settings.set('log.level', overrides.logLevel as Settings['log']['level']);
+  try {
+    settings.validate({ allowed: 'strict' });
+  } catch (err) {
+    throw new ConfigError(firstConvictError((err as Error).message));
+  }
+  const doc = settings.getProperties();
+  const targets = compileTargets(doc.targets, doc.database.url);
+  const policies = compilePolicies(doc.policies, new Set(targets.map((t) => t.name)));
+  const seconds = (text: string) => Math.round((parseDuration(text) as number) * 1000);
+  return deepFreeze({
+    settings: doc,
+    mode: doc.mode,
+    targets,
+    policies,
+    connectTimeoutMs: seconds(doc.database.connectTimeout),
+    statementTimeoutMs: seconds(doc.database.statementTimeout),
+    lockTimeoutMs: seconds(doc.database.lockTimeout),
+    shutdownTimeoutMs: seconds(doc.shutdownTimeout),
+    source: file,
+  });
+}
+
+/** The effective configuration with every secret replaced by `***`. */
+export function redactSettings(settings: Readonly<Settings>): Settings {
+  const copy = structuredClone(settings) as Settings;
+  copy.database.url = copy.database.url ? redactUrl(copy.database.url) : '';
+  copy.targets = copy.targets.map((t) =>
+    t && typeof t === 'object' && 'url' in t && typeof t.url === 'string' ? { ...t, url: redactUrl(t.url) } : t,
+  );
+  return copy;
+}
+
+export { REDACTED };
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
+}

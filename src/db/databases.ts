@@ -1,0 +1,64 @@
+/**
+ * Visiting every database of a server, one lazily opened connection at a time, each closed as
+ * soon as its work is done: a connection left open to a template makes every CREATE DATABASE
+ * on the server fail, so templates and databases that refuse connections are never entered.
+ */
+import type pg from 'pg';
+import { errorReason } from './pg-errors.js';
+import type { TargetDb } from './pool.js';
+
+/** A database the visit could not enter, and why (no CONNECT right, refused, dropped meanwhile). */
+export interface SkippedDatabase {
+  readonly database: string;
+  readonly reason: string;
+}
+
+export interface VisitResult<T> {
+  readonly results: { readonly database: string; readonly value: T }[];
+  readonly skipped: SkippedDatabase[];
+}
+
+const LIST_DATABASES = `
+  select datname as name, has_database_privilege(datname, 'CONNECT') as can_connect
+  from pg_database
+  where datallowconn and not datistemplate
+  order by datname`;
+
+/** The databases a visit would enter, and whether the current user may connect to each. */
+export async function listConnectableDatabases(db: TargetDb): Promise<{ name: string; canConnect: boolean }[]> {
+  const { rows } = await db.query<{ name: string; can_connect: boolean }>(LIST_DATABASES);
+  return rows.map((r) => ({ name: r.name, canConnect: r.can_connect }));
+}
+
+/**
+ * Runs `fn` in each connectable database in name order. A database that cannot be entered is
+ * reported in `skipped`, never silently left out; an error from `fn` itself propagates.
+ */
+export async function forEachDatabase<T>(
+  db: TargetDb,
+  fn: (client: pg.Client, database: string) => Promise<T>,
+  only?: (database: string) => boolean,
+): Promise<VisitResult<T>> {
+  const results: { database: string; value: T }[] = [];
+  const skipped: SkippedDatabase[] = [];
+  for (const { name, canConnect } of await listConnectableDatabases(db)) {
+    if (only && !only(name)) continue;
+    if (!canConnect) {
+      skipped.push({ database: name, reason: 'no CONNECT privilege' });
+      continue;
+    }
+    let client: pg.Client;
+    try {
+      client = await db.connectTo(name);
+    } catch (err) {
+      skipped.push({ database: name, reason: errorReason(err) });
+      continue;
+    }
+    try {
+      results.push({ database: name, value: await fn(client, name) });
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+  return { results, skipped };
+}

@@ -1,0 +1,156 @@
+/**
+ * Connections: one pg pool per target, and short-lived clients per database for commands that
+ * must visit every database. All carry application_name=pgwarden, a connect timeout and a
+ * statement timeout; the daemon knows its own backends by pid (a name is never proof).
+ */
+import { userInfo } from 'node:os';
+import pg from 'pg';
+import type { Logger } from 'pino';
+import { ConnectionError, type ConnectionTarget } from '../errors.js';
+import { errorCode, errorReason, isConnectionFailure } from './pg-errors.js';
+import type { Target } from '../config/policies.js';
+
+export const APPLICATION_NAME = 'pgwarden';
+
+/** Timeouts and size shared by every connection pgwarden opens. */
+export interface ConnectionOptions {
+  readonly connectTimeoutMs: number;
+  readonly statementTimeoutMs: number;
+  readonly poolSize: number;
+}
+
+/** pg client settings for a target URL, optionally pointed at another database. */
+export function clientConfig(url: string, options: ConnectionOptions, database?: string): pg.ClientConfig {
+  // libpq falls back to the operating-system user when neither the URL nor PGUSER names one;
+  // pg falls back to $USER, which containers and CI often leave unset.
+  const user = new pg.Client(url ? { connectionString: url } : {}).user ? undefined : osUser();
+  return {
+    ...(url ? { connectionString: url } : {}),
+    ...(user !== undefined ? { user } : {}),
+    ...(database !== undefined ? { database } : {}),
+    application_name: APPLICATION_NAME,
+    connectionTimeoutMillis: options.connectTimeoutMs,
+    statement_timeout: options.statementTimeoutMs,
+    // A dead peer must not hang a leader lock or a pool forever.
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+  };
+}
+
+function osUser(): string | undefined {
+  try {
+    return userInfo().username;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Where a config connects, as pg resolves it (URL, then PG* env, then defaults); never the password. */
+export function describeConnection(config: pg.ClientConfig): ConnectionTarget {
+  const probe = new pg.Client(config);
+  return {
+    host: probe.host || 'localhost',
+    port: probe.port,
+    user: probe.user ?? '',
+    database: probe.database ?? probe.user ?? '',
+  };
+}
+
+/** Rethrows "could not connect" as a ConnectionError naming host, port, user and the server's reason. */
+export function asConnectionError(err: unknown, where: ConnectionTarget): unknown {
+  if (!isConnectionFailure(err)) return err;
+  return new ConnectionError(where, errorReason(err), errorCode(err));
+}
+
+function processIdOf(client: pg.ClientBase): number | undefined {
+  return (client as unknown as { processID?: number }).processID;
+}
+
+/** A target's pool, with the pids of pgwarden's own backends. */
+export class TargetDb {
+  readonly name: string;
+  readonly where: ConnectionTarget;
+  /** Backends opened by this pool: policies never act on them. */
+  readonly ownPids = new Set<number>();
+  readonly #pool: pg.Pool;
+  readonly #url: string;
+  readonly #options: ConnectionOptions;
+  #ended = false;
+
+  constructor(target: Target, options: ConnectionOptions, logger: Logger) {
+    this.name = target.name;
+    this.#url = target.url;
+    this.#options = options;
+    const config = clientConfig(target.url, options);
+    this.where = describeConnection(config);
+    this.#pool = new pg.Pool({ ...config, max: options.poolSize, idleTimeoutMillis: 30_000 });
+    // An idle client's failure (server restart, network) must not crash the process.
+    this.#pool.on('error', (err) => logger.warn({ err, target: this.name }, 'idle database connection failed'));
+    this.#pool.on('connect', (client) => {
+      const pid = processIdOf(client);
+      if (pid !== undefined) this.ownPids.add(pid);
+    });
+    this.#pool.on('remove', (client) => {
+      const pid = processIdOf(client);
+      if (pid !== undefined) this.ownPids.delete(pid);
+    });
+  }
+
+  /** Runs one statement on the pool; connection failures become ConnectionError. */
+  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<pg.QueryResult<R>> {
+    try {
+      return await this.#pool.query<R>(text, values);
+    } catch (err) {
+      throw asConnectionError(err, this.where);
+    }
+  }
+
+  /** Runs `fn` on one pooled client (for statements that must share a session). */
+  async withClient<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.#pool.connect();
+    } catch (err) {
+      throw asConnectionError(err, this.where);
+    }
+    try {
+      return await fn(client);
+    } finally {
+      client.release();
+    }
+  }
+
+  /** Opens a client to another database of the same server, with the same credentials. */
+  async connectTo(database: string): Promise<pg.Client> {
+    const config = clientConfig(this.#url, this.#options, database);
+    const client = new pg.Client(config);
+    client.on('error', () => {
+      /* reported by the query that fails; without a listener an idle error would crash us */
+    });
+    try {
+      await client.connect();
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      throw asConnectionError(err, { ...this.where, database });
+    }
+    const pid = processIdOf(client);
+    if (pid !== undefined) this.ownPids.add(pid);
+    const end = client.end.bind(client);
+    client.end = (async () => {
+      if (pid !== undefined) this.ownPids.delete(pid);
+      await end();
+    });
+    return client;
+  }
+
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /** Closes the pool; safe to call twice. */
+  async end(): Promise<void> {
+    if (this.#ended) return;
+    this.#ended = true;
+    await this.#pool.end();
+  }
+}
