@@ -73,7 +73,16 @@ function firstConvictError(message: string): string {
 export function loadConfig(overrides: ConfigOverrides, env: NodeJS.ProcessEnv = process.env): Config {
   const settings = createSettings(env);
   const file = overrides.configFile ?? (env.PGWARDEN_CONFIG || undefined);
-  if (file) settings.load(readDocument(file));
+  if (file) {
+    const doc = readDocument(file);
+    // convict would merge a mapping into the default list: catch that before it can.
+    for (const key of ['policies', 'targets']) {
+      if (doc[key] !== undefined && doc[key] !== null && !Array.isArray(doc[key])) {
+        throw new ConfigError(`${key}: must be a list`);
+      }
+    }
+    settings.load(doc);
+  }
   // Flags win over env and file; convict re-applies env on every load, so set them last.
   if (overrides.databaseUrl !== undefined) settings.set('database.url', overrides.databaseUrl);
   if (overrides.mode !== undefined) settings.set('mode', overrides.mode as Mode);

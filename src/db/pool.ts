@@ -5,6 +5,7 @@
  */
 import { userInfo } from 'node:os';
 import pg from 'pg';
+import { parseIntoClientConfig } from 'pg-connection-string';
 import type { Logger } from 'pino';
 import { ConnectionError, type ConnectionTarget } from '../errors.js';
 import { errorCode, errorReason, isConnectionFailure } from './pg-errors.js';
@@ -23,9 +24,12 @@ export interface ConnectionOptions {
 export function clientConfig(url: string, options: ConnectionOptions, database?: string): pg.ClientConfig {
   // libpq falls back to the operating-system user when neither the URL nor PGUSER names one;
   // pg falls back to $USER, which containers and CI often leave unset.
-  const user = new pg.Client(url ? { connectionString: url } : {}).user ? undefined : osUser();
+  // Parsed here rather than passed as connectionString: pg lets a connectionString override an
+  // explicit `database`, and visiting other databases needs exactly that override.
+  const fromUrl = url ? parseIntoClientConfig(url) : {};
+  const user = new pg.Client(fromUrl).user ? undefined : osUser();
   return {
-    ...(url ? { connectionString: url } : {}),
+    ...fromUrl,
     ...(user !== undefined ? { user } : {}),
     ...(database !== undefined ? { database } : {}),
     application_name: APPLICATION_NAME,

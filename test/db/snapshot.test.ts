@@ -1,0 +1,102 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { fetchRoles, fetchSessions, membershipClosure } from '../../src/db/snapshot.js';
+import { quoteIdent } from '../../src/db/quote.js';
+import type { TargetDb } from '../../src/db/pool.js';
+import { useFixture } from '../support/fixture.js';
+import { testTarget } from '../support/target.js';
+
+const fixture = useFixture('snapshot');
+let db: TargetDb | undefined;
+afterEach(async () => {
+  await db?.end();
+  db = undefined;
+});
+
+describe('fetchSessions', () => {
+  it('runs on the expected server version', async () => {
+    db = testTarget();
+    const snapshot = await fetchSessions(db);
+    expect(snapshot.serverVersionNum).toBeGreaterThanOrEqual(140000);
+    const expected = process.env.PGWARDEN_TEST_EXPECT_MAJOR;
+    if (expected) expect(Math.floor(snapshot.serverVersionNum / 10000)).toBe(Number(expected));
+  });
+
+  it('shows real idle, idle-in-transaction, aborted and active sessions with server-clock ages', async () => {
+    const f = fixture();
+    const role = await f.createRole(f.name('app'));
+    const idle = await f.openSession({ role, state: 'idle', application: `${f.prefix}-idle` });
+    const inTx = await f.openSession({ role, state: 'idle in transaction' });
+    const aborted = await f.openSession({ role, state: 'idle in transaction (aborted)' });
+    const active = await f.openSession({ role, state: 'active' });
+    await new Promise((r) => setTimeout(r, 1100));
+
+    db = testTarget();
+    const snapshot = await fetchSessions(db);
+    const byPid = new Map(snapshot.sessions.map((s) => [s.pid, s]));
+    const s = (pid: number) => {
+      const found = byPid.get(pid);
+      expect(found, `pid ${pid} in snapshot`).toBeDefined();
+      return found!;
+    };
+    expect(s(idle.pid)).toMatchObject({ state: 'idle', role, backendType: 'client backend', application: `${f.prefix}-idle`, superuser: false });
+    expect(s(idle.pid).xactStart).toBeNull();
+    expect(s(idle.pid).stateSeconds).toBeGreaterThan(1);
+    expect(s(inTx.pid).state).toBe('idle in transaction');
+    expect(s(inTx.pid).xactSeconds).toBeGreaterThan(1);
+    expect(s(aborted.pid).state).toBe('idle in transaction (aborted)');
+    expect(s(active.pid)).toMatchObject({ state: 'active', waitEventType: 'Timeout', waitEvent: 'PgSleep' });
+    expect(s(active.pid).query).toBe('select pg_sleep(300)');
+    expect(s(active.pid).querySeconds).toBeGreaterThan(1);
+    // TCP sessions carry their client address; the database is the connection database.
+    expect(s(idle.pid).clientAddr).toBe('127.0.0.1');
+
+    // backend_start to the microsecond, as the server has it
+    const { rows } = await f.sql(`select (extract(epoch from backend_start) * 1000000)::bigint::text as us from pg_stat_activity where pid = $1`, [idle.pid]);
+    expect(s(idle.pid).backendStartUs).toBe(rows[0].us);
+    expect(s(idle.pid).backendStartUs).toMatch(/^\d{16}$/);
+
+    // Non-client backends are in the snapshot too (policies filter them out).
+    expect(snapshot.sessions.some((x) => x.backendType !== 'client backend')).toBe(true);
+    // The pool's own backend is known by pid.
+    expect(db.ownPids.size).toBeGreaterThan(0);
+    for (const pid of db.ownPids) expect(s(pid).application).toBe('pgwarden');
+  });
+
+  it('connects with application_name=pgwarden and a statement timeout', async () => {
+    db = testTarget();
+    const { rows } = await db.query<{ app: string; timeout: string }>(
+      "select current_setting('application_name') as app, current_setting('statement_timeout') as timeout",
+    );
+    expect(rows[0]).toEqual({ app: 'pgwarden', timeout: '10s' });
+  });
+});
+
+describe('fetchRoles', () => {
+  it('reports expiry, infinity as none, memberships (inherited through groups) and session counts', async () => {
+    const f = fixture();
+    const soon = await f.createRole(f.name('soon'), "valid until '2999-01-01'");
+    await f.sql(`alter role ${quoteIdent(soon)} valid until ${"'" + new Date(Date.now() + 3 * 86_400_000).toISOString() + "'"}`);
+    const past = await f.createRole(f.name('past'), "valid until '2001-01-01'");
+    const forever = await f.createRole(f.name('forever'), "valid until 'infinity'");
+    const marker = await f.createRole(f.name('marker'), 'nologin');
+    const group = await f.createRole(f.name('group'), 'nologin');
+    await f.sql(`grant ${quoteIdent(marker)} to ${quoteIdent(group)}`);
+    await f.sql(`grant ${quoteIdent(group)} to ${quoteIdent(forever)}`);
+    await f.openSession({ role: forever, state: 'idle' });
+    await f.openSession({ role: forever, state: 'idle in transaction' });
+
+    db = testTarget();
+    const { roles } = await fetchRoles(db);
+    const byName = new Map(roles.map((r) => [r.role, r]));
+    const r = (name: string) => byName.get(name)!;
+    expect(r(soon).validSeconds).toBeGreaterThan(2.9 * 86_400);
+    expect(r(soon).validSeconds).toBeLessThan(3.1 * 86_400);
+    expect(r(soon).validUntil).toBeInstanceOf(Date);
+    expect(r(past).validSeconds).toBeLessThan(0);
+    expect(r(forever)).toMatchObject({ validUntil: null, validSeconds: null, login: true, superuser: false, sessions: 2 });
+    expect(r(forever).memberOf).toEqual([group]);
+    expect(r(marker).login).toBe(false);
+    expect(membershipClosure(roles).get(forever)?.has(marker)).toBe(true);
+    expect(r(soon).sessions).toBe(0);
+  });
+});

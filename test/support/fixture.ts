@@ -1,0 +1,181 @@
+/**
+ * Per-test database state: uniquely named roles and databases (roles are cluster-wide, so every
+ * name carries the test's prefix), real client sessions in the states policies look for, and a
+ * cleanup that removes all of it. A failed test's leftovers are kept only with
+ * PGWARDEN_TEST_KEEP=1, never in CI.
+ */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterEach, beforeEach, inject } from 'vitest';
+import { quoteIdent, quoteLiteral } from '../../src/db/quote.js';
+
+/** The URL of the server under test (see global-setup.ts). */
+export function testDatabaseUrl(): string {
+  return inject('databaseUrl');
+}
+
+/** Same server, another database. */
+export function urlFor(database: string, user?: { name: string; password: string }): string {
+  const url = new URL(testDatabaseUrl());
+  url.pathname = `/${encodeURIComponent(database)}`;
+  if (user) {
+    url.username = encodeURIComponent(user.name);
+    url.password = encodeURIComponent(user.password);
+  }
+  return url.toString();
+}
+
+export const ROLE_PASSWORD = 'fixture-pw';
+
+export type SessionState = 'idle' | 'idle in transaction' | 'idle in transaction (aborted)' | 'active';
+
+export interface OpenSession {
+  readonly client: pg.Client;
+  readonly pid: number;
+  /** Settles when a running statement ends (rejects quietly when the backend is killed). */
+  readonly running: Promise<unknown> | undefined;
+}
+
+/** Polls `check` until it returns a truthy value or the deadline passes. */
+export async function waitFor<T>(check: () => Promise<T | undefined | false | null>, what: string, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export class Fixture {
+  /** Prefix of every role and database name this fixture creates. */
+  readonly prefix: string;
+  readonly #roles: string[] = [];
+  readonly #databases: string[] = [];
+  readonly #clients: pg.Client[] = [];
+  #admin: pg.Client | undefined;
+
+  constructor(label: string) {
+    this.prefix = `pgw_${label.replace(/[^a-z0-9]/gi, '').slice(0, 12).toLowerCase()}_${randomBytes(3).toString('hex')}`;
+  }
+
+  /** A unique name under this fixture's prefix; `suffix` may hold any characters. */
+  name(suffix: string): string {
+    return `${this.prefix}_${suffix}`;
+  }
+
+  /** A superuser connection to the test server's connection database. */
+  async admin(): Promise<pg.Client> {
+    if (!this.#admin) {
+      const client = new pg.Client({ connectionString: testDatabaseUrl(), application_name: 'pgwarden-test-admin' });
+      client.on('error', () => undefined);
+      await client.connect();
+      this.#admin = client;
+    }
+    return this.#admin;
+  }
+
+  async sql(text: string, values: unknown[] = []): Promise<pg.QueryResult> {
+    return (await this.admin()).query(text, values);
+  }
+
+  /** CREATE ROLE with LOGIN and a password (so it also works on password-auth servers), plus `options`. */
+  async createRole(name: string, options = ''): Promise<string> {
+    const login = /\bnologin\b/i.test(options) ? '' : 'login';
+    await this.sql(`create role ${quoteIdent(name)} ${login} password ${quoteLiteral(ROLE_PASSWORD)} ${options}`);
+    this.#roles.push(name);
+    return name;
+  }
+
+  /** CREATE DATABASE from template0 (never holds a connection to template1). */
+  async createDatabase(name: string, owner?: string): Promise<string> {
+    await this.sql(`create database ${quoteIdent(name)} template template0${owner ? ` owner ${quoteIdent(owner)}` : ''}`);
+    this.#databases.push(name);
+    return name;
+  }
+
+  /** Connects as `role` (default: the admin user) to `database`, then puts the session in `state`. */
+  async openSession(options: { role?: string; database?: string; application?: string; state: SessionState }): Promise<OpenSession> {
+    const url = new URL(testDatabaseUrl());
+    const client = new pg.Client({
+      host: url.hostname,
+      port: Number(url.port || 5432),
+      user: options.role ?? decodeURIComponent(url.username),
+      password: options.role ? ROLE_PASSWORD : decodeURIComponent(url.password),
+      database: options.database ?? decodeURIComponent(url.pathname.slice(1) || 'postgres'),
+      application_name: options.application ?? `${this.prefix}-app`,
+    });
+    client.on('error', () => undefined);
+    await client.connect();
+    this.#clients.push(client);
+    const pid = (client as unknown as { processID: number }).processID;
+    let running: Promise<unknown> | undefined;
+    switch (options.state) {
+      case 'idle':
+        break;
+      case 'idle in transaction':
+        await client.query('begin');
+        await client.query('select 1');
+        break;
+      case 'idle in transaction (aborted)':
+        await client.query('begin');
+        await client.query('select 1/0').catch(() => undefined);
+        break;
+      case 'active':
+        running = client.query('select pg_sleep(300)').catch(() => undefined);
+        break;
+    }
+    const state = options.state;
+    await waitFor(async () => {
+      const { rows } = await this.sql('select state from pg_stat_activity where pid = $1', [pid]);
+      return rows[0]?.state === state;
+    }, `session ${pid} to be ${state}`);
+    return { client, pid, running };
+  }
+
+  /** Is the backend still there? */
+  async alive(pid: number): Promise<boolean> {
+    const { rowCount } = await this.sql('select 1 from pg_stat_activity where pid = $1', [pid]);
+    return rowCount === 1;
+  }
+
+  /** Ends every session, database and role this fixture made. */
+  async cleanup(): Promise<void> {
+    const admin = await this.admin();
+    await Promise.allSettled(this.#clients.map((c) => c.end()));
+    if (this.#roles.length > 0) {
+      await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where usename = any($1)', [this.#roles]);
+    }
+    for (const db of this.#databases.reverse()) {
+      await admin.query(`drop database if exists ${quoteIdent(db)} with (force)`);
+    }
+    for (const role of this.#roles.reverse()) {
+      // Objects in the connection database that the role owns or was granted go first.
+      await admin.query(`drop owned by ${quoteIdent(role)} cascade`).catch(() => undefined);
+      await admin.query(`drop role if exists ${quoteIdent(role)}`);
+    }
+    await admin.end();
+    this.#admin = undefined;
+  }
+}
+
+/**
+ * A fresh Fixture per test, cleaned up afterwards (kept when the test failed and
+ * PGWARDEN_TEST_KEEP=1 outside CI, for debugging).
+ */
+export function useFixture(label: string): () => Fixture {
+  let current: Fixture | undefined;
+  beforeEach(() => {
+    current = new Fixture(label);
+  });
+  afterEach(async (context) => {
+    const failed = context.task.result?.state === 'fail';
+    const keep = failed && process.env.PGWARDEN_TEST_KEEP === '1' && !process.env.CI;
+    if (current && !keep) await current.cleanup();
+    current = undefined;
+  });
+  return () => {
+    if (!current) throw new Error('useFixture: no fixture outside a test');
+    return current;
+  };
+}
