@@ -40,7 +40,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const problem = await answers(url);
   if (problem === undefined) {
     project.provide('databaseUrl', url);
-    return async () => undefined;
+    return () => Promise.resolve();
   }
   process.stderr.write(`test database ${url.replace(/:[^:@/]*@/, ':***@')} does not answer (${problem}); starting a throwaway server\n`);
   const server = process.env.PGWARDEN_TEST_CONTAINERS === '1' ? await startContainer() : await startEmbeddedServer({ package: 'pg17' });

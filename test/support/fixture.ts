@@ -75,8 +75,8 @@ export class Fixture {
     return this.#admin;
   }
 
-  async sql(text: string, values: unknown[] = []): Promise<pg.QueryResult> {
-    return (await this.admin()).query(text, values);
+  async sql<R extends pg.QueryResultRow = Record<string, unknown>>(text: string, values: unknown[] = []): Promise<pg.QueryResult<R>> {
+    return (await this.admin()).query<R>(text, values);
   }
 
   /** CREATE ROLE with LOGIN and a password (so it also works on password-auth servers), plus `options`. */
