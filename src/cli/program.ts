@@ -9,6 +9,7 @@ import { registerConfig } from './config-check.js';
 import { worseExitCode, type Io } from './io.js';
 import { registerOwned } from './owned.js';
 import { registerRoles } from './roles.js';
+import { registerRun } from './run.js';
 import { registerSessions } from './sessions.js';
 import { VERSION } from '../version.js';
 
@@ -29,6 +30,7 @@ export function buildProgram(io: Io): Command {
       writeOut: (text) => io.stdout.write(text),
       writeErr: (text) => io.stderr.write(text),
     });
+  registerRun(program, io);
   registerSessions(program, io);
   registerRoles(program, io);
   registerOwned(program, io);

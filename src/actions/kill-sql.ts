@@ -1,0 +1,52 @@
+/**
+ * The kill statements. All kills of one policy run go in one statement that re-checks, for each
+ * backend, the condition the policy saw — same pid, same backend_start to the microsecond, still
+ * a client backend, still in the state, still past the threshold by the server's clock — and
+ * signals only the backends that still match. Anything else is `gone` and left alone.
+ * pg_stat_activity is read afresh because each autocommit statement is its own transaction.
+ */
+import { quoteLiteral } from '../db/quote.js';
+import type { AgeColumn, Recheck, SessionAction } from '../policies/types.js';
+
+/** Column names are never user input: they come from this whitelist. */
+const AGE_COLUMNS: Readonly<Record<AgeColumn, string>> = {
+  state_change: 'state_change',
+  query_start: 'query_start',
+  xact_start: 'xact_start',
+};
+
+const SIGNAL: Readonly<Record<SessionAction, string>> = {
+  terminate: 'pg_terminate_backend',
+  cancel: 'pg_cancel_backend',
+};
+
+/** One statement for many backends: $1 pids, $2 backend_start as epoch µs (text), $3 actions, $4 states, $5 seconds. */
+export function batchKillSql(recheck: Recheck): string {
+  const since = AGE_COLUMNS[recheck.since];
+  return `
+  select c.pid,
+         case when a.pid is null then null
+              when c.action = 'cancel' then pg_cancel_backend(a.pid)
+              else pg_terminate_backend(a.pid) end as signalled
+  from unnest($1::int[], $2::text[], $3::text[]) as c(pid, backend_start_us, action)
+  left join pg_stat_activity a
+    on a.pid = c.pid
+   and a.backend_type = 'client backend'
+   and (extract(epoch from a.backend_start) * 1000000)::bigint = c.backend_start_us::bigint
+   and ($4::text[] is null or a.state = any($4::text[]))
+   and a.${since} <= clock_timestamp() - make_interval(secs => $5::float8)`;
+}
+
+/** The same kill for one backend, with every value inlined: what `plan` prints and a DBA can run. */
+export function singleKillSql(action: SessionAction, pid: number, backendStartUs: string | null, recheck: Recheck): string {
+  const since = AGE_COLUMNS[recheck.since];
+  const states = recheck.states ? `\n  and state in (${recheck.states.map(quoteLiteral).join(', ')})` : '';
+  const start = backendStartUs ?? '0';
+  if (!/^\d+$/.test(start)) throw new Error(`backend_start must be epoch microseconds, got ${start}`);
+  return (
+    `select ${SIGNAL[action]}(pid) from pg_stat_activity\n` +
+    `where pid = ${Math.trunc(pid)} and backend_type = 'client backend'\n` +
+    `  and (extract(epoch from backend_start) * 1000000)::bigint = ${start}${states}\n` +
+    `  and ${since} <= clock_timestamp() - interval '${Number(recheck.thresholdSeconds)} seconds'`
+  );
+}

@@ -1,0 +1,105 @@
+/**
+ * `pgwarden run` (the daemon), `pgwarden run --once` (every policy once, then exit) and
+ * `pgwarden plan` (every policy once in dry-run, printing violations and the exact SQL).
+ */
+import type { Command } from 'commander';
+import type { Mode, Policy } from '../config/policies.js';
+import type { ActionJson, ViolationJson } from '../actions/types.js';
+import { startDaemon } from '../daemon.js';
+import { Engine } from '../engine.js';
+import { Metrics } from '../metrics/registry.js';
+import { loadContext, withTargets, type Context, type GlobalOptions } from './context.js';
+import type { Io } from './io.js';
+import { printJson } from './output.js';
+
+/** DESIGN.md `plan` / `run --once` shape. */
+export interface RunOutput {
+  mode: Mode;
+  violations: ViolationJson[];
+  actions: ActionJson[];
+  errors?: string[];
+}
+
+function printRun(context: Context, output: RunOutput): void {
+  const { io } = context;
+  if (context.json) {
+    printJson(io.stdout, output);
+    return;
+  }
+  io.stdout.write(`mode: ${output.mode}; ${output.violations.length} violation(s), ${output.actions.length} action(s)\n`);
+  for (const v of output.violations) {
+    io.stdout.write(`\n[${v.target}] ${v.policy} (${v.kind}): pid ${v.pid ?? '-'} role ${v.role ?? '-'} database ${v.database ?? '-'} application ${v.application ?? '-'}\n  ${v.reason}\n`);
+    for (const a of output.actions.filter((x) => x.target === v.target && x.policy === v.policy && x.pid === v.pid && x.role === v.role)) {
+      io.stdout.write(`  -> ${a.action}: ${a.result}${a.detail ? ` (${a.detail})` : ''}\n`);
+      io.stdout.write(`${a.sql.replace(/^/gm, '     ')};\n`);
+    }
+  }
+  for (const e of output.errors ?? []) io.stderr.write(`pgwarden: ${e}\n`);
+}
+
+/** Runs every supported policy once; warns about kinds this version cannot run yet. */
+async function runOnce(context: Context, modeFor: (engine: Engine, policy: Policy) => Mode, globalMode: Mode): Promise<RunOutput> {
+  return withTargets(context, undefined, async (dbs) => {
+    const engine = new Engine({ config: context.config, targets: dbs, metrics: new Metrics(), logger: context.logger });
+    const policies = context.config.policies.filter((p) => {
+      if (engine.supported(p)) return true;
+      context.logger.warn({ policy: p.name, kind: p.kind }, `policy kind ${p.kind} is not supported by this version yet; skipped`);
+      return false;
+    });
+    const result = await engine.runAll(policies, (p) => modeFor(engine, p));
+    return {
+      mode: globalMode,
+      violations: result.violations,
+      actions: result.actions,
+      ...(result.errors.length > 0 ? { errors: result.errors } : {}),
+    };
+  });
+}
+
+function waitForSignal(io: Io): Promise<string> {
+  return new Promise((resolve) => {
+    let received = false;
+    const onSignal = (signal: string) => {
+      if (received) {
+        io.stderr.write(`pgwarden: second ${signal}: exiting now\n`);
+        process.exit(1);
+      }
+      received = true;
+      resolve(signal);
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}
+
+export function registerRun(program: Command, io: Io): void {
+  program
+    .command('run')
+    .description('the daemon: schedules every policy, serves /metrics, /healthz, /readyz')
+    .option('--once', 'run every policy once, now, then exit (for a CronJob or a test)')
+    .action(async (options: { once?: boolean }, command: Command) => {
+      const context = loadContext(command.optsWithGlobals<GlobalOptions>(), io);
+      if (options.once) {
+        const output = await runOnce(context, (engine, p) => engine.modeOf(p), context.config.mode);
+        printRun(context, output);
+        if (output.errors || output.actions.some((a) => a.result === 'failed')) io.raiseExitCode(1);
+        return;
+      }
+      await withTargets(context, undefined, async (dbs) => {
+        const daemon = await startDaemon({ config: context.config, targets: dbs, logger: context.logger, stopSignal: waitForSignal(io) });
+        await daemon.done;
+      });
+    });
+
+  program
+    .command('plan')
+    .description('every policy once in dry-run: prints violations and the exact SQL it would run')
+    .option('--exit-code', 'exit 3 when anything violates')
+    .action(async (options: { exitCode?: boolean }, command: Command) => {
+      const context = loadContext(command.optsWithGlobals<GlobalOptions>(), io);
+      const output = await runOnce(context, () => 'dry-run', 'dry-run');
+      printRun(context, output);
+      if (output.errors) io.raiseExitCode(1);
+      if (options.exitCode && output.violations.length > 0) io.raiseExitCode(3);
+    });
+}

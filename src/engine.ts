@@ -1,0 +1,238 @@
+/**
+ * The engine: for one target and one policy, snapshot → rule → planner → executor, with every
+ * step counted in metrics and every action written to the audit log. Shared by the daemon's
+ * scheduled ticks, `run --once` and `plan`. A run never throws: errors are logged and counted.
+ */
+import type { Logger } from 'pino';
+import type { Config } from './config/load.js';
+import type { Mode, Policy } from './config/policies.js';
+import { executeSessionActions } from './actions/executor.js';
+import { countClientSessions, planSessionActions } from './actions/planner.js';
+import {
+  sessionActionJson,
+  sessionViolationJson,
+  type ActionJson,
+  type SessionActionPlan,
+  type ViolationJson,
+} from './actions/types.js';
+import { coerceError } from './errors.js';
+import type { TargetDb } from './db/pool.js';
+import { fetchSessions, type Snapshot } from './db/snapshot.js';
+import { errorReason } from './db/pg-errors.js';
+import type { Metrics } from './metrics/registry.js';
+import { evaluateSessionPolicy, isSessionPolicy } from './policies/registry.js';
+import { backendKey } from './policies/types.js';
+
+/** What one policy run on one target found and did. */
+export interface RunReport {
+  readonly violations: ViolationJson[];
+  readonly actions: ActionJson[];
+  /** Set when the run could not complete (snapshot or statement failure). */
+  readonly error?: string;
+}
+
+/** The state /readyz reports for each target. */
+export interface TargetState {
+  up: boolean;
+  leader: boolean;
+  lastSuccess: string | null;
+  lastError: string | null;
+}
+
+export interface EngineOptions {
+  readonly config: Config;
+  readonly targets: readonly TargetDb[];
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  /** Milliseconds since epoch; injected so tests control time. */
+  readonly clock?: () => number;
+}
+
+const FORGET_CANCELLED_AFTER_MS = 24 * 3600 * 1000;
+
+export class Engine {
+  readonly #config: Config;
+  readonly #metrics: Metrics;
+  readonly #log: Logger;
+  readonly #audit: Logger;
+  readonly #clock: () => number;
+  readonly targets: readonly TargetDb[];
+  readonly states = new Map<string, TargetState>();
+  /** Backends each long_query policy cancelled, per target: for escalateAfter. */
+  readonly #cancelled = new Map<string, Map<string, number>>();
+  /** One snapshot per target per tick, shared by every policy due at that tick. */
+  readonly #tickSnapshots = new Map<string, { tick: number; snapshot: Promise<Snapshot> }>();
+
+  constructor(options: EngineOptions) {
+    this.#config = options.config;
+    this.#metrics = options.metrics;
+    this.#log = options.logger.child({ component: 'engine' });
+    this.#audit = options.logger.child({ component: 'audit' });
+    this.#clock = options.clock ?? Date.now;
+    this.targets = options.targets;
+    for (const db of this.targets) this.states.set(db.name, { up: false, leader: true, lastSuccess: null, lastError: null });
+  }
+
+  /** The mode a policy runs in: its own, else the global one. */
+  modeOf(policy: Policy): Mode {
+    return policy.mode ?? this.#config.mode;
+  }
+
+  /** Policies this engine can evaluate today; the rest are reported once by the caller. */
+  supported(policy: Policy): boolean {
+    return isSessionPolicy(policy);
+  }
+
+  /** Targets a policy runs on. */
+  targetsOf(policy: Policy): TargetDb[] {
+    return this.targets.filter((t) => !policy.targets || policy.targets.includes(t.name));
+  }
+
+  /** Takes a session snapshot and records it (pgwarden_up, session gauges, readiness). */
+  async snapshot(db: TargetDb): Promise<Snapshot> {
+    const state = this.states.get(db.name) as TargetState;
+    try {
+      const snapshot = await fetchSessions(db);
+      this.#metrics.up.set({ target: db.name }, 1);
+      this.#metrics.recordSessions(db.name, snapshot.sessions, db.ownPids);
+      state.up = true;
+      state.lastSuccess = new Date(this.#clock()).toISOString();
+      state.lastError = null;
+      return snapshot;
+    } catch (err) {
+      this.#metrics.up.set({ target: db.name }, 0);
+      state.up = false;
+      state.lastError = errorReason(err);
+      this.#log.error({ err: coerceError(err), target: db.name }, 'snapshot failed');
+      throw err;
+    }
+  }
+
+  /** The snapshot of `db` for scheduler tick `tick` (seconds): taken once, shared by every policy due. */
+  snapshotForTick(db: TargetDb, tick: number): Promise<Snapshot> {
+    const cached = this.#tickSnapshots.get(db.name);
+    if (cached && cached.tick === tick) return cached.snapshot;
+    const snapshot = this.snapshot(db);
+    // Callers handle the rejection; this copy only keeps it from being reported as unhandled.
+    snapshot.catch(() => undefined);
+    this.#tickSnapshots.set(db.name, { tick, snapshot });
+    return snapshot;
+  }
+
+  /**
+   * Runs one policy on one target against `snapshot` (or a failed snapshot), in `mode`.
+   * Never throws.
+   */
+  async runPolicy(db: TargetDb, policy: Policy, snapshot: Promise<Snapshot>, mode: Mode): Promise<RunReport> {
+    const started = performance.now();
+    const labels = { target: db.name, policy: policy.name };
+    try {
+      const taken = await snapshot;
+      const plan = this.#planSessions(db, taken, policy);
+      if (mode === 'enforce') await executeSessionActions(db, plan.actions);
+      this.#remember(db.name, policy, plan.actions);
+      for (const action of plan.actions) this.#record(db.name, policy, action, mode);
+      if (plan.breaker) this.#log.error({ target: db.name, policy: policy.name }, plan.breaker);
+      this.#metrics.violations.set({ ...labels, kind: policy.kind }, plan.violations.length);
+      const failed = plan.actions.filter((a) => a.result === 'failed');
+      if (failed.length > 0) this.#metrics.errors.inc(labels);
+      else this.#metrics.lastSuccess.set(labels, this.#clock() / 1000);
+      return { violations: plan.violations.map(sessionViolationJson), actions: plan.actions.map(sessionActionJson) };
+    } catch (err) {
+      this.#metrics.errors.inc(labels);
+      this.#log.error({ err: coerceError(err), ...labels }, 'policy run failed');
+      return { violations: [], actions: [], error: errorReason(err) };
+    } finally {
+      this.#metrics.runDuration.observe(labels, (performance.now() - started) / 1000);
+    }
+  }
+
+  /**
+   * Every policy once, now: one snapshot per target shared by all of them (`run --once`, `plan`).
+   * Targets run in parallel, policies of a target one after the other.
+   */
+  async runAll(policies: readonly Policy[], modeFor: (policy: Policy) => Mode): Promise<RunReport & { errors: string[] }> {
+    const reports = await Promise.all(
+      this.targets.map(async (db) => {
+        const due = policies.filter((p) => this.targetsOf(p).includes(db));
+        const snapshot = this.snapshot(db);
+        snapshot.catch(() => undefined);
+        const out: RunReport[] = [];
+        for (const policy of due) out.push(await this.runPolicy(db, policy, snapshot, modeFor(policy)));
+        const failed = await snapshot.then(
+          () => undefined,
+          (err: unknown) => `${db.name}: ${errorReason(err)}`,
+        );
+        return { out, failed };
+      }),
+    );
+    return {
+      violations: reports.flatMap((r) => r.out.flatMap((o) => o.violations)),
+      actions: reports.flatMap((r) => r.out.flatMap((o) => o.actions)),
+      errors: [
+        ...reports.flatMap((r) => (r.failed ? [r.failed] : [])),
+        ...reports.flatMap((r) => r.out.flatMap((o) => (o.error && !r.failed ? [o.error] : []))),
+      ],
+    };
+  }
+
+  #planSessions(db: TargetDb, snapshot: Snapshot, policy: Policy) {
+    const key = `${db.name}/${policy.name}`;
+    const history = { cancelled: this.#cancelled.get(key) ?? new Map<string, number>(), now: this.#clock() };
+    const violations = evaluateSessionPolicy(snapshot, policy, history);
+    const { exempt, safety } = this.#config.settings;
+    return planSessionActions({
+      violations,
+      maxActionsPerRun: policy.maxActionsPerRun,
+      clientSessions: countClientSessions(snapshot.sessions, db.ownPids),
+      exempt,
+      safety,
+      ownPids: db.ownPids,
+    });
+  }
+
+  /** Keeps which backends were cancelled (for escalateAfter); forgets backends no longer violating. */
+  #remember(target: string, policy: Policy, actions: readonly SessionActionPlan[]): void {
+    if (policy.kind !== 'long_query') return;
+    const key = `${target}/${policy.name}`;
+    const previous = this.#cancelled.get(key) ?? new Map<string, number>();
+    const next = new Map<string, number>();
+    const now = this.#clock();
+    for (const a of actions) {
+      const id = backendKey(a.violation.session);
+      const since = previous.get(id);
+      if (since !== undefined && now - since < FORGET_CANCELLED_AFTER_MS) next.set(id, since);
+      else if (a.action === 'cancel' && a.result === 'done') next.set(id, now);
+    }
+    this.#cancelled.set(key, next);
+  }
+
+  /** One audit line and one counter increment per action. */
+  #record(target: string, policy: Policy, action: SessionActionPlan, mode: Mode): void {
+    this.#metrics.countAction(target, policy.name, action.action, action.result);
+    const s = action.violation.session;
+    const { includeQuery, queryMaxLength } = this.#config.settings.audit;
+    const line = {
+      audit: true,
+      target,
+      policy: policy.name,
+      kind: policy.kind,
+      action: action.action,
+      result: action.result,
+      dryRun: mode === 'dry-run',
+      pid: s.pid,
+      role: s.role,
+      database: s.database,
+      application: s.application,
+      clientAddr: s.clientAddr,
+      state: s.state,
+      seconds: Math.round(action.violation.seconds),
+      overSeconds: Math.round(action.violation.overSeconds),
+      reason: action.violation.reason,
+      ...(action.detail !== undefined ? { detail: action.detail } : {}),
+      ...(includeQuery && s.query !== null ? { query: s.query.slice(0, queryMaxLength) } : {}),
+    };
+    if (action.result === 'failed') this.#audit.error(line, 'action failed');
+    else this.#audit.info(line, `${action.action} ${action.result}`);
+  }
+}

@@ -1,0 +1,179 @@
+/**
+ * Every metric of DESIGN.md, on one prom-client Registry (not the global one). Counters are
+ * created at 0 for every policy, action and result at start, so `increase()` works from the
+ * first event. Per-target gauges drop series that are no longer observed (a role or database gone).
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Policy } from '../config/policies.js';
+import { ACTION_RESULTS, type ActionResult } from '../actions/types.js';
+import type { Session } from '../db/snapshot.js';
+import { VERSION } from '../version.js';
+
+/** The actions a policy kind can take, for the zero-initialised counters. */
+export function actionsOfKind(policy: Policy): string[] {
+  switch (policy.kind) {
+    case 'long_query':
+      return policy.action === 'cancel' ? ['cancel', 'terminate'] : ['terminate'];
+    case 'lock_blocker':
+      return [policy.action];
+    case 'password_expiry':
+      return policy.action === 'nologin' ? ['nologin'] : [];
+    case 'disabled_role':
+      return [...policy.actions];
+    default:
+      return [policy.action];
+  }
+}
+
+type Labels = Record<string, string>;
+
+/** A gauge whose series for one target are replaced as a whole on each update. */
+class TargetSeries {
+  readonly #gauge: Gauge;
+  readonly #seen = new Map<string, Map<string, Labels>>();
+
+  constructor(gauge: Gauge) {
+    this.#gauge = gauge;
+  }
+
+  /** Sets `values` (label sets with a value) for `target` and removes its series not in them. */
+  replace(target: string, values: readonly { labels: Labels; value: number }[]): void {
+    const previous = this.#seen.get(target) ?? new Map<string, Labels>();
+    const current = new Map<string, Labels>();
+    for (const { labels, value } of values) {
+      const full = { ...labels, target };
+      this.#gauge.set(full, value);
+      current.set(JSON.stringify(full), full);
+    }
+    for (const [key, labels] of previous) if (!current.has(key)) this.#gauge.remove(labels);
+    this.#seen.set(target, current);
+  }
+}
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly up: Gauge;
+  readonly sessions: Gauge;
+  readonly sessionOldest: Gauge;
+  readonly violations: Gauge;
+  readonly actions: Counter;
+  readonly runDuration: Histogram;
+  readonly lastSuccess: Gauge;
+  readonly errors: Counter;
+  readonly policyInfo: Gauge;
+  readonly leader: Gauge;
+  readonly buildInfo: Gauge;
+  readonly #sessionSeries: TargetSeries;
+  readonly #oldestSeries: TargetSeries;
+
+  constructor() {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    this.up = new Gauge({ name: 'pgwarden_up', help: 'Whether the last snapshot of the target succeeded (1) or not (0).', labelNames: ['target'], registers });
+    this.sessions = new Gauge({
+      name: 'pgwarden_sessions',
+      help: 'Client sessions by database, role and state, from the last snapshot.',
+      labelNames: ['target', 'database', 'role', 'state'],
+      registers,
+    });
+    this.sessionOldest = new Gauge({
+      name: 'pgwarden_session_oldest_seconds',
+      help: 'Seconds the oldest client session has been in each state.',
+      labelNames: ['target', 'state'],
+      registers,
+    });
+    this.violations = new Gauge({
+      name: 'pgwarden_policy_violations',
+      help: 'Violations found by the last run of each policy.',
+      labelNames: ['target', 'policy', 'kind'],
+      registers,
+    });
+    this.actions = new Counter({
+      name: 'pgwarden_actions_total',
+      help: 'Actions by policy, action and result (planned, done, gone, skipped, failed).',
+      labelNames: ['target', 'policy', 'action', 'result'],
+      registers,
+    });
+    this.runDuration = new Histogram({
+      name: 'pgwarden_policy_run_duration_seconds',
+      help: 'Duration of policy runs, snapshot included.',
+      labelNames: ['target', 'policy'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    this.lastSuccess = new Gauge({
+      name: 'pgwarden_policy_last_success_timestamp_seconds',
+      help: 'Unix time of the last successful run of each policy.',
+      labelNames: ['target', 'policy'],
+      registers,
+    });
+    this.errors = new Counter({
+      name: 'pgwarden_policy_errors_total',
+      help: 'Policy runs that failed (snapshot or execution error).',
+      labelNames: ['target', 'policy'],
+      registers,
+    });
+    this.policyInfo = new Gauge({
+      name: 'pgwarden_policy_info',
+      help: 'One series per configured policy and target, with its kind and effective mode.',
+      labelNames: ['target', 'policy', 'kind', 'mode'],
+      registers,
+    });
+    this.leader = new Gauge({ name: 'pgwarden_leader', help: 'Whether this replica enforces policies on the target (1) or not (0).', labelNames: ['target'], registers });
+    this.buildInfo = new Gauge({ name: 'pgwarden_build_info', help: 'pgwarden version and Node.js version.', labelNames: ['version', 'node'], registers });
+    this.buildInfo.set({ version: VERSION, node: process.version }, 1);
+    this.#sessionSeries = new TargetSeries(this.sessions);
+    this.#oldestSeries = new TargetSeries(this.sessionOldest);
+  }
+
+  /** Creates every per-policy series at start: info 1, counters and violations at 0. */
+  initPolicies(targets: readonly string[], policies: readonly Policy[], modeOf: (p: Policy) => string): void {
+    for (const target of targets) {
+      this.up.set({ target }, 0);
+      for (const policy of policies) {
+        if (policy.targets && !policy.targets.includes(target)) continue;
+        const base = { target, policy: policy.name };
+        this.policyInfo.set({ ...base, kind: policy.kind, mode: modeOf(policy) }, 1);
+        this.violations.set({ ...base, kind: policy.kind }, 0);
+        this.errors.inc(base, 0);
+        for (const action of actionsOfKind(policy)) {
+          for (const result of ACTION_RESULTS) this.actions.inc({ ...base, action, result }, 0);
+        }
+      }
+    }
+  }
+
+  /** Session gauges from one snapshot (client backends, pgwarden's own excluded). */
+  recordSessions(target: string, sessions: readonly Session[], ownPids: ReadonlySet<number>): void {
+    const counts = new Map<string, { labels: Labels; value: number }>();
+    const oldest = new Map<string, number>();
+    for (const s of sessions) {
+      if (s.backendType !== 'client backend' || ownPids.has(s.pid)) continue;
+      const state = s.state ?? 'unknown';
+      const labels = { database: s.database ?? '', role: s.role ?? '', state };
+      const key = JSON.stringify(labels);
+      const entry = counts.get(key);
+      if (entry) entry.value += 1;
+      else counts.set(key, { labels, value: 1 });
+      oldest.set(state, Math.max(oldest.get(state) ?? 0, s.stateSeconds ?? 0));
+    }
+    this.#sessionSeries.replace(target, [...counts.values()]);
+    this.#oldestSeries.replace(
+      target,
+      [...oldest].map(([state, value]) => ({ labels: { state }, value })),
+    );
+  }
+
+  countAction(target: string, policy: string, action: string, result: ActionResult): void {
+    this.actions.inc({ target, policy, action, result });
+  }
+
+  /** The text of /metrics. */
+  async render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

@@ -1,0 +1,18 @@
+/**
+ * `idle_in_transaction`: 'idle in transaction' or '(aborted)' longer than maxIdle → terminate.
+ * Such sessions hold their locks and hold back vacuum's horizon while doing nothing.
+ */
+import type { IdleInTransactionPolicy } from '../config/policies.js';
+import type { Snapshot } from '../db/snapshot.js';
+import { findSessionViolations } from './session-rule.js';
+import type { PolicyHistory, SessionViolation } from './types.js';
+
+export function idleInTransaction(snapshot: Snapshot, policy: IdleInTransactionPolicy, _history: PolicyHistory): SessionViolation[] {
+  return findSessionViolations(snapshot, policy, {
+    states: ['idle in transaction', 'idle in transaction (aborted)'],
+    since: 'state_change',
+    limitSeconds: policy.maxIdleSeconds,
+    describe: (s) => s.state ?? 'idle in transaction',
+    action: () => ({ action: policy.action }),
+  });
+}

@@ -1,0 +1,30 @@
+/**
+ * Which rule evaluates which kind. Adding a rule is adding a file and a line here.
+ */
+import type { Policy, PolicyKind } from '../config/policies.js';
+import type { Snapshot } from '../db/snapshot.js';
+import { idleInTransaction } from './idle-in-transaction.js';
+import { idleSession } from './idle-session.js';
+import { longQuery } from './long-query.js';
+import { longTransaction } from './long-transaction.js';
+import type { PolicyHistory, SessionViolation } from './types.js';
+
+/** The session rules, by kind. */
+const SESSION_RULES: Partial<Record<PolicyKind, (snapshot: Snapshot, policy: never, history: PolicyHistory) => SessionViolation[]>> = {
+  idle_session: idleSession,
+  idle_in_transaction: idleInTransaction,
+  long_query: longQuery,
+  long_transaction: longTransaction,
+};
+
+/** True for kinds judged on the session snapshot. */
+export function isSessionPolicy(policy: Policy): boolean {
+  return policy.kind in SESSION_RULES;
+}
+
+/** Evaluates a session policy on a snapshot. */
+export function evaluateSessionPolicy(snapshot: Snapshot, policy: Policy, history: PolicyHistory): SessionViolation[] {
+  const rule = SESSION_RULES[policy.kind];
+  if (!rule) throw new Error(`${policy.kind} is not a session policy`);
+  return rule(snapshot, policy as never, history);
+}

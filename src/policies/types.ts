@@ -1,0 +1,57 @@
+/**
+ * What policies produce. A policy is a pure function `(snapshot, policy, history) → Violation[]`:
+ * it decides and never touches the database. Each violation carries the action the policy wants
+ * and the condition the executor re-checks at kill time.
+ */
+import type { Policy, PolicyKind } from '../config/policies.js';
+import type { Session, Snapshot } from '../db/snapshot.js';
+
+/** Which timestamp of pg_stat_activity a threshold is measured from. */
+export type AgeColumn = 'state_change' | 'query_start' | 'xact_start';
+
+/**
+ * The condition a kill re-checks in the statement that kills: same pid and backend_start (the
+ * snapshot's identity), still in one of `states` (null: any), still `thresholdSeconds` past
+ * `since` by the server's clock.
+ */
+export interface Recheck {
+  readonly states: readonly string[] | null;
+  readonly since: AgeColumn;
+  readonly thresholdSeconds: number;
+}
+
+export type SessionAction = 'terminate' | 'cancel';
+
+/** One session that breaks one policy. */
+export interface SessionViolation {
+  readonly target: string;
+  readonly policy: string;
+  readonly kind: PolicyKind;
+  readonly condition?: string;
+  readonly session: Session;
+  /** Age in the measured state, seconds. */
+  readonly seconds: number;
+  /** How far past the limit, seconds. */
+  readonly overSeconds: number;
+  readonly reason: string;
+  readonly action: SessionAction;
+  readonly recheck: Recheck;
+}
+
+/** What the daemon remembers between runs of a policy on a target. */
+export interface PolicyHistory {
+  /** Backends this policy cancelled: key `pid:backendStartUs` → when (ms since epoch). */
+  readonly cancelled: ReadonlyMap<string, number>;
+  /** Now, in ms since epoch (injected: tests control the clock). */
+  readonly now: number;
+}
+
+export const EMPTY_HISTORY: PolicyHistory = { cancelled: new Map(), now: 0 };
+
+/** The identity of a backend: its pid and its start to the microsecond. */
+export function backendKey(session: Pick<Session, 'pid' | 'backendStartUs'>): string {
+  return `${session.pid}:${session.backendStartUs ?? ''}`;
+}
+
+/** A session rule: one file per kind exports one of these. */
+export type SessionRule<P extends Policy = Policy> = (snapshot: Snapshot, policy: P, history: PolicyHistory) => SessionViolation[];
