@@ -26,6 +26,8 @@ export const MATRIX_TESTS = [
   'test/db/snapshot.test.ts',
   'test/db/quote.test.ts',
   'test/cli/commands.test.ts',
+  'test/actions/executor.test.ts',
+  'test/cli/run.test.ts',
 ];
 
 function startServer(pkg) {

@@ -11,15 +11,23 @@ function globToRegExp(glob: string): RegExp {
   for (const ch of glob) {
     if (ch === '*') source += '.*';
     else if (ch === '?') source += '.';
-    else source += ch.replace(/[\\^$.|+()[\]{}/-]/g, '\\$&');
+    // Only the characters that are syntax in a `u`-mode pattern may be escaped there.
+    else source += ch.replace(/[\\^$.|+()[\]{}/]/g, '\\$&');
   }
   return new RegExp(`^${source}$`, 'su');
 }
 
-/** True when `name` matches any of `globs`. */
+const compiled = new WeakMap<readonly string[], GlobMatcher>();
+
+/** A matcher: true when `name` matches any of `globs`. Compiled once per (frozen) list. */
 export function compileGlobs(globs: readonly string[]): GlobMatcher {
-  const patterns = globs.map(globToRegExp);
-  return (name) => name != null && patterns.some((p) => p.test(name));
+  let matcher = compiled.get(globs);
+  if (!matcher) {
+    const patterns = globs.map(globToRegExp);
+    matcher = (name) => name != null && patterns.some((p) => p.test(name));
+    compiled.set(globs, matcher);
+  }
+  return matcher;
 }
 
 /** Why a glob is unusable, or undefined when it is fine. */

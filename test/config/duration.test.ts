@@ -42,6 +42,12 @@ describe('globs', () => {
     expect(compileGlobs([])('anything')).toBe(false);
   });
 
+  it('takes every punctuation character literally', () => {
+    const punctuation = `-_.,;:!@#$%^&()[]{}|\\/+='"\``;
+    expect(compileGlobs([`a${punctuation}*`])(`a${punctuation}z`)).toBe(true);
+    expect(compileGlobs(['app-backup'])('app-backup')).toBe(true);
+  });
+
   it('handles non-ASCII and quotes', () => {
     expect(compileGlobs(['Zoë "*'])('Zoë "the" admin')).toBe(true);
   });
