@@ -2,7 +2,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { selectSessions } from '../../src/cli/sessions.js';
 import { quoteIdent } from '../../src/db/quote.js';
+import { session } from '../support/sessions.js';
 import { cli } from '../support/cli.js';
 import { ROLE_PASSWORD, testDatabaseUrl, urlFor, useFixture } from '../support/fixture.js';
 
@@ -45,8 +47,6 @@ describe('pgwarden sessions', () => {
     expect(rows.length).toBeGreaterThanOrEqual(3);
     for (const row of rows) expect(Object.keys(row).sort()).toEqual([...SESSION_FIELDS].sort());
     expect(rows.every((r) => r.backendType === 'client backend')).toBe(true);
-    // pgwarden's own connection is not listed
-    expect(rows.some((r) => r.application === 'pgwarden')).toBe(false);
 
     const mine = json<SessionOut[]>((await cli([...db(), 'sessions', '--json', '--role', role])).stdout);
     expect(mine.map((r) => r.pid).sort()).toEqual([idle.pid, inTx.pid].sort());
@@ -64,6 +64,14 @@ describe('pgwarden sessions', () => {
     expect(table.stdout).toMatch(/^\s*PID\s+ROLE\s+DATABASE/);
     expect(table.stdout).toContain(String(idle.pid));
     expect(table.stdout).toContain('idle in transaction');
+  });
+
+  it("leaves out pgwarden's own backends (by pid) and, without --all, non-client backends", () => {
+    const own = session({ pid: 1, application: 'pgwarden' });
+    const impostor = session({ pid: 2, application: 'pgwarden' });
+    const walsender = session({ pid: 3, backendType: 'walsender' });
+    expect(selectSessions([own, impostor, walsender], {}, new Set([1])).map((s) => s.pid)).toEqual([2]);
+    expect(selectSessions([own, impostor, walsender], { all: true }, new Set([1])).map((s) => s.pid)).toEqual([2, 3]);
   });
 
   it('truncates query text to 200 characters', async () => {
