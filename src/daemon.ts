@@ -63,7 +63,7 @@ export async function startDaemon(options: DaemonOptions): Promise<DaemonHandle>
   const tick = async (policy: Policy, date: Date) => {
     const tickSecond = Math.floor(date.getTime() / 1000);
     const mode = engine.modeOf(policy);
-    await Promise.all(engine.targetsOf(policy).map((db) => engine.runPolicy(db, policy, engine.snapshotForTick(db, tickSecond), mode)));
+    await Promise.all(engine.targetsOf(policy).map((db) => engine.runPolicy(db, policy, engine.snapshotsForTick(db, tickSecond), mode)));
   };
   const tasks: ScheduledTask[] = policies.map((policy) => {
     const task = cron.schedule(

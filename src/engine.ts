@@ -17,10 +17,12 @@ import {
 } from './actions/types.js';
 import { coerceError } from './errors.js';
 import type { TargetDb } from './db/pool.js';
-import { fetchSessions, type Snapshot } from './db/snapshot.js';
+import { fetchRoles, fetchSessions, type RoleSnapshot, type Snapshot } from './db/snapshot.js';
+import { fetchConnectableDatabases } from './db/roles.js';
+import { executeRoleActions, planRoleActions, roleActionJson, roleViolationJson, type RoleActionPlan } from './actions/role-actions.js';
 import { errorReason } from './db/pg-errors.js';
 import type { Metrics } from './metrics/registry.js';
-import { evaluateSessionPolicy, isSessionPolicy } from './policies/registry.js';
+import { evaluateRolePolicy, evaluateSessionPolicy, isRolePolicy, isSessionPolicy } from './policies/registry.js';
 import { backendKey } from './policies/types.js';
 
 /** What one policy run on one target found and did. */
@@ -29,6 +31,27 @@ export interface RunReport {
   readonly actions: ActionJson[];
   /** Set when the run could not complete (snapshot or statement failure). */
   readonly error?: string;
+}
+
+/**
+ * The snapshots one run may read, fetched only when first asked for and then shared: one query
+ * per snapshot kind per target per tick, whatever the number of policies due.
+ */
+export interface Snapshots {
+  sessions(): Promise<Snapshot>;
+  roles(): Promise<RoleSnapshot>;
+}
+
+function memo<T>(fetch: () => Promise<T>): () => Promise<T> {
+  let promise: Promise<T> | undefined;
+  return () => {
+    if (!promise) {
+      promise = fetch();
+      // Callers handle the rejection; this copy only keeps it from being reported as unhandled.
+      promise.catch(() => undefined);
+    }
+    return promise;
+  };
 }
 
 /** The state /readyz reports for each target. */
@@ -60,8 +83,10 @@ export class Engine {
   readonly states = new Map<string, TargetState>();
   /** Backends each long_query policy cancelled, per target: for escalateAfter. */
   readonly #cancelled = new Map<string, Map<string, number>>();
-  /** One snapshot per target per tick, shared by every policy due at that tick. */
-  readonly #tickSnapshots = new Map<string, { tick: number; snapshot: Promise<Snapshot> }>();
+  /** One set of snapshots per target per tick, shared by every policy due at that tick. */
+  readonly #tickSnapshots = new Map<string, { tick: number; snapshots: Snapshots }>();
+  /** role/database pairs whose revoke_connect was reported ineffective, per target and policy. */
+  readonly #ineffective = new Map<string, Set<string>>();
 
   constructor(options: EngineOptions) {
     this.#config = options.config;
@@ -80,7 +105,7 @@ export class Engine {
 
   /** Policies this engine can evaluate today; the rest are reported once by the caller. */
   supported(policy: Policy): boolean {
-    return isSessionPolicy(policy);
+    return isSessionPolicy(policy) || isRolePolicy(policy);
   }
 
   /** Targets a policy runs on. */
@@ -108,36 +133,47 @@ export class Engine {
     }
   }
 
-  /** The snapshot of `db` for scheduler tick `tick` (seconds): taken once, shared by every policy due. */
-  snapshotForTick(db: TargetDb, tick: number): Promise<Snapshot> {
+  /** Takes a role snapshot and records the expiry gauges. */
+  async roleSnapshot(db: TargetDb): Promise<RoleSnapshot> {
+    try {
+      const roles = await fetchRoles(db);
+      this.#metrics.recordRoles(db.name, roles.roles);
+      return roles;
+    } catch (err) {
+      this.#log.error({ err: coerceError(err), target: db.name }, 'role snapshot failed');
+      throw err;
+    }
+  }
+
+  /** Fresh lazily-fetched snapshots of `db` (for `run --once`, `plan`). */
+  freshSnapshots(db: TargetDb): Snapshots {
+    return { sessions: memo(() => this.snapshot(db)), roles: memo(() => this.roleSnapshot(db)) };
+  }
+
+  /** The snapshots of `db` for scheduler tick `tick` (seconds): taken once, shared by every policy due. */
+  snapshotsForTick(db: TargetDb, tick: number): Snapshots {
     const cached = this.#tickSnapshots.get(db.name);
-    if (cached && cached.tick === tick) return cached.snapshot;
-    const snapshot = this.snapshot(db);
-    // Callers handle the rejection; this copy only keeps it from being reported as unhandled.
-    snapshot.catch(() => undefined);
-    this.#tickSnapshots.set(db.name, { tick, snapshot });
-    return snapshot;
+    if (cached && cached.tick === tick) return cached.snapshots;
+    const snapshots = this.freshSnapshots(db);
+    this.#tickSnapshots.set(db.name, { tick, snapshots });
+    return snapshots;
   }
 
   /**
    * Runs one policy on one target against `snapshot` (or a failed snapshot), in `mode`.
    * Never throws.
    */
-  async runPolicy(db: TargetDb, policy: Policy, snapshot: Promise<Snapshot>, mode: Mode): Promise<RunReport> {
+  async runPolicy(db: TargetDb, policy: Policy, snapshots: Snapshots, mode: Mode): Promise<RunReport> {
     const started = performance.now();
     const labels = { target: db.name, policy: policy.name };
     try {
-      const taken = await snapshot;
-      const plan = this.#planSessions(db, taken, policy);
-      if (mode === 'enforce') await executeSessionActions(db, plan.actions);
-      this.#remember(db.name, policy, plan.actions);
-      for (const action of plan.actions) this.#record(db.name, policy, action, mode);
-      if (plan.breaker) this.#log.error({ target: db.name, policy: policy.name }, plan.breaker);
-      this.#metrics.violations.set({ ...labels, kind: policy.kind }, plan.violations.length);
-      const failed = plan.actions.filter((a) => a.result === 'failed');
-      if (failed.length > 0) this.#metrics.errors.inc(labels);
+      const report = isRolePolicy(policy)
+        ? await this.#runRolePolicy(db, policy, snapshots, mode)
+        : await this.#runSessionPolicy(db, policy, await snapshots.sessions(), mode);
+      this.#metrics.violations.set({ ...labels, kind: policy.kind }, report.violations.length);
+      if (report.actions.some((a) => a.result === 'failed')) this.#metrics.errors.inc(labels);
       else this.#metrics.lastSuccess.set(labels, this.#clock() / 1000);
-      return { violations: plan.violations.map(sessionViolationJson), actions: plan.actions.map(sessionActionJson) };
+      return report;
     } catch (err) {
       this.#metrics.errors.inc(labels);
       this.#log.error({ err: coerceError(err), ...labels }, 'policy run failed');
@@ -145,6 +181,55 @@ export class Engine {
     } finally {
       this.#metrics.runDuration.observe(labels, (performance.now() - started) / 1000);
     }
+  }
+
+  async #runSessionPolicy(db: TargetDb, policy: Policy, snapshot: Snapshot, mode: Mode): Promise<RunReport> {
+    const plan = this.#planSessions(db, snapshot, policy);
+    if (mode === 'enforce') await executeSessionActions(db, plan.actions);
+    this.#remember(db.name, policy, plan.actions);
+    for (const action of plan.actions) this.#record(db.name, policy, action, mode);
+    if (plan.breaker) this.#log.error({ target: db.name, policy: policy.name }, plan.breaker);
+    return { violations: plan.violations.map(sessionViolationJson), actions: plan.actions.map(sessionActionJson) };
+  }
+
+  async #runRolePolicy(db: TargetDb, policy: Policy, snapshots: Snapshots, mode: Mode): Promise<RunReport> {
+    const roles = await snapshots.roles();
+    const violations = evaluateRolePolicy(roles, policy);
+    const wants = (kind: string) => violations.some((v) => v.actions.some((a) => a === kind));
+    // The session snapshot and the per-role facts are read only when an action needs them.
+    const sessions = wants('terminate') ? (await snapshots.sessions()).sessions : [];
+    const connectable = wants('revoke_connect')
+      ? await fetchConnectableDatabases(db, violations.filter((v) => v.actions.includes('revoke_connect')).map((v) => v.role.role))
+      : new Map<string, string[]>();
+    const key = `${db.name}/${policy.name}`;
+    const ineffective = this.#ineffective.get(key) ?? new Set<string>();
+    const { exempt, safety } = this.#config.settings;
+    const plan = planRoleActions({
+      violations,
+      sessions,
+      connectable,
+      maxActionsPerRun: policy.maxActionsPerRun,
+      exempt,
+      safety,
+      ownPids: db.ownPids,
+      loginRoles: roles.roles.filter((r) => r.login).length,
+      knownIneffective: ineffective,
+    });
+    if (mode === 'enforce') await executeRoleActions(db, plan.actions, this.#config.lockTimeoutMs);
+    for (const a of plan.actions) {
+      if (a.action === 'revoke_connect' && a.effective === false) ineffective.add(`${a.role}/${a.database ?? ''}`);
+    }
+    this.#ineffective.set(key, ineffective);
+    for (const action of plan.actions) this.#recordRole(db.name, policy, action, mode);
+    if (plan.breaker) this.#log.error({ target: db.name, policy: policy.name }, plan.breaker);
+    if (policy.kind === 'password_expiry') {
+      const expiring = plan.violations.filter((v) => v.condition === 'expiring' || v.condition === 'expired').length;
+      this.#metrics.rolesExpiring.set({ target: db.name, policy: policy.name }, expiring);
+    }
+    if (policy.kind === 'disabled_role') {
+      this.#metrics.recordDisabledRoleSessions(db.name, plan.violations.map((v) => ({ role: v.role.role, sessions: v.role.sessions })));
+    }
+    return { violations: plan.violations.map(roleViolationJson), actions: plan.actions.map(roleActionJson) };
   }
 
   /**
@@ -155,11 +240,11 @@ export class Engine {
     const reports = await Promise.all(
       this.targets.map(async (db) => {
         const due = policies.filter((p) => this.targetsOf(p).includes(db));
-        const snapshot = this.snapshot(db);
-        snapshot.catch(() => undefined);
+        const snapshots = this.freshSnapshots(db);
         const out: RunReport[] = [];
-        for (const policy of due) out.push(await this.runPolicy(db, policy, snapshot, modeFor(policy)));
-        const failed = await snapshot.then(
+        for (const policy of due) out.push(await this.runPolicy(db, policy, snapshots, modeFor(policy)));
+        // Readiness of the target: the session snapshot answers for it (taken by now if any policy needed it).
+        const failed = await snapshots.sessions().then(
           () => undefined,
           (err: unknown) => `${db.name}: ${errorReason(err)}`,
         );
@@ -205,6 +290,29 @@ export class Engine {
       else if (a.action === 'cancel' && a.result === 'done') next.set(id, now);
     }
     this.#cancelled.set(key, next);
+  }
+
+  /** One audit line and one counter increment per role action; the restore SQL rides along. */
+  #recordRole(target: string, policy: Policy, action: RoleActionPlan, mode: Mode): void {
+    this.#metrics.countAction(target, policy.name, action.action, action.result);
+    const line = {
+      audit: true,
+      target,
+      policy: policy.name,
+      kind: policy.kind,
+      action: action.action,
+      result: action.result,
+      dryRun: mode === 'dry-run',
+      role: action.role,
+      ...(action.session ? { pid: action.session.pid, database: action.session.database, application: action.session.application, clientAddr: action.session.clientAddr, state: action.session.state } : {}),
+      ...(action.database !== undefined ? { database: action.database } : {}),
+      sql: action.sql,
+      ...(action.restore !== undefined && action.result === 'done' ? { restore: action.restore } : {}),
+      ...(action.effective !== undefined ? { effective: action.effective } : {}),
+      ...(action.detail !== undefined ? { detail: action.detail } : {}),
+    };
+    if (action.result === 'failed') this.#audit.error(line, 'action failed');
+    else this.#audit.info(line, `${action.action} ${action.result}`);
   }
 
   /** One audit line and one counter increment per action. */

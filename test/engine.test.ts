@@ -29,12 +29,13 @@ function setup(policies: unknown[], url = testDatabaseUrl(), extra: Record<strin
 describe('Engine', () => {
   it('takes one snapshot per target per tick, shared by every policy due', () => {
     const { db, engine } = setup([]);
-    const a = engine.snapshotForTick(db, 1000);
-    const b = engine.snapshotForTick(db, 1000);
-    const c = engine.snapshotForTick(db, 1001);
-    expect(b).toBe(a);
-    expect(c).not.toBe(a);
-    return Promise.all([a, c]);
+    const a = engine.snapshotsForTick(db, 1000);
+    const b = engine.snapshotsForTick(db, 1000);
+    const c = engine.snapshotsForTick(db, 1001);
+    expect(b.sessions()).toBe(a.sessions());
+    expect(b.roles()).toBe(a.roles());
+    expect(c.sessions()).not.toBe(a.sessions());
+    return Promise.all([a.sessions(), a.roles(), c.sessions()]);
   });
 
   it('survives an unreachable server: the run reports the error, counts it, sets pgwarden_up 0', async () => {
@@ -42,7 +43,7 @@ describe('Engine', () => {
       [{ name: 'idle', kind: 'idle_session', maxIdle: '1m' }],
       'postgres://nobody:secret@127.0.0.1:1/postgres',
     );
-    const report = await engine.runPolicy(db, config.policies[0]!, engine.snapshot(db), 'enforce');
+    const report = await engine.runPolicy(db, config.policies[0]!, engine.freshSnapshots(db), 'enforce');
     expect(report.error).toMatch(/ECONNREFUSED/);
     const text = await metrics.render();
     expect(text).toContain('pgwarden_up{target="default"} 0');
@@ -58,7 +59,7 @@ describe('Engine', () => {
     const policy = { name: 'iit', kind: 'idle_in_transaction', maxIdle: '1s', match: { roles: [role] } };
     for (const includeQuery of [false, true]) {
       const { db, engine, config, log } = setup([policy], testDatabaseUrl(), { PGWARDEN_AUDIT_INCLUDE_QUERY: String(includeQuery) });
-      await engine.runPolicy(db, config.policies[0]!, engine.snapshot(db), 'dry-run');
+      await engine.runPolicy(db, config.policies[0]!, engine.freshSnapshots(db), 'dry-run');
       const lines = log().split('\n').filter((l) => l.includes('"audit":true')).map((l) => JSON.parse(l) as Record<string, unknown>);
       expect(lines).toHaveLength(1);
       expect(lines[0]).toMatchObject({ pid: s.pid, result: 'planned', dryRun: true, policy: 'iit', role });

@@ -5,8 +5,41 @@
  */
 import type { TargetDb } from '../db/pool.js';
 import { errorReason } from '../db/pg-errors.js';
+import type { Recheck, SessionAction } from '../policies/types.js';
 import { batchKillSql } from './kill-sql.js';
 import type { SessionActionPlan } from './types.js';
+
+/** One backend to signal: its identity (pid + backend_start) and the signal. */
+export interface SignalRequest {
+  readonly pid: number;
+  readonly backendStartUs: string | null;
+  readonly action: SessionAction;
+}
+
+/**
+ * Signals many backends in one statement, re-checking each against `recheck`. Returns, per pid,
+ * true (signal sent), false (it exited first) or null (no longer matched). Throws on failure.
+ */
+export async function signalBackends(db: TargetDb, requests: readonly SignalRequest[], recheck: Recheck): Promise<Map<number, boolean | null>> {
+  if (requests.length === 0) return new Map();
+  const { rows } = await db.query<{ pid: number; signalled: boolean | null }>(batchKillSql(recheck), [
+    requests.map((r) => r.pid),
+    requests.map((r) => r.backendStartUs ?? '0'),
+    requests.map((r) => r.action),
+    recheck.states,
+    recheck.thresholdSeconds,
+  ]);
+  return new Map(rows.map((r) => [r.pid, r.signalled]));
+}
+
+/** The result of one signal request, as an action result and detail. */
+export function signalOutcome(hit: boolean | null | undefined): { result: 'done' | 'gone'; detail?: string } {
+  if (hit === true) return { result: 'done' };
+  return {
+    result: 'gone',
+    detail: hit === false ? 'the backend exited before the signal' : 'no longer matched at the re-check (ended, changed state, or a new backend with the same pid)',
+  };
+}
 
 /**
  * Sends every `planned` action of one policy run in one round trip and sets each result:
@@ -17,24 +50,13 @@ export async function executeSessionActions(db: TargetDb, plans: readonly Sessio
   const due = plans.filter((p) => p.result === 'planned');
   const first = due[0];
   if (!first) return;
-  const recheck = first.violation.recheck;
   try {
-    const { rows } = await db.query<{ pid: number; signalled: boolean | null }>(batchKillSql(recheck), [
-      due.map((p) => p.violation.session.pid),
-      due.map((p) => p.violation.session.backendStartUs ?? '0'),
-      due.map((p) => p.action),
-      recheck.states,
-      recheck.thresholdSeconds,
-    ]);
-    const signalled = new Map(rows.map((r) => [r.pid, r.signalled]));
-    for (const plan of due) {
-      const hit = signalled.get(plan.violation.session.pid);
-      if (hit === true) plan.result = 'done';
-      else {
-        plan.result = 'gone';
-        plan.detail = hit === false ? 'the backend exited before the signal' : 'no longer matched at the re-check (ended, changed state, or a new backend with the same pid)';
-      }
-    }
+    const signalled = await signalBackends(
+      db,
+      due.map((p) => ({ pid: p.violation.session.pid, backendStartUs: p.violation.session.backendStartUs, action: p.action })),
+      first.violation.recheck,
+    );
+    for (const plan of due) Object.assign(plan, signalOutcome(signalled.get(plan.violation.session.pid)));
   } catch (err) {
     for (const plan of due) {
       plan.result = 'failed';

@@ -13,6 +13,7 @@ const AGE_COLUMNS: Readonly<Record<AgeColumn, string>> = {
   state_change: 'state_change',
   query_start: 'query_start',
   xact_start: 'xact_start',
+  backend_start: 'backend_start',
 };
 
 const SIGNAL: Readonly<Record<SessionAction, string>> = {

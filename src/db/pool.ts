@@ -13,6 +13,11 @@ import type { Target } from '../config/policies.js';
 
 export const APPLICATION_NAME = 'pgwarden';
 
+/** Anything that runs a parameterised statement: a TargetDb (pool) or one pg client. */
+export interface Queryable {
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
+}
+
 /** Timeouts and size shared by every connection pgwarden opens. */
 export interface ConnectionOptions {
   readonly connectTimeoutMs: number;

@@ -6,7 +6,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Policy } from '../config/policies.js';
 import { ACTION_RESULTS, type ActionResult } from '../actions/types.js';
-import type { Session } from '../db/snapshot.js';
+import type { RoleInfo, Session } from '../db/snapshot.js';
 import { VERSION } from '../version.js';
 
 /** The actions a policy kind can take, for the zero-initialised counters. */
@@ -63,8 +63,13 @@ export class Metrics {
   readonly policyInfo: Gauge;
   readonly leader: Gauge;
   readonly buildInfo: Gauge;
+  readonly roleValidUntil: Gauge;
+  readonly rolesExpiring: Gauge;
+  readonly disabledRoleSessions: Gauge;
   readonly #sessionSeries: TargetSeries;
   readonly #oldestSeries: TargetSeries;
+  readonly #validUntilSeries: TargetSeries;
+  readonly #disabledSessionSeries: TargetSeries;
 
   constructor() {
     const registers = [this.registry];
@@ -122,6 +127,26 @@ export class Metrics {
     this.leader = new Gauge({ name: 'pgwarden_leader', help: 'Whether this replica enforces policies on the target (1) or not (0).', labelNames: ['target'], registers });
     this.buildInfo = new Gauge({ name: 'pgwarden_build_info', help: 'pgwarden version and Node.js version.', labelNames: ['version', 'node'], registers });
     this.buildInfo.set({ version: VERSION, node: process.version }, 1);
+    this.roleValidUntil = new Gauge({
+      name: 'pgwarden_role_valid_until_seconds',
+      help: 'Seconds until the password of each login role with a finite expiry expires (negative when past).',
+      labelNames: ['target', 'role'],
+      registers,
+    });
+    this.rolesExpiring = new Gauge({
+      name: 'pgwarden_roles_expiring',
+      help: 'Login roles whose password expires within the policy window or has expired.',
+      labelNames: ['target', 'policy'],
+      registers,
+    });
+    this.disabledRoleSessions = new Gauge({
+      name: 'pgwarden_disabled_role_sessions',
+      help: 'Client sessions still open by each disabled role.',
+      labelNames: ['target', 'role'],
+      registers,
+    });
+    this.#validUntilSeries = new TargetSeries(this.roleValidUntil);
+    this.#disabledSessionSeries = new TargetSeries(this.disabledRoleSessions);
     this.#sessionSeries = new TargetSeries(this.sessions);
     this.#oldestSeries = new TargetSeries(this.sessionOldest);
   }
@@ -135,6 +160,7 @@ export class Metrics {
         const base = { target, policy: policy.name };
         this.policyInfo.set({ ...base, kind: policy.kind, mode: modeOf(policy) }, 1);
         this.violations.set({ ...base, kind: policy.kind }, 0);
+        if (policy.kind === 'password_expiry') this.rolesExpiring.set(base, 0);
         this.errors.inc(base, 0);
         for (const action of actionsOfKind(policy)) {
           for (const result of ACTION_RESULTS) this.actions.inc({ ...base, action, result }, 0);
@@ -161,6 +187,22 @@ export class Metrics {
     this.#oldestSeries.replace(
       target,
       [...oldest].map(([state, value]) => ({ labels: { state }, value })),
+    );
+  }
+
+  /** Expiry gauges from one role snapshot: login roles with a finite expiry (infinity is no series). */
+  recordRoles(target: string, roles: readonly RoleInfo[]): void {
+    this.#validUntilSeries.replace(
+      target,
+      roles.filter((r) => r.login && r.validSeconds !== null).map((r) => ({ labels: { role: r.role }, value: r.validSeconds as number })),
+    );
+  }
+
+  /** Sessions of the roles a disabled_role run found. */
+  recordDisabledRoleSessions(target: string, roles: readonly { role: string; sessions: number }[]): void {
+    this.#disabledSessionSeries.replace(
+      target,
+      roles.map((r) => ({ labels: { role: r.role }, value: r.sessions })),
     );
   }
 

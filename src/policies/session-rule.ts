@@ -26,6 +26,8 @@ export function ageOf(session: Session, since: AgeColumn): number | null {
       return session.querySeconds;
     case 'xact_start':
       return session.xactSeconds;
+    case 'backend_start':
+      return session.backendStart ? Math.max(0, (Date.now() - session.backendStart.getTime()) / 1000) : null;
   }
 }
 

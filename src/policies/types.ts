@@ -4,10 +4,10 @@
  * and the condition the executor re-checks at kill time.
  */
 import type { Policy, PolicyKind } from '../config/policies.js';
-import type { Session, Snapshot } from '../db/snapshot.js';
+import type { RoleInfo, RoleSnapshot, Session, Snapshot } from '../db/snapshot.js';
 
 /** Which timestamp of pg_stat_activity a threshold is measured from. */
-export type AgeColumn = 'state_change' | 'query_start' | 'xact_start';
+export type AgeColumn = 'state_change' | 'query_start' | 'xact_start' | 'backend_start';
 
 /**
  * The condition a kill re-checks in the statement that kills: same pid and backend_start (the
@@ -55,3 +55,25 @@ export function backendKey(session: Pick<Session, 'pid' | 'backendStartUs'>): st
 
 /** A session rule: one file per kind exports one of these. */
 export type SessionRule<P extends Policy = Policy> = (snapshot: Snapshot, policy: P, history: PolicyHistory) => SessionViolation[];
+
+/** The actions a role policy can ask for, in the fixed order they run. */
+export type RoleActionKind = 'nologin' | 'terminate' | 'revoke_connect' | 'revoke_privileges';
+export const ROLE_ACTION_ORDER: readonly RoleActionKind[] = ['nologin', 'terminate', 'revoke_connect', 'revoke_privileges'];
+
+/** One role that breaks one role policy. */
+export interface RoleViolation {
+  readonly target: string;
+  readonly policy: string;
+  readonly kind: PolicyKind;
+  /** expiring, expired, no_expiry (password_expiry); nologin, expired, memberOf, listed (disabled_role). */
+  readonly condition: string;
+  readonly role: RoleInfo;
+  readonly seconds?: number;
+  readonly overSeconds?: number;
+  readonly reason: string;
+  /** What the policy wants done, in ROLE_ACTION_ORDER; empty: report only. */
+  readonly actions: readonly RoleActionKind[];
+}
+
+/** A role rule: one file per kind exports one of these. */
+export type RoleRule<P extends Policy = Policy> = (roles: RoleSnapshot, policy: P) => RoleViolation[];

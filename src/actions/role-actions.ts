@@ -1,0 +1,240 @@
+/**
+ * Role actions: planning (pure) and execution (I/O) of nologin, terminate and revoke_connect for
+ * the roles a role policy flagged — and for `logout`. Actions always run in the fixed order
+ * NOLOGIN, terminate, revoke: a session ended first could otherwise reconnect in between.
+ * Each is idempotent and planned only when it would change something.
+ */
+import { compileGlobs } from '../config/glob.js';
+import type { TargetDb } from '../db/pool.js';
+import { errorReason } from '../db/pg-errors.js';
+import { connectPaths } from '../db/roles.js';
+import type { Session } from '../db/snapshot.js';
+import { ROLE_ACTION_ORDER, type RoleActionKind, type RoleViolation } from '../policies/types.js';
+import { signalBackends, signalOutcome } from './executor.js';
+import { singleKillSql } from './kill-sql.js';
+import type { Exemptions, SafetyLimits } from './planner.js';
+import { grantConnectSql, loginSql, nologinSql, revokeConnectSql, TERMINATE_RECHECK } from './role-sql.js';
+import type { ActionJson, ActionResult, ViolationJson } from './types.js';
+
+/** One action on a role (or one of its sessions, or one database). */
+export interface RoleActionPlan {
+  readonly target: string;
+  readonly policy: string;
+  readonly action: RoleActionKind;
+  readonly role: string;
+  readonly session?: Session;
+  readonly database?: string;
+  readonly sql: string;
+  /** The SQL that undoes the action, for the audit log. */
+  readonly restore?: string;
+  result: ActionResult;
+  effective?: boolean;
+  detail?: string;
+}
+
+export interface RolePlanInput {
+  readonly violations: readonly RoleViolation[];
+  /** Every session of the target now (client backends are picked from it). */
+  readonly sessions: readonly Session[];
+  /** Databases each flagged role can connect to now. */
+  readonly connectable: ReadonlyMap<string, readonly string[]>;
+  readonly maxActionsPerRun: number;
+  readonly exempt: Exemptions;
+  readonly safety: SafetyLimits;
+  readonly ownPids: ReadonlySet<number>;
+  /** Login roles on the target (the breaker's denominator for NOLOGIN). */
+  readonly loginRoles: number;
+  /** role/database pairs whose revoke was already reported ineffective: not planned again. */
+  readonly knownIneffective?: ReadonlySet<string>;
+}
+
+/** Roles and superusers no policy may touch. */
+export function roleProtection(role: { role: string; superuser: boolean }, exempt: Exemptions): string | null {
+  if (role.role.startsWith('pg_')) return 'reserved pg_* role';
+  if (exempt.superusers && role.superuser) return 'superuser (exempt.superusers)';
+  if (exempt.roles.length > 0 && compileGlobs(exempt.roles)(role.role)) return 'exempt role';
+  return null;
+}
+
+/** The client sessions of `role`, never pgwarden's own. */
+export function sessionsOf(role: string, sessions: readonly Session[], ownPids: ReadonlySet<number>, database?: string): Session[] {
+  return sessions.filter(
+    (s) => s.role === role && s.backendType === 'client backend' && !ownPids.has(s.pid) && (database === undefined || s.database === database),
+  );
+}
+
+/** A terminate action for one session of a role, re-checked by pid and backend_start. */
+export function terminatePlan(target: string, policy: string, session: Session): RoleActionPlan {
+  return {
+    target,
+    policy,
+    action: 'terminate',
+    role: session.role ?? '',
+    session,
+    database: session.database ?? undefined,
+    sql: singleKillSql('terminate', session.pid, session.backendStartUs, TERMINATE_RECHECK),
+    result: 'planned',
+  };
+}
+
+export function nologinPlan(target: string, policy: string, role: string): RoleActionPlan {
+  return { target, policy, action: 'nologin', role, sql: nologinSql(role), restore: loginSql(role), result: 'planned' };
+}
+
+export function revokeConnectPlan(target: string, policy: string, role: string, database: string): RoleActionPlan {
+  return { target, policy, action: 'revoke_connect', role, database, sql: revokeConnectSql(database, role), result: 'planned' };
+}
+
+/** Plans what each flagged role needs, in the fixed order, under the cap and the circuit breaker. */
+export function planRoleActions(input: RolePlanInput): { violations: RoleViolation[]; actions: RoleActionPlan[]; breaker?: string } {
+  const violations = input.violations.filter((v) => roleProtection(v.role, input.exempt) === null);
+  const byKind = new Map<RoleActionKind, RoleActionPlan[]>(ROLE_ACTION_ORDER.map((k) => [k, []]));
+  for (const v of violations) {
+    const name = v.role.role;
+    for (const kind of v.actions) {
+      const list = byKind.get(kind) as RoleActionPlan[];
+      if (kind === 'nologin' && v.role.login) list.push(nologinPlan(v.target, v.policy, name));
+      if (kind === 'terminate') list.push(...sessionsOf(name, input.sessions, input.ownPids).map((s) => terminatePlan(v.target, v.policy, s)));
+      if (kind === 'revoke_connect') {
+        for (const database of input.connectable.get(name) ?? []) {
+          if (!input.knownIneffective?.has(`${name}/${database}`)) list.push(revokeConnectPlan(v.target, v.policy, name, database));
+        }
+      }
+      if (kind === 'revoke_privileges') {
+        list.push({
+          target: v.target,
+          policy: v.policy,
+          action: 'revoke_privileges',
+          role: name,
+          sql: '-- revoke_privileges is not supported by this version yet',
+          result: 'skipped',
+          detail: 'revoke_privileges is not supported by this version yet',
+        });
+      }
+    }
+  }
+  const actions = ROLE_ACTION_ORDER.flatMap((k) => byKind.get(k) as RoleActionPlan[]);
+  let planned = 0;
+  for (const a of actions) {
+    if (a.result !== 'planned') continue;
+    if (planned >= input.maxActionsPerRun) {
+      a.result = 'skipped';
+      a.detail = `cap of ${input.maxActionsPerRun} actions per run reached`;
+    } else planned += 1;
+  }
+  const breaker = tripBreaker(actions, input);
+  if (breaker) {
+    for (const a of actions) {
+      if (a.result === 'planned') {
+        a.result = 'skipped';
+        a.detail = breaker;
+      }
+    }
+  }
+  return { violations, actions, ...(breaker ? { breaker } : {}) };
+}
+
+function tripBreaker(actions: readonly RoleActionPlan[], input: RolePlanInput): string | undefined {
+  const { minActions, maxFraction } = input.safety;
+  const count = (kind: RoleActionKind) => actions.filter((a) => a.action === kind && a.result === 'planned').length;
+  const clientSessions = input.sessions.filter((s) => s.backendType === 'client backend' && !input.ownPids.has(s.pid)).length;
+  const checks: [number, number, string][] = [
+    [count('nologin'), input.loginRoles, 'login roles'],
+    [count('terminate'), clientSessions, 'client sessions'],
+  ];
+  for (const [n, of, what] of checks) {
+    const fraction = of > 0 ? n / of : 1;
+    if (n > minActions && fraction > maxFraction) {
+      return `circuit breaker: the run would act on ${n} of ${of} ${what} (${Math.round(fraction * 100)}% > ${Math.round(maxFraction * 100)}%); acting on none`;
+    }
+  }
+  return undefined;
+}
+
+/** Runs a utility statement with a lock_timeout: DDL must give up rather than queue others behind it. */
+async function runDdl(db: TargetDb, sql: string, lockTimeoutMs: number): Promise<void> {
+  await db.withClient(async (client) => {
+    await client.query(`set lock_timeout = ${Math.max(1, Math.trunc(lockTimeoutMs))}`);
+    try {
+      await client.query(sql);
+    } finally {
+      await client.query('reset lock_timeout').catch(() => undefined);
+    }
+  });
+}
+
+/** Does every `planned` action, phase by phase in the fixed order; sets results, never throws. */
+export async function executeRoleActions(db: TargetDb, plans: readonly RoleActionPlan[], lockTimeoutMs: number): Promise<void> {
+  const due = (kind: RoleActionKind) => plans.filter((p) => p.action === kind && p.result === 'planned');
+  for (const plan of due('nologin')) {
+    try {
+      await runDdl(db, plan.sql, lockTimeoutMs);
+      plan.result = 'done';
+    } catch (err) {
+      plan.result = 'failed';
+      plan.detail = errorReason(err);
+    }
+  }
+  const kills = due('terminate');
+  try {
+    const signalled = await signalBackends(
+      db,
+      kills.map((p) => ({ pid: (p.session as Session).pid, backendStartUs: (p.session as Session).backendStartUs, action: 'terminate' as const })),
+      TERMINATE_RECHECK,
+    );
+    for (const plan of kills) Object.assign(plan, signalOutcome(signalled.get((plan.session as Session).pid)));
+  } catch (err) {
+    for (const plan of kills) Object.assign(plan, { result: 'failed', detail: errorReason(err) });
+  }
+  for (const plan of due('revoke_connect')) {
+    const database = plan.database as string;
+    try {
+      const explicit = await db.query(
+        `select 1 from pg_database d cross join aclexplode(d.datacl) a join pg_roles r on r.oid = a.grantee
+         where d.datname = $1 and r.rolname = $2 and a.privilege_type = 'CONNECT'`,
+        [database, plan.role],
+      );
+      await runDdl(db, plan.sql, lockTimeoutMs);
+      plan.result = 'done';
+      if (explicit.rowCount) Object.assign(plan, { restore: grantConnectSql(database, plan.role) });
+      const paths = await connectPaths(db, plan.role, database);
+      if (paths.length > 0) {
+        plan.effective = false;
+        plan.detail =
+          `CONNECT on ${JSON.stringify(database)} still reaches ${JSON.stringify(plan.role)} through ${paths.join(', ')}: ` +
+          `the revoke does not lock it out (revoke CONNECT from those, and grant it to the roles that need it)`;
+      } else plan.effective = true;
+    } catch (err) {
+      plan.result = 'failed';
+      plan.detail = errorReason(err);
+    }
+  }
+}
+
+export function roleActionJson(a: RoleActionPlan): ActionJson {
+  return {
+    target: a.target,
+    policy: a.policy,
+    action: a.action,
+    role: a.role,
+    ...(a.session ? { pid: a.session.pid } : {}),
+    ...(a.database !== undefined ? { database: a.database } : {}),
+    sql: a.sql,
+    result: a.result,
+    ...(a.effective !== undefined ? { effective: a.effective } : {}),
+    ...(a.detail !== undefined ? { detail: a.detail } : {}),
+  };
+}
+
+export function roleViolationJson(v: RoleViolation): ViolationJson {
+  return {
+    target: v.target,
+    policy: v.policy,
+    kind: v.kind,
+    condition: v.condition,
+    role: v.role.role,
+    ...(v.seconds !== undefined ? { seconds: Math.round(v.seconds) } : {}),
+    ...(v.overSeconds !== undefined ? { overSeconds: Math.round(v.overSeconds) } : {}),
+    reason: v.reason,
+  };
+}

@@ -1,0 +1,39 @@
+/**
+ * Facts about a few roles that the role snapshot does not carry (it stays one cheap query for
+ * 10,000 roles): asked only for the roles a policy or command acts on.
+ */
+import type { Queryable } from './pool.js';
+
+/** For each role, the databases it can connect to now (directly, through PUBLIC, a group, or ownership). */
+export async function fetchConnectableDatabases(db: Queryable, roles: readonly string[]): Promise<Map<string, string[]>> {
+  if (roles.length === 0) return new Map();
+  const { rows } = await db.query<{ role: string; databases: string[] }>(
+    `select r.rolname::text as role, array_agg(d.datname::text order by d.datname) as databases
+     from pg_roles r cross join pg_database d
+     where r.rolname = any($1::text[]) and has_database_privilege(r.oid, d.oid, 'CONNECT')
+     group by r.rolname`,
+    [roles],
+  );
+  return new Map(rows.map((r) => [r.role, r.databases]));
+}
+
+/**
+ * Why CONNECT on `database` still reaches `role`: PUBLIC, groups it belongs to that were granted
+ * CONNECT, or ownership. Empty when it no longer does.
+ */
+export async function connectPaths(db: Queryable, role: string, database: string): Promise<string[]> {
+  const { rows } = await db.query<{ path: string }>(
+    `with d as (select oid, datdba, coalesce(datacl, acldefault('d', datdba)) as acl from pg_database where datname = $2),
+          r as (select oid from pg_roles where rolname = $1)
+     select 'the owner of the database' as path from d, r where d.datdba = r.oid
+     union all
+     select case when a.grantee = 0 then 'PUBLIC' else 'group ' || g.rolname end
+     from d cross join aclexplode(d.acl) a
+     left join pg_roles g on g.oid = a.grantee
+     cross join r
+     where a.privilege_type = 'CONNECT' and a.grantee <> r.oid
+       and (a.grantee = 0 or pg_has_role(r.oid, a.grantee, 'USAGE'))`,
+    [role, database],
+  );
+  return rows.map((r) => r.path);
+}

@@ -1,0 +1,48 @@
+/**
+ * `password_expiry`: login roles whose rolvaliduntil is within warnWithin (`expiring`) or past
+ * (`expired`); with requireExpiry, a login role with no expiry (NULL or infinity) too
+ * (`no_expiry`). Reports only, unless `action: nologin`: then a role expired longer than `grace`
+ * is made NOLOGIN. rolvaliduntil only limits password logins: an expired role may still be
+ * connected, and may log in by certificate or trust — the reason says so when it has sessions.
+ */
+import type { PasswordExpiryPolicy } from '../config/policies.js';
+import { formatSeconds } from '../config/duration.js';
+import type { RoleSnapshot } from '../db/snapshot.js';
+import { matches } from './match.js';
+import type { RoleViolation } from './types.js';
+
+function sessionsNote(sessions: number): string {
+  if (sessions === 0) return '';
+  return `; it still has ${sessions} session${sessions > 1 ? 's' : ''}: rolvaliduntil only limits password logins, so open sessions stay and certificate or trust logins still work`;
+}
+
+export function passwordExpiry(snapshot: RoleSnapshot, policy: PasswordExpiryPolicy): RoleViolation[] {
+  const out: RoleViolation[] = [];
+  for (const role of snapshot.roles) {
+    if (!role.login || role.role.startsWith('pg_')) continue;
+    if (!matches(policy.match, { role: role.role })) continue;
+    const base = { target: snapshot.target, policy: policy.name, kind: policy.kind, role };
+    const left = role.validSeconds;
+    if (left === null) {
+      if (policy.requireExpiry) {
+        out.push({ ...base, condition: 'no_expiry', reason: 'login role with no password expiry (VALID UNTIL unset or infinity)', actions: [] });
+      }
+      continue;
+    }
+    if (left < 0) {
+      const past = -left;
+      const disable = policy.action === 'nologin' && past > policy.graceSeconds;
+      out.push({
+        ...base,
+        condition: 'expired',
+        seconds: past,
+        ...(policy.action === 'nologin' ? { overSeconds: past - policy.graceSeconds } : {}),
+        reason: `password expired ${formatSeconds(past)} ago${disable ? `, past the grace of ${formatSeconds(policy.graceSeconds)}` : ''}${sessionsNote(role.sessions)}`,
+        actions: disable ? ['nologin'] : [],
+      });
+    } else if (left <= policy.warnWithinSeconds) {
+      out.push({ ...base, condition: 'expiring', seconds: left, reason: `password expires in ${formatSeconds(left)}`, actions: [] });
+    }
+  }
+  return out;
+}
