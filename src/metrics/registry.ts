@@ -41,7 +41,7 @@ class TargetSeries {
     const previous = this.#seen.get(target) ?? new Map<string, Labels>();
     const current = new Map<string, Labels>();
     for (const { labels, value } of values) {
-      const full = { ...labels, target };
+      const full = { target, ...labels };
       this.#gauge.set(full, value);
       current.set(JSON.stringify(full), full);
     }

@@ -1,0 +1,184 @@
+/** Role policies end to end against the real server: expiring passwords and disabled users. */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import type { RunOutput } from '../../src/cli/run.js';
+import { loadConfig } from '../../src/config/load.js';
+import { quoteIdent } from '../../src/db/quote.js';
+import { Engine } from '../../src/engine.js';
+import { Metrics } from '../../src/metrics/registry.js';
+import { cli } from '../support/cli.js';
+import { ROLE_PASSWORD, testDatabaseUrl, urlFor, useFixture, waitFor } from '../support/fixture.js';
+import { testTarget } from '../support/target.js';
+
+const fixture = useFixture('rolepol');
+const dir = mkdtempSync(join(tmpdir(), 'pgwarden-rolepol-'));
+const DAY = 86_400_000;
+
+function writeConfig(doc: unknown): string {
+  const path = join(dir, `${Math.random().toString(36).slice(2)}.json`);
+  writeFileSync(path, JSON.stringify(doc));
+  return path;
+}
+
+async function run(args: string[]): Promise<{ code: number; out: RunOutput; audit: Record<string, unknown>[] }> {
+  const result = await cli(['--database-url', testDatabaseUrl(), '--json', ...args]);
+  const audit = result.stderr
+    .split('\n')
+    .filter((l) => l.includes('"audit":true'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  return { code: result.code, out: JSON.parse(result.stdout) as RunOutput, audit };
+}
+
+async function canLogIn(role: string, database = 'postgres'): Promise<string | true> {
+  const client = new pg.Client({ connectionString: urlFor(database, { name: role, password: ROLE_PASSWORD }) });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    return true;
+  } catch (err) {
+    return (err as Error).message;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+describe('disabled_role', () => {
+  it('locks a disabled user out: NOLOGIN first, sessions ended, CONNECT revoked — and says where PUBLIC still grants it', async () => {
+    const f = fixture();
+    const marker = await f.createRole(f.name('disabled'), 'nologin');
+    const group = await f.createRole(f.name('leavers'), 'nologin');
+    const alice = await f.createRole(f.name(`Al"ice Ünï`));
+    const bystander = await f.createRole(f.name('stays'));
+    await f.sql(`grant ${quoteIdent(marker)} to ${quoteIdent(group)}`);
+    await f.sql(`grant ${quoteIdent(group)} to ${quoteIdent(alice)}`);
+    const closed = await f.createDatabase(f.name('closed'));
+    await f.sql(`revoke connect on database ${quoteIdent(closed)} from public`);
+    await f.sql(`grant connect on database ${quoteIdent(closed)} to ${quoteIdent(alice)}`);
+    const s1 = await f.openSession({ role: alice, state: 'idle' });
+    const s2 = await f.openSession({ role: alice, database: closed, state: 'idle in transaction' });
+    const other = await f.openSession({ role: bystander, state: 'idle' });
+
+    const config = writeConfig({
+      mode: 'enforce',
+      policies: [
+        {
+          name: 'disabled',
+          kind: 'disabled_role',
+          match: { roles: [`${f.prefix}_*`] },
+          disabledWhen: { memberOf: marker },
+          actions: ['revoke_connect', 'terminate', 'nologin'],
+        },
+      ],
+    });
+    const { code, out, audit } = await run(['--config', config, 'run', '--once']);
+    expect(code).toBe(0);
+    // alice through the group, and the group itself (a member of the marker too)
+    expect(out.violations.map((v) => v.role).sort()).toEqual([alice, group].sort());
+    expect(out.violations.find((v) => v.role === alice)).toEqual({
+      target: 'default',
+      policy: 'disabled',
+      kind: 'disabled_role',
+      condition: 'memberOf',
+      role: alice,
+      reason: `member of ${marker}`,
+    });
+    const kinds = out.actions.map((a) => a.action);
+    expect(kinds.indexOf('nologin')).toBe(0);
+    expect(kinds.lastIndexOf('terminate')).toBeLessThan(kinds.indexOf('revoke_connect'));
+    expect(out.actions.filter((a) => a.action === 'terminate').map((a) => a.pid).sort()).toEqual([s1.pid, s2.pid].sort());
+    expect(out.actions.every((a) => a.result === 'done')).toBe(true);
+
+    // NOLOGIN holds, sessions ended, a new connection is refused; the bystander is untouched
+    const { rows } = await f.sql<{ rolcanlogin: boolean }>('select rolcanlogin from pg_roles where rolname = $1', [alice]);
+    expect(rows[0]?.rolcanlogin).toBe(false);
+    for (const s of [s1, s2]) await waitFor(async () => !(await f.alive(s.pid)), `pid ${s.pid} to end`);
+    expect(await canLogIn(alice)).toMatch(/not permitted to log in/);
+    expect(await f.alive(other.pid)).toBe(true);
+
+    // The explicit grant is gone and the revoke is effective there; where PUBLIC grants CONNECT, it says so.
+    const revokes = out.actions.filter((a) => a.action === 'revoke_connect');
+    const onClosed = revokes.find((a) => a.database === closed)!;
+    expect(onClosed).toMatchObject({ result: 'done', effective: true });
+    const onPostgres = revokes.find((a) => a.database === 'postgres')!;
+    expect(onPostgres.effective).toBe(false);
+    expect(onPostgres.detail).toMatch(/still reaches .* through PUBLIC/);
+    const { rows: priv } = await f.sql<{ ok: boolean }>(`select has_database_privilege($1, $2, 'CONNECT') as ok`, [alice, closed]);
+    expect(priv[0]?.ok).toBe(false);
+
+    // The audit log carries the SQL that restores what was removed; running it restores it.
+    const restoreGrant = audit.find((a) => a.action === 'revoke_connect' && a.database === closed)?.restore as string;
+    expect(restoreGrant).toBe(`grant connect on database ${quoteIdent(closed)} to ${quoteIdent(alice)}`);
+    expect(audit.find((a) => a.action === 'nologin')?.restore).toBe(`alter role ${quoteIdent(alice)} login`);
+    await f.sql(restoreGrant);
+    const { rows: back } = await f.sql<{ ok: boolean }>(`select has_database_privilege($1, $2, 'CONNECT') as ok`, [alice, closed]);
+    expect(back[0]?.ok).toBe(true);
+
+    // A second run changes nothing: every action is idempotent and only planned when needed.
+    const again = await run(['--config', config, 'run', '--once']);
+    expect(again.out.actions.filter((a) => a.action !== 'revoke_connect')).toEqual([]);
+  });
+
+  it('flags a NOLOGIN role that still has sessions and ends them', async () => {
+    const f = fixture();
+    const bob = await f.createRole(f.name('bob'));
+    const s = await f.openSession({ role: bob, state: 'idle' });
+    await f.sql(`alter role ${quoteIdent(bob)} nologin`);
+    const config = writeConfig({
+      policies: [{ name: 'd', kind: 'disabled_role', mode: 'enforce', match: { roles: [`${f.prefix}_*`] }, disabledWhen: { nologin: true }, actions: ['terminate'] }],
+    });
+    const { out } = await run(['--config', config, 'run', '--once']);
+    expect(out.violations.map((v) => [v.role, v.condition])).toEqual([[bob, 'nologin']]);
+    expect(out.actions.map((a) => [a.action, a.pid, a.result])).toEqual([['terminate', s.pid, 'done']]);
+    await waitFor(async () => !(await f.alive(s.pid)), 'the session to end');
+  });
+});
+
+describe('password_expiry', () => {
+  it('reports expiring and expired roles with their seconds, exports the expiry gauge, and with nologin disables past the grace', async () => {
+    const f = fixture();
+    const soon = await f.createRole(f.name('soon'), `valid until '${new Date(Date.now() + 3 * DAY).toISOString()}'`);
+    const old = await f.createRole(f.name('old'), `valid until '${new Date(Date.now() - 10 * DAY).toISOString()}'`);
+    const recent = await f.createRole(f.name('recent'), `valid until '${new Date(Date.now() - 1 * DAY).toISOString()}'`);
+    const forever = await f.createRole(f.name('forever'), "valid until 'infinity'");
+    await f.openSession({ role: old, state: 'idle' });
+    const policy = { name: 'pe', kind: 'password_expiry', match: { roles: [`${f.prefix}_*`] }, warnWithin: '14d', action: 'nologin', grace: '7d' };
+
+    const { out } = await run(['--config', writeConfig({ mode: 'enforce', policies: [policy] }), 'run', '--once']);
+    const byRole = new Map(out.violations.map((v) => [v.role, v]));
+    expect(byRole.get(soon)).toMatchObject({ condition: 'expiring' });
+    expect(byRole.get(soon)!.seconds! / 86_400).toBeCloseTo(3, 1);
+    expect(byRole.get(old)).toMatchObject({ condition: 'expired' });
+    expect(byRole.get(old)!.reason).toMatch(/only limits password logins/);
+    expect(byRole.get(recent)).toMatchObject({ condition: 'expired' });
+    expect(byRole.has(forever)).toBe(false);
+    expect(out.actions.map((a) => [a.action, a.role, a.result])).toEqual([['nologin', old, 'done']]);
+    const { rows } = await f.sql<{ rolname: string; rolcanlogin: boolean }>('select rolname, rolcanlogin from pg_roles where rolname = any($1) order by 1', [[old, recent]]);
+    expect(rows.map((r) => [r.rolname, r.rolcanlogin])).toEqual([
+      [old, false],
+      [recent, true],
+    ]);
+
+    // Metrics: seconds until expiry per login role with a finite expiry; infinity is no series.
+    const config = loadConfig({}, { PGWARDEN_DATABASE_URL: testDatabaseUrl(), PGWARDEN_POLICIES: JSON.stringify([{ ...policy, action: 'report', grace: undefined }]) });
+    const db = testTarget();
+    try {
+      const metrics = new Metrics();
+      const engine = new Engine({ config, targets: [db], metrics, logger: pino({ level: 'silent' }) });
+      await engine.runPolicy(db, config.policies[0]!, engine.freshSnapshots(db), 'dry-run');
+      const text = await metrics.render();
+      const value = (role: string) => Number(new RegExp(`pgwarden_role_valid_until_seconds\\{target="default",role="${role}"\\} (\\S+)`).exec(text)?.[1]);
+      expect(value(soon) / 86_400).toBeCloseTo(3, 1);
+      expect(value(recent)).toBeLessThan(0);
+      expect(text).not.toContain(`role="${forever}"`);
+      // old is NOLOGIN since the run above: no longer a login role, so no series and not counted
+      expect(text).not.toContain(`role="${old}"`);
+      expect(text).toContain('pgwarden_roles_expiring{target="default",policy="pe"} 2');
+    } finally {
+      await db.end();
+    }
+  });
+});

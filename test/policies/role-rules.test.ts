@@ -1,0 +1,130 @@
+import { describe, expect, it } from 'vitest';
+import type { DisabledRolePolicy, Match, PasswordExpiryPolicy } from '../../src/config/policies.js';
+import type { RoleInfo, RoleSnapshot } from '../../src/db/snapshot.js';
+import { planRoleActions } from '../../src/actions/role-actions.js';
+import { disabledRole } from '../../src/policies/disabled-role.js';
+import { passwordExpiry } from '../../src/policies/password-expiry.js';
+import { session } from '../support/sessions.js';
+
+const noMatch: Match = { roles: [], databases: [], applications: [], exclude: { roles: [], databases: [], applications: [] } };
+const common = { schedule: '* * * * *', mode: undefined, match: noMatch, maxActionsPerRun: 50, targets: undefined };
+const DAY = 86_400;
+
+function role(name: string, overrides: Partial<RoleInfo> = {}): RoleInfo {
+  return { role: name, login: true, superuser: false, connLimit: -1, validUntil: null, validSeconds: null, memberOf: [], sessions: 0, ...overrides };
+}
+const roles = (...list: RoleInfo[]): RoleSnapshot => ({ target: 'default', takenAt: new Date(), roles: list });
+
+describe('password_expiry', () => {
+  const policy: PasswordExpiryPolicy = { ...common, name: 'pe', kind: 'password_expiry', warnWithinSeconds: 14 * DAY, requireExpiry: false, action: 'report', graceSeconds: 0 };
+
+  it('flags expiring and expired login roles with their seconds; not later ones, nologin roles or pg_* roles', () => {
+    const v = passwordExpiry(
+      roles(
+        role('soon', { validSeconds: 3 * DAY }),
+        role('past', { validSeconds: -2 * DAY, sessions: 2 }),
+        role('later', { validSeconds: 30 * DAY }),
+        role('never'),
+        role('group', { login: false, validSeconds: -DAY }),
+        role('pg_monitor', { validSeconds: -DAY }),
+      ),
+      policy,
+    );
+    expect(v.map((x) => [x.role.role, x.condition, x.seconds])).toEqual([
+      ['soon', 'expiring', 3 * DAY],
+      ['past', 'expired', 2 * DAY],
+    ]);
+    expect(v.every((x) => x.actions.length === 0)).toBe(true);
+    // an expired role with sessions: the reason says the expiry does not end them
+    expect(v[1]?.reason).toMatch(/still has 2 sessions: rolvaliduntil only limits password logins/);
+  });
+
+  it('with requireExpiry flags login roles without an expiry', () => {
+    const v = passwordExpiry(roles(role('never'), role('soon', { validSeconds: DAY })), { ...policy, requireExpiry: true });
+    expect(v.map((x) => [x.role.role, x.condition])).toEqual([
+      ['never', 'no_expiry'],
+      ['soon', 'expiring'],
+    ]);
+  });
+
+  it('with action nologin disables only roles expired longer than the grace', () => {
+    const v = passwordExpiry(
+      roles(role('long', { validSeconds: -10 * DAY }), role('recent', { validSeconds: -DAY })),
+      { ...policy, action: 'nologin', graceSeconds: 7 * DAY },
+    );
+    expect(v.map((x) => [x.role.role, x.actions, x.overSeconds])).toEqual([
+      ['long', ['nologin'], 3 * DAY],
+      ['recent', [], -6 * DAY],
+    ]);
+  });
+});
+
+describe('disabled_role', () => {
+  const policy: DisabledRolePolicy = {
+    ...common,
+    name: 'dr',
+    kind: 'disabled_role',
+    disabledWhen: { nologin: true, expired: true, memberOf: 'pgwarden_disabled', roles: ['leaver_*'] },
+    actions: ['nologin', 'terminate', 'revoke_connect'],
+  };
+
+  it('finds each condition, inherited membership included; never pg_* roles or the marker itself', () => {
+    const v = disabledRole(
+      roles(
+        role('pgwarden_disabled', { login: false, sessions: 1 }),
+        role('offboarding', { login: false, memberOf: ['pgwarden_disabled'] }),
+        role('alice', { memberOf: ['offboarding'] }),
+        role('leaver_bob'),
+        role('gone_nologin', { login: false, sessions: 2 }),
+        role('quiet_nologin', { login: false }),
+        role('expired', { validSeconds: -DAY }),
+        role('ok'),
+        role('pg_read_all_data', { login: false, sessions: 1 }),
+      ),
+      policy,
+    );
+    expect(v.map((x) => [x.role.role, x.condition])).toEqual([
+      ['offboarding', 'memberOf'],
+      ['alice', 'memberOf'],
+      ['leaver_bob', 'listed'],
+      ['gone_nologin', 'nologin'],
+      ['expired', 'expired'],
+    ]);
+    expect(v[0]?.actions).toEqual(['nologin', 'terminate', 'revoke_connect']);
+  });
+
+  it('plans only what changes something, NOLOGIN first, and honours exemptions, the cap and the breaker', () => {
+    const alice = role('alice', { memberOf: ['pgwarden_disabled'], sessions: 2 });
+    const locked = role('locked', { login: false, memberOf: ['pgwarden_disabled'] });
+    const boss = role('boss', { superuser: true, memberOf: ['pgwarden_disabled'] });
+    const violations = disabledRole(roles(role('pgwarden_disabled', { login: false }), alice, locked, boss), policy);
+    const sessions = [session({ role: 'alice', pid: 501 }), session({ role: 'alice', pid: 502 }), session({ role: 'bob', pid: 503 })];
+    const input = {
+      violations,
+      sessions,
+      connectable: new Map([['alice', ['postgres', 'shop']]]),
+      maxActionsPerRun: 50,
+      exempt: { superusers: true, roles: [], applications: [] },
+      safety: { maxFraction: 0.5, minActions: 5 },
+      ownPids: new Set<number>(),
+      loginRoles: 100,
+    };
+    const plan = planRoleActions(input);
+    expect(plan.actions.map((a) => [a.action, a.role, a.session?.pid ?? a.database ?? null, a.result])).toEqual([
+      ['nologin', 'alice', null, 'planned'],
+      ['terminate', 'alice', 501, 'planned'],
+      ['terminate', 'alice', 502, 'planned'],
+      ['revoke_connect', 'alice', 'postgres', 'planned'],
+      ['revoke_connect', 'alice', 'shop', 'planned'],
+    ]);
+    expect(plan.actions[0]?.sql).toBe('alter role "alice" nologin');
+    expect(plan.actions[3]?.sql).toBe('revoke connect on database "postgres" from "alice"');
+
+    const capped = planRoleActions({ ...input, maxActionsPerRun: 2 });
+    expect(capped.actions.map((a) => a.result)).toEqual(['planned', 'planned', 'skipped', 'skipped', 'skipped']);
+
+    const tripped = planRoleActions({ ...input, safety: { maxFraction: 0.01, minActions: 0 }, loginRoles: 2 });
+    expect(tripped.breaker).toMatch(/^circuit breaker/);
+    expect(tripped.actions.every((a) => a.result === 'skipped')).toBe(true);
+  });
+});
