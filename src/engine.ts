@@ -19,6 +19,7 @@ import { coerceError } from './errors.js';
 import type { TargetDb } from './db/pool.js';
 import { fetchRoles, fetchSessions, type RoleSnapshot, type Snapshot } from './db/snapshot.js';
 import { fetchConnectableDatabases } from './db/roles.js';
+import { auditRoleAction } from './actions/audit.js';
 import { executeRoleActions, planRoleActions, roleActionJson, roleViolationJson, type RoleActionPlan } from './actions/role-actions.js';
 import { errorReason } from './db/pg-errors.js';
 import type { Metrics } from './metrics/registry.js';
@@ -295,24 +296,7 @@ export class Engine {
   /** One audit line and one counter increment per role action; the restore SQL rides along. */
   #recordRole(target: string, policy: Policy, action: RoleActionPlan, mode: Mode): void {
     this.#metrics.countAction(target, policy.name, action.action, action.result);
-    const line = {
-      audit: true,
-      target,
-      policy: policy.name,
-      kind: policy.kind,
-      action: action.action,
-      result: action.result,
-      dryRun: mode === 'dry-run',
-      role: action.role,
-      ...(action.session ? { pid: action.session.pid, database: action.session.database, application: action.session.application, clientAddr: action.session.clientAddr, state: action.session.state } : {}),
-      ...(action.database !== undefined ? { database: action.database } : {}),
-      sql: action.sql,
-      ...(action.restore !== undefined && action.result === 'done' ? { restore: action.restore } : {}),
-      ...(action.effective !== undefined ? { effective: action.effective } : {}),
-      ...(action.detail !== undefined ? { detail: action.detail } : {}),
-    };
-    if (action.result === 'failed') this.#audit.error(line, 'action failed');
-    else this.#audit.info(line, `${action.action} ${action.result}`);
+    auditRoleAction(this.#audit, policy.kind, action, mode === 'dry-run');
   }
 
   /** One audit line and one counter increment per action. */

@@ -16,11 +16,14 @@ import type { Exemptions, SafetyLimits } from './planner.js';
 import { grantConnectSql, loginSql, nologinSql, revokeConnectSql, TERMINATE_RECHECK } from './role-sql.js';
 import type { ActionJson, ActionResult, ViolationJson } from './types.js';
 
+/** Actions only manual commands take: locking a database, and offboarding's steps. */
+export type ManualActionKind = 'lock_database' | 'reassign_owned' | 'drop_owned' | 'drop_role';
+
 /** One action on a role (or one of its sessions, or one database). */
 export interface RoleActionPlan {
   readonly target: string;
   readonly policy: string;
-  readonly action: RoleActionKind;
+  readonly action: RoleActionKind | ManualActionKind;
   readonly role: string;
   readonly session?: Session;
   readonly database?: string;
@@ -88,7 +91,7 @@ export function revokeConnectPlan(target: string, policy: string, role: string, 
 /** Plans what each flagged role needs, in the fixed order, under the cap and the circuit breaker. */
 export function planRoleActions(input: RolePlanInput): { violations: RoleViolation[]; actions: RoleActionPlan[]; breaker?: string } {
   const violations = input.violations.filter((v) => roleProtection(v.role, input.exempt) === null);
-  const byKind = new Map<RoleActionKind, RoleActionPlan[]>(ROLE_ACTION_ORDER.map((k) => [k, []]));
+  const byKind = new Map<RoleActionKind | ManualActionKind, RoleActionPlan[]>(ROLE_ACTION_ORDER.map((k) => [k, []]));
   for (const v of violations) {
     const name = v.role.role;
     for (const kind of v.actions) {
@@ -152,7 +155,7 @@ function tripBreaker(actions: readonly RoleActionPlan[], input: RolePlanInput): 
 }
 
 /** Runs a utility statement with a lock_timeout: DDL must give up rather than queue others behind it. */
-async function runDdl(db: TargetDb, sql: string, lockTimeoutMs: number): Promise<void> {
+export async function runDdl(db: TargetDb, sql: string, lockTimeoutMs: number): Promise<void> {
   await db.withClient(async (client) => {
     await client.query(`set lock_timeout = ${Math.max(1, Math.trunc(lockTimeoutMs))}`);
     try {
@@ -163,10 +166,9 @@ async function runDdl(db: TargetDb, sql: string, lockTimeoutMs: number): Promise
   });
 }
 
-/** Does every `planned` action, phase by phase in the fixed order; sets results, never throws. */
-export async function executeRoleActions(db: TargetDb, plans: readonly RoleActionPlan[], lockTimeoutMs: number): Promise<void> {
-  const due = (kind: RoleActionKind) => plans.filter((p) => p.action === kind && p.result === 'planned');
-  for (const plan of due('nologin')) {
+/** Planned NOLOGIN and DDL-like actions, one statement each with a lock_timeout; sets results. */
+export async function runDdlPlans(db: TargetDb, plans: readonly RoleActionPlan[], lockTimeoutMs: number): Promise<void> {
+  for (const plan of plans.filter((p) => p.result === 'planned')) {
     try {
       await runDdl(db, plan.sql, lockTimeoutMs);
       plan.result = 'done';
@@ -175,7 +177,11 @@ export async function executeRoleActions(db: TargetDb, plans: readonly RoleActio
       plan.detail = errorReason(err);
     }
   }
-  const kills = due('terminate');
+}
+
+/** Planned terminations, all in one re-checking statement; sets results. */
+export async function terminateSessions(db: TargetDb, plans: readonly RoleActionPlan[]): Promise<void> {
+  const kills = plans.filter((p) => p.result === 'planned' && p.session);
   try {
     const signalled = await signalBackends(
       db,
@@ -186,6 +192,13 @@ export async function executeRoleActions(db: TargetDb, plans: readonly RoleActio
   } catch (err) {
     for (const plan of kills) Object.assign(plan, { result: 'failed', detail: errorReason(err) });
   }
+}
+
+/** Does every `planned` action, phase by phase in the fixed order; sets results, never throws. */
+export async function executeRoleActions(db: TargetDb, plans: readonly RoleActionPlan[], lockTimeoutMs: number): Promise<void> {
+  const due = (kind: RoleActionKind | ManualActionKind) => plans.filter((p) => p.action === kind && p.result === 'planned');
+  await runDdlPlans(db, due('nologin'), lockTimeoutMs);
+  await terminateSessions(db, due('terminate'));
   for (const plan of due('revoke_connect')) {
     const database = plan.database as string;
     try {

@@ -1,6 +1,7 @@
 /**
  * What a command may touch of the outside world, injected so commands run in-process in tests.
  */
+import { createInterface } from 'node:readline';
 
 /** Somewhere to write text. */
 export interface TextSink {
@@ -13,6 +14,10 @@ export interface Io {
   readonly env: NodeJS.ProcessEnv;
   /** True when stdin is a terminal a person can answer (for confirmations and prompts). */
   readonly interactive: boolean;
+  /** Asks a question on the terminal and reads one line; `silent` does not echo (passwords). */
+  readonly ask: (question: string, options?: { silent?: boolean }) => Promise<string>;
+  /** All of stdin, when it is not a terminal (a password piped in). */
+  readonly readStdin: () => Promise<string>;
   /** Records an exit code for the end of the command; the most important one wins (2, then 1, then 3). */
   readonly raiseExitCode: (code: number) => void;
 }
@@ -34,5 +39,33 @@ export function processIo(): Io {
     stderr: process.stderr,
     env: process.env,
     interactive: Boolean(process.stdin.isTTY),
+    ask: askOnTerminal,
+    readStdin: async () => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks).toString('utf8');
+    },
   };
+}
+
+function askOnTerminal(question: string, options: { silent?: boolean } = {}): Promise<string> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+  if (options.silent) {
+    // Print the question, then echo nothing of what is typed.
+    const internal = rl as unknown as { _writeToOutput: (text: string) => void };
+    let asked = false;
+    internal._writeToOutput = (text: string) => {
+      if (!asked) {
+        process.stderr.write(text);
+        asked = true;
+      }
+    };
+  }
+  return new Promise((resolve) => {
+    rl.question(question, (answer) => {
+      if (options.silent) process.stderr.write('\n');
+      rl.close();
+      resolve(answer);
+    });
+  });
 }

@@ -7,6 +7,7 @@ import { redactText } from '../config/redact.js';
 import { exitCodeOf } from '../errors.js';
 import { registerConfig } from './config-check.js';
 import { worseExitCode, type Io } from './io.js';
+import { registerLogout } from './logout.js';
 import { registerOwned } from './owned.js';
 import { registerRoles } from './roles.js';
 import { registerRun } from './run.js';
@@ -34,6 +35,7 @@ export function buildProgram(io: Io): Command {
   registerSessions(program, io);
   registerRoles(program, io);
   registerOwned(program, io);
+  registerLogout(program, io);
   registerConfig(program, io);
   // Usage errors anywhere (unknown option, bad choice, missing argument) exit 2, not commander's 1.
   const exitOverride = (cmd: Command) => {

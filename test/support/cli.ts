@@ -10,14 +10,24 @@ export interface CliResult {
 }
 
 /** In-process: the same code path as the binary, with captured streams. */
-export async function cli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+export async function cli(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+  terminal: { stdin?: string; answers?: string[] } = {},
+): Promise<CliResult> {
   let stdout = '';
   let stderr = '';
+  const answers = [...(terminal.answers ?? [])];
   const code = await runCli(args, {
     stdout: { write: (t: string) => (stdout += t) },
     stderr: { write: (t: string) => (stderr += t) },
     env: { PATH: process.env.PATH, ...env },
-    interactive: false,
+    interactive: terminal.answers !== undefined,
+    ask: (question: string) => {
+      stderr += question;
+      return Promise.resolve(answers.shift() ?? '');
+    },
+    readStdin: () => Promise.resolve(terminal.stdin ?? ''),
     raiseExitCode: () => undefined,
   });
   return { code, stdout, stderr };

@@ -1,0 +1,135 @@
+/**
+ * `pgwarden logout ROLE [--database DB] [--lock]`: end ROLE's sessions (only in DB with
+ * --database); --lock makes ROLE NOLOGIN first so it cannot reconnect in between.
+ * `pgwarden logout --database DB [--lock | --lock=all]`: end everyone's sessions in DB but
+ * pgwarden's own; --lock first revokes CONNECT from PUBLIC and every grantee, --lock=all sets
+ * ALLOW_CONNECTIONS false. Prints the SQL that undoes the lock.
+ */
+import type { Command } from 'commander';
+import { auditRoleAction } from '../actions/audit.js';
+import { fetchConnectGrantees, lockDatabasePlans } from '../actions/database-lock.js';
+import { nologinPlan, roleActionJson, runDdlPlans, sessionsOf, terminatePlan, type RoleActionPlan } from '../actions/role-actions.js';
+import { fetchSessions } from '../db/snapshot.js';
+import { UsageError } from '../errors.js';
+import { confirmAct } from './confirm.js';
+import { loadContext, requireDatabase, requireRole, singleTarget, withTargets, type GlobalOptions } from './context.js';
+import type { Io } from './io.js';
+import { printJson, printTable } from './output.js';
+import type { TargetDb } from '../db/pool.js';
+import { terminateSessions } from '../actions/role-actions.js';
+
+interface LogoutOptions {
+  database?: string;
+  lock?: boolean | string;
+  yes?: boolean;
+  dryRun?: boolean;
+  target?: string;
+}
+
+async function isSuperuser(db: TargetDb): Promise<boolean> {
+  const { rows } = await db.query<{ su: boolean }>('select rolsuper as su from pg_roles where rolname = current_user');
+  return rows[0]?.su === true;
+}
+
+/** Prints the plan or the outcome: a table, or `{actions, undo}` as JSON. */
+function printActions(io: Io, json: boolean, actions: readonly RoleActionPlan[], undo: readonly string[]): void {
+  if (json) {
+    printJson(io.stdout, { actions: actions.map(roleActionJson), ...(undo.length > 0 ? { undo } : {}) });
+    return;
+  }
+  printTable(
+    io.stdout,
+    [
+      { header: 'RESULT', value: (a: RoleActionPlan) => a.result },
+      { header: 'ACTION', value: (a) => a.action },
+      { header: 'ROLE', value: (a) => a.role },
+      { header: 'PID', value: (a) => a.session?.pid, right: true },
+      { header: 'DATABASE', value: (a) => a.database ?? a.session?.database },
+      { header: 'SQL', value: (a) => a.sql.replace(/\s+/g, ' '), max: 100 },
+    ],
+    actions,
+    'nothing to do',
+  );
+  for (const a of actions) if (a.detail) io.stdout.write(`note: ${a.action} ${a.role}${a.database ? ` on ${a.database}` : ''}: ${a.detail}\n`);
+  if (undo.length > 0) io.stdout.write(`\nto undo the lock:\n${undo.map((u) => `  ${u};`).join('\n')}\n`);
+}
+
+async function runLogout(role: string | undefined, options: LogoutOptions, globals: GlobalOptions, io: Io): Promise<void> {
+  if (role === undefined && options.database === undefined) throw new UsageError('logout: name a ROLE, or --database DB to end everyone\'s sessions there');
+  const lockAll = options.lock === 'all';
+  if (typeof options.lock === 'string' && !lockAll) throw new UsageError(`--lock: ${JSON.stringify(options.lock)} is not valid (use --lock or --lock=all)`);
+  if (role !== undefined && lockAll) throw new UsageError('--lock=all locks a database: use it with --database DB and no ROLE');
+  const context = loadContext(globals, io);
+  await withTargets(context, options.target, async (dbs) => {
+    const db = singleTarget(dbs);
+    if (role !== undefined) await requireRole(db, role);
+    if (options.database !== undefined) await requireDatabase(db, options.database);
+    const superuser = await isSuperuser(db);
+    const snapshot = await fetchSessions(db);
+    const lock: RoleActionPlan[] = [];
+    let sessions;
+    if (role !== undefined) {
+      if (options.lock) {
+        const { rows } = await db.query<{ login: boolean; me: boolean }>(
+          'select rolcanlogin as login, rolname = current_user as me from pg_roles where rolname = $1',
+          [role],
+        );
+        if (rows[0]?.me) throw new UsageError(`logout --lock: ${JSON.stringify(role)} is the role pgwarden is connected as; it would lock itself out`);
+        if (rows[0]?.login) lock.push(nologinPlan(db.name, 'logout', role));
+      }
+      sessions = sessionsOf(role, snapshot.sessions, db.ownPids, options.database);
+    } else {
+      const database = options.database as string;
+      if (options.lock) lock.push(...lockDatabasePlans(db.name, database, lockAll ? [] : await fetchConnectGrantees(db, database), lockAll));
+      sessions = snapshot.sessions.filter((s) => s.database === database && s.backendType === 'client backend' && !db.ownPids.has(s.pid));
+    }
+    const kills = sessions.map((s) => {
+      const plan = terminatePlan(db.name, 'logout', s);
+      // Only a superuser may end a superuser's session: say so rather than fail the whole batch.
+      if (s.superuser && !superuser) Object.assign(plan, { result: 'skipped', detail: "a superuser's session: only a superuser can end it" });
+      return plan;
+    });
+    const actions = [...lock, ...kills];
+    const undo = lock.flatMap((a) => (a.restore ? [a.restore] : []));
+    if (options.database !== undefined && role === undefined && options.lock && !lockAll) {
+      io.stderr.write(`pgwarden: after the revoke, superusers and the owner of ${JSON.stringify(options.database)} can still connect (use --lock=all to stop them too)\n`);
+    }
+    const audit = context.logger.child({ component: 'audit' });
+    if (options.dryRun || actions.length === 0) {
+      for (const a of actions) auditRoleAction(audit, 'logout', a, true);
+      printActions(io, context.json, actions, undo);
+      return;
+    }
+    if (!options.yes) {
+      // The plan goes to stderr, beside the question; stdout keeps the outcome.
+      if (io.interactive) printActions({ ...io, stdout: io.stderr }, false, actions, undo);
+      if (!(await confirmAct(io, options, `${actions.length} action(s) on ${db.name}: proceed?`))) {
+        io.stderr.write('pgwarden: nothing was done\n');
+        return;
+      }
+    }
+    // NOLOGIN or the database lock first, so nobody reconnects between the kill and the lock.
+    await runDdlPlans(db, lock, context.config.lockTimeoutMs);
+    if (lock.some((a) => a.result === 'failed')) {
+      for (const k of kills) Object.assign(k, { result: 'skipped', detail: 'the lock failed: sessions left alone so nothing reconnects unlocked' });
+    } else await terminateSessions(db, kills);
+    for (const a of actions) auditRoleAction(audit, 'logout', a, false);
+    printActions(io, context.json, actions, undo);
+    if (actions.some((a) => a.result === 'failed')) io.raiseExitCode(1);
+  });
+}
+
+export function registerLogout(program: Command, io: Io): void {
+  program
+    .command('logout')
+    .description("end ROLE's sessions (--lock: NOLOGIN first), or everyone's in --database DB (--lock: revoke CONNECT first; --lock=all: ALLOW_CONNECTIONS false)")
+    .argument('[role]', 'the role whose sessions to end')
+    .option('--database <database>', 'only sessions in this database; without ROLE, everyone\'s there')
+    .option('--lock [scope]', 'lock first so nobody reconnects: NOLOGIN for ROLE; for a database, revoke CONNECT (or --lock=all)')
+    .option('--yes', 'do not ask for confirmation')
+    .option('--dry-run', 'only print the SQL')
+    .option('--target <name>', 'the target (with several configured)')
+    .action(async (role: string | undefined, options: LogoutOptions, command: Command) => {
+      await runLogout(role, options, command.optsWithGlobals<GlobalOptions>(), io);
+    });
+}
