@@ -28,6 +28,9 @@ export const MATRIX_TESTS = [
   'test/cli/commands.test.ts',
   'test/actions/executor.test.ts',
   'test/cli/run.test.ts',
+  'test/cli/role-policies.test.ts',
+  'test/cli/logout.test.ts',
+  'test/cli/passwd.test.ts',
 ];
 
 function startServer(pkg) {

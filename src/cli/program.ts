@@ -9,6 +9,7 @@ import { registerConfig } from './config-check.js';
 import { worseExitCode, type Io } from './io.js';
 import { registerLogout } from './logout.js';
 import { registerOwned } from './owned.js';
+import { registerPasswd } from './passwd.js';
 import { registerRoles } from './roles.js';
 import { registerRun } from './run.js';
 import { registerSessions } from './sessions.js';
@@ -36,6 +37,7 @@ export function buildProgram(io: Io): Command {
   registerRoles(program, io);
   registerOwned(program, io);
   registerLogout(program, io);
+  registerPasswd(program, io);
   registerConfig(program, io);
   // Usage errors anywhere (unknown option, bad choice, missing argument) exit 2, not commander's 1.
   const exitOverride = (cmd: Command) => {
