@@ -31,6 +31,7 @@ export const MATRIX_TESTS = [
   'test/cli/role-policies.test.ts',
   'test/cli/logout.test.ts',
   'test/cli/passwd.test.ts',
+  'test/db/grants.test.ts',
 ];
 
 function startServer(pkg) {
