@@ -32,6 +32,7 @@ export const MATRIX_TESTS = [
   'test/cli/logout.test.ts',
   'test/cli/passwd.test.ts',
   'test/db/grants.test.ts',
+  'test/cli/offboard.test.ts',
 ];
 
 function startServer(pkg) {

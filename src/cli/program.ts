@@ -8,6 +8,7 @@ import { exitCodeOf } from '../errors.js';
 import { registerConfig } from './config-check.js';
 import { worseExitCode, type Io } from './io.js';
 import { registerLogout } from './logout.js';
+import { registerOffboard } from './offboard.js';
 import { registerOwned } from './owned.js';
 import { registerPasswd } from './passwd.js';
 import { registerRoles } from './roles.js';
@@ -38,6 +39,7 @@ export function buildProgram(io: Io): Command {
   registerOwned(program, io);
   registerLogout(program, io);
   registerPasswd(program, io);
+  registerOffboard(program, io);
   registerConfig(program, io);
   // Usage errors anywhere (unknown option, bad choice, missing argument) exit 2, not commander's 1.
   const exitOverride = (cmd: Command) => {

@@ -1,0 +1,169 @@
+/**
+ * Offboarding a role: NOLOGIN, end its sessions, then in every database REASSIGN OWNED BY role TO
+ * new and DROP OWNED BY role (its databases and other shared objects are reassigned with the
+ * first), then DROP ROLE. The DDL takes ACCESS EXCLUSIVE locks: each statement runs with a
+ * lock_timeout and is retried, so offboarding cannot itself start a lock pile-up. A database that
+ * fails stops the run before DROP ROLE and is reported, so a re-run finishes the job; the role
+ * stays NOLOGIN meanwhile. Before anything is dropped, the grants the role holds or handed on are
+ * written to the audit log as the SQL that restores them.
+ */
+import type { Logger } from 'pino';
+import type pg from 'pg';
+import { listConnectableDatabases } from '../db/databases.js';
+import { fetchLocalGrants, fetchSharedGrants, restoreSql, type Grant } from '../db/grants.js';
+import { errorCode, errorReason, SQLSTATE } from '../db/pg-errors.js';
+import type { TargetDb } from '../db/pool.js';
+import { quoteIdent } from '../db/quote.js';
+import type { Session } from '../db/snapshot.js';
+import { nologinPlan, runDdlPlans, sessionsOf, terminatePlan, terminateSessions, type RoleActionPlan } from './role-actions.js';
+
+export type DatabaseStatus = 'done' | 'failed' | 'pending';
+
+export interface OffboardPlan {
+  readonly role: string;
+  readonly newOwner: string;
+  readonly actions: RoleActionPlan[];
+  /** Every database of the server that is not a template and allows connections. */
+  readonly databases: Record<string, DatabaseStatus>;
+  /** Databases the current user may not enter: the offboard cannot finish while they exist. */
+  readonly unreachable: string[];
+}
+
+const POLICY = 'offboard';
+
+/** Plans the whole offboard (pure, given the facts): the order is the contract. */
+export function planOffboard(input: {
+  target: string;
+  role: string;
+  newOwner: string;
+  login: boolean;
+  sessions: readonly Session[];
+  ownPids: ReadonlySet<number>;
+  databases: readonly { name: string; canConnect: boolean }[];
+  drop: boolean;
+}): OffboardPlan {
+  const { target, role, newOwner } = input;
+  const actions: RoleActionPlan[] = [];
+  if (input.login) actions.push(nologinPlan(target, POLICY, role));
+  actions.push(...sessionsOf(role, input.sessions, input.ownPids).map((s) => terminatePlan(target, POLICY, s)));
+  const databases: Record<string, DatabaseStatus> = {};
+  const unreachable: string[] = [];
+  for (const { name, canConnect } of input.databases) {
+    databases[name] = 'pending';
+    if (!canConnect) unreachable.push(name);
+    actions.push(
+      { target, policy: POLICY, action: 'reassign_owned', role, database: name, sql: `reassign owned by ${quoteIdent(role)} to ${quoteIdent(newOwner)}`, result: 'planned' },
+      { target, policy: POLICY, action: 'drop_owned', role, database: name, sql: `drop owned by ${quoteIdent(role)}`, result: 'planned' },
+    );
+  }
+  if (input.drop) actions.push({ target, policy: POLICY, action: 'drop_role', role, sql: `drop role ${quoteIdent(role)}`, result: 'planned' });
+  return { role, newOwner, actions, databases, unreachable };
+}
+
+export interface OffboardDeps {
+  readonly db: TargetDb;
+  readonly lockTimeoutMs: number;
+  readonly audit: Logger;
+  /** Attempts per statement when a lock is not granted in time. */
+  readonly attempts?: number;
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Runs a DDL statement with lock_timeout, retrying lock timeouts with backoff. */
+async function runWithRetry(client: pg.ClientBase, sql: string, deps: OffboardDeps): Promise<void> {
+  const attempts = deps.attempts ?? 3;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await client.query(`set lock_timeout = ${Math.max(1, Math.trunc(deps.lockTimeoutMs))}`);
+      await client.query(sql);
+      return;
+    } catch (err) {
+      if (errorCode(err) !== SQLSTATE.lockNotAvailable || attempt >= attempts) throw err;
+      await (deps.sleep ?? defaultSleep)(500 * 2 ** (attempt - 1));
+    } finally {
+      await client.query('reset lock_timeout').catch(() => undefined);
+    }
+  }
+}
+
+function auditGrants(audit: Logger, plan: OffboardPlan, target: string, grants: readonly Grant[]): void {
+  // One line per grant: a line over 16 KiB would be split by container runtimes.
+  for (const grant of grants) {
+    audit.info(
+      { audit: true, target, policy: POLICY, action: 'restore_point', role: plan.role, database: grant.database, grantee: grant.grantee, grantor: grant.grantor, restore: restoreSql(grant) },
+      'grant recorded before offboard',
+    );
+  }
+}
+
+/** Executes a planned offboard; sets each action's result and each database's status. Never throws. */
+export async function executeOffboard(plan: OffboardPlan, deps: OffboardDeps): Promise<void> {
+  const { db, audit } = deps;
+  const target = db.name;
+  const by = (kind: string) => plan.actions.filter((a) => a.action === kind && a.result === 'planned');
+  const fail = (actions: readonly RoleActionPlan[], detail: string) => {
+    for (const a of actions) if (a.result === 'planned') Object.assign(a, { result: 'skipped', detail });
+  };
+
+  await runDdlPlans(db, by('nologin'), deps.lockTimeoutMs);
+  if (plan.actions.some((a) => a.action === 'nologin' && a.result === 'failed')) {
+    fail(plan.actions, 'NOLOGIN failed: nothing else was done, so the role cannot log back in half-offboarded');
+    return;
+  }
+  await terminateSessions(db, by('terminate'));
+
+  try {
+    const version = await db.query<{ v: number }>("select current_setting('server_version_num')::int as v");
+    auditGrants(audit, plan, target, await fetchSharedGrants(db, plan.role, version.rows[0]?.v ?? 0));
+  } catch (err) {
+    fail(plan.actions, `could not record the role's grants before dropping them: ${errorReason(err)}`);
+    return;
+  }
+
+  for (const database of Object.keys(plan.databases)) {
+    const steps = plan.actions.filter((a) => a.database === database && (a.action === 'reassign_owned' || a.action === 'drop_owned'));
+    if (plan.unreachable.includes(database)) {
+      for (const s of steps) Object.assign(s, { result: 'failed', detail: 'no CONNECT privilege on this database' });
+      plan.databases[database] = 'failed';
+      continue;
+    }
+    let client: pg.Client | undefined;
+    try {
+      client = await db.connectTo(database);
+      auditGrants(audit, plan, target, await fetchLocalGrants(client, database, plan.role));
+      for (const step of steps) {
+        try {
+          await runWithRetry(client, step.sql, deps);
+          step.result = 'done';
+        } catch (err) {
+          step.result = 'failed';
+          step.detail = errorReason(err);
+          fail(steps, 'an earlier step in this database failed');
+          break;
+        }
+      }
+    } catch (err) {
+      for (const s of steps) if (s.result === 'planned') Object.assign(s, { result: 'failed', detail: errorReason(err) });
+    } finally {
+      await client?.end().catch(() => undefined);
+    }
+    plan.databases[database] = steps.every((s) => s.result === 'done') ? 'done' : 'failed';
+  }
+
+  const drop = by('drop_role');
+  if (Object.values(plan.databases).some((s) => s !== 'done')) {
+    fail(drop, 'not every database is done: re-run offboard to finish; the role stays NOLOGIN meanwhile');
+    return;
+  }
+  for (const step of drop) {
+    try {
+      await db.withClient((client) => runWithRetry(client, step.sql, deps));
+      step.result = 'done';
+    } catch (err) {
+      step.result = 'failed';
+      step.detail = errorReason(err);
+    }
+  }
+}
