@@ -9,7 +9,6 @@
  */
 import type { Logger } from 'pino';
 import type pg from 'pg';
-import { listConnectableDatabases } from '../db/databases.js';
 import { fetchLocalGrants, fetchSharedGrants, restoreSql, type Grant } from '../db/grants.js';
 import { errorCode, errorReason, SQLSTATE } from '../db/pg-errors.js';
 import type { TargetDb } from '../db/pool.js';
