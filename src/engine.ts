@@ -19,7 +19,8 @@ import { coerceError } from './errors.js';
 import type { TargetDb } from './db/pool.js';
 import { fetchRoles, fetchSessions, type RoleSnapshot, type Snapshot } from './db/snapshot.js';
 import { fetchConnectableDatabases } from './db/roles.js';
-import { auditRoleAction } from './actions/audit.js';
+import { auditRestorePoints, auditRoleAction } from './actions/audit.js';
+import { fetchRoleGrants } from './db/grants.js';
 import { executeRoleActions, planRoleActions, roleActionJson, roleViolationJson, type RoleActionPlan } from './actions/role-actions.js';
 import { errorReason } from './db/pg-errors.js';
 import type { Metrics } from './metrics/registry.js';
@@ -202,6 +203,11 @@ export class Engine {
     const connectable = wants('revoke_connect')
       ? await fetchConnectableDatabases(db, violations.filter((v) => v.actions.includes('revoke_connect')).map((v) => v.role.role))
       : new Map<string, string[]>();
+    const revoking = violations.filter((v) => v.actions.includes('revoke_privileges')).map((v) => v.role.role);
+    const grants = revoking.length > 0 ? await fetchRoleGrants(db, revoking) : undefined;
+    for (const s of grants?.skipped ?? []) {
+      this.#log.error({ target: db.name, policy: policy.name, database: s.database }, `revoke_privileges: database not searched (${s.reason}); its grants stay`);
+    }
     const key = `${db.name}/${policy.name}`;
     const ineffective = this.#ineffective.get(key) ?? new Set<string>();
     const { exempt, safety } = this.#config.settings;
@@ -215,8 +221,13 @@ export class Engine {
       ownPids: db.ownPids,
       loginRoles: roles.roles.filter((r) => r.login).length,
       knownIneffective: ineffective,
+      ...(grants ? { grants: grants.grants } : {}),
+      ...(policy.kind === 'disabled_role' && policy.disabledWhen.memberOf ? { keepMembershipIn: policy.disabledWhen.memberOf } : {}),
     });
-    if (mode === 'enforce') await executeRoleActions(db, plan.actions, this.#config.lockTimeoutMs);
+    if (mode === 'enforce') {
+      auditRestorePoints(this.#audit, policy.kind, plan.actions);
+      await executeRoleActions(db, plan.actions, this.#config.lockTimeoutMs);
+    }
     for (const a of plan.actions) {
       if (a.action === 'revoke_connect' && a.effective === false) ineffective.add(`${a.role}/${a.database ?? ''}`);
     }

@@ -3,6 +3,7 @@
  * rides along where an action removed something, so nothing is lost. Never a password or verifier.
  */
 import type { Logger } from 'pino';
+import { restoreSql, type Grant } from '../db/grants.js';
 import type { RoleActionPlan } from './role-actions.js';
 
 /** Writes the audit line of one role (or manual) action. */
@@ -33,4 +34,40 @@ export function auditRoleAction(audit: Logger, kind: string, action: RoleActionP
   };
   if (action.result === 'failed') audit.error(line, 'action failed');
   else audit.info(line, `${action.action} ${action.result}`);
+}
+
+/**
+ * Before anything is revoked or dropped: one line per grant with the SQL that restores it, so
+ * nothing is lost. One line per grant: a log line over 16 KiB is split by container runtimes.
+ */
+export function auditGrants(
+  audit: Logger,
+  context: { target: string; policy: string; kind: string; role: string },
+  grants: readonly Grant[],
+  cascaded: (grant: Grant) => boolean = () => false,
+): void {
+  for (const grant of grants) {
+    audit.info(
+      {
+        audit: true,
+        ...context,
+        action: 'restore_point',
+        database: grant.database,
+        grantee: grant.grantee,
+        grantor: grant.grantor,
+        cascade: cascaded(grant),
+        restore: restoreSql(grant),
+      },
+      'grant recorded before it is removed',
+    );
+  }
+}
+
+/** The restore points of planned revokes: each grant and every grant that cascades away with it. */
+export function auditRestorePoints(audit: Logger, kind: string, plans: readonly RoleActionPlan[]): void {
+  for (const plan of plans) {
+    if (plan.result !== 'planned' || !plan.grant) continue;
+    const own = plan.grant;
+    auditGrants(audit, { target: plan.target, policy: plan.policy, kind, role: plan.role }, [own, ...(plan.cascades ?? [])], (g) => g !== own);
+  }
 }

@@ -9,12 +9,13 @@
  */
 import type { Logger } from 'pino';
 import type pg from 'pg';
-import { fetchLocalGrants, fetchSharedGrants, restoreSql, type Grant } from '../db/grants.js';
+import { fetchLocalGrants, fetchSharedGrants } from '../db/grants.js';
+import { auditGrants } from './audit.js';
 import { errorCode, errorReason, SQLSTATE } from '../db/pg-errors.js';
 import type { TargetDb } from '../db/pool.js';
 import { quoteIdent } from '../db/quote.js';
 import type { Session } from '../db/snapshot.js';
-import { nologinPlan, runDdlPlans, sessionsOf, terminatePlan, terminateSessions, type RoleActionPlan } from './role-actions.js';
+import { failureOf, nologinPlan, runDdlOn, runDdlPlans, sessionsOf, terminatePlan, terminateSessions, type RoleActionPlan } from './role-actions.js';
 
 export type DatabaseStatus = 'done' | 'failed' | 'pending';
 
@@ -75,25 +76,12 @@ async function runWithRetry(client: pg.ClientBase, sql: string, deps: OffboardDe
   const attempts = deps.attempts ?? 3;
   for (let attempt = 1; ; attempt++) {
     try {
-      await client.query(`set lock_timeout = ${Math.max(1, Math.trunc(deps.lockTimeoutMs))}`);
-      await client.query(sql);
+      await runDdlOn(client, sql, deps.lockTimeoutMs);
       return;
     } catch (err) {
       if (errorCode(err) !== SQLSTATE.lockNotAvailable || attempt >= attempts) throw err;
       await (deps.sleep ?? defaultSleep)(500 * 2 ** (attempt - 1));
-    } finally {
-      await client.query('reset lock_timeout').catch(() => undefined);
     }
-  }
-}
-
-function auditGrants(audit: Logger, plan: OffboardPlan, target: string, grants: readonly Grant[]): void {
-  // One line per grant: a line over 16 KiB would be split by container runtimes.
-  for (const grant of grants) {
-    audit.info(
-      { audit: true, target, policy: POLICY, action: 'restore_point', role: plan.role, database: grant.database, grantee: grant.grantee, grantor: grant.grantor, restore: restoreSql(grant) },
-      'grant recorded before offboard',
-    );
   }
 }
 
@@ -115,7 +103,7 @@ export async function executeOffboard(plan: OffboardPlan, deps: OffboardDeps): P
 
   try {
     const version = await db.query<{ v: number }>("select current_setting('server_version_num')::int as v");
-    auditGrants(audit, plan, target, await fetchSharedGrants(db, plan.role, version.rows[0]?.v ?? 0));
+    auditGrants(audit, { target, policy: POLICY, kind: POLICY, role: plan.role }, await fetchSharedGrants(db, plan.role, version.rows[0]?.v ?? 0));
   } catch (err) {
     fail(plan.actions, `could not record the role's grants before dropping them: ${errorReason(err)}`);
     return;
@@ -131,7 +119,7 @@ export async function executeOffboard(plan: OffboardPlan, deps: OffboardDeps): P
     let client: pg.Client | undefined;
     try {
       client = await db.connectTo(database);
-      auditGrants(audit, plan, target, await fetchLocalGrants(client, database, plan.role));
+      auditGrants(audit, { target, policy: POLICY, kind: POLICY, role: plan.role }, await fetchLocalGrants(client, database, plan.role));
       for (const step of steps) {
         try {
           await runWithRetry(client, step.sql, deps);
@@ -144,11 +132,12 @@ export async function executeOffboard(plan: OffboardPlan, deps: OffboardDeps): P
         }
       }
     } catch (err) {
-      for (const s of steps) if (s.result === 'planned') Object.assign(s, { result: 'failed', detail: errorReason(err) });
+      // A database dropped meanwhile holds nothing of the role any more: `gone`, and done.
+      for (const s of steps) if (s.result === 'planned') Object.assign(s, failureOf(err));
     } finally {
       await client?.end().catch(() => undefined);
     }
-    plan.databases[database] = steps.every((s) => s.result === 'done') ? 'done' : 'failed';
+    plan.databases[database] = steps.every((s) => s.result === 'done' || s.result === 'gone') ? 'done' : 'failed';
   }
 
   const drop = by('drop_role');

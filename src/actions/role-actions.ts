@@ -4,10 +4,12 @@
  * NOLOGIN, terminate, revoke: a session ended first could otherwise reconnect in between.
  * Each is idempotent and planned only when it would change something.
  */
+import type pg from 'pg';
 import { compileGlobs } from '../config/glob.js';
 import type { TargetDb } from '../db/pool.js';
-import { errorReason } from '../db/pg-errors.js';
+import { errorCode, errorReason, SQLSTATE } from '../db/pg-errors.js';
 import { connectPaths } from '../db/roles.js';
+import { restoreSql, revokeSql, type Grant } from '../db/grants.js';
 import type { Session } from '../db/snapshot.js';
 import { ROLE_ACTION_ORDER, type RoleActionKind, type RoleViolation } from '../policies/types.js';
 import { signalBackends, signalOutcome } from './executor.js';
@@ -30,6 +32,9 @@ export interface RoleActionPlan {
   readonly sql: string;
   /** The SQL that undoes the action, for the audit log. */
   readonly restore?: string;
+  /** revoke_privileges: the ACL item revoked, and the grants the role handed on that cascade with it. */
+  readonly grant?: Grant;
+  readonly cascades?: readonly Grant[];
   result: ActionResult;
   effective?: boolean;
   detail?: string;
@@ -49,6 +54,10 @@ export interface RolePlanInput {
   readonly loginRoles: number;
   /** role/database pairs whose revoke was already reported ineffective: not planned again. */
   readonly knownIneffective?: ReadonlySet<string>;
+  /** For revoke_privileges: the grants each flagged role holds or handed on, in every database. */
+  readonly grants?: ReadonlyMap<string, readonly Grant[]>;
+  /** The marker role of disabledWhen.memberOf: membership in it is the "disabled" flag and stays. */
+  readonly keepMembershipIn?: string;
 }
 
 /** Roles and superusers no policy may touch. */
@@ -88,6 +97,28 @@ export function revokeConnectPlan(target: string, policy: string, role: string, 
   return { target, policy, action: 'revoke_connect', role, database, sql: revokeConnectSql(database, role), result: 'planned' };
 }
 
+/**
+ * One REVOKE per ACL item the role holds, made as its grantor, with the GRANT that restores it;
+ * grants the role handed on (they cascade away) ride on the revoke of the same object.
+ */
+export function revokePrivilegePlans(target: string, policy: string, role: string, grants: readonly Grant[]): RoleActionPlan[] {
+  const given = grants.filter((g) => g.grantor === role && g.grantee !== role);
+  return grants
+    .filter((g) => g.grantee === role)
+    .map((grant) => ({
+      target,
+      policy,
+      action: 'revoke_privileges' as const,
+      role,
+      ...(grant.database !== null ? { database: grant.database } : {}),
+      sql: revokeSql(grant),
+      restore: restoreSql(grant),
+      grant,
+      cascades: given.filter((g) => g.object === grant.object && g.database === grant.database),
+      result: 'planned' as const,
+    }));
+}
+
 /** Plans what each flagged role needs, in the fixed order, under the cap and the circuit breaker. */
 export function planRoleActions(input: RolePlanInput): { violations: RoleViolation[]; actions: RoleActionPlan[]; breaker?: string } {
   const violations = input.violations.filter((v) => roleProtection(v.role, input.exempt) === null);
@@ -104,15 +135,8 @@ export function planRoleActions(input: RolePlanInput): { violations: RoleViolati
         }
       }
       if (kind === 'revoke_privileges') {
-        list.push({
-          target: v.target,
-          policy: v.policy,
-          action: 'revoke_privileges',
-          role: name,
-          sql: '-- revoke_privileges is not supported by this version yet',
-          result: 'skipped',
-          detail: 'revoke_privileges is not supported by this version yet',
-        });
+        const grants = (input.grants?.get(name) ?? []).filter((g) => g.membership?.group === undefined || g.membership.group !== input.keepMembershipIn);
+        list.push(...revokePrivilegePlans(v.target, v.policy, name, grants));
       }
     }
   }
@@ -156,14 +180,43 @@ function tripBreaker(actions: readonly RoleActionPlan[], input: RolePlanInput): 
 
 /** Runs a utility statement with a lock_timeout: DDL must give up rather than queue others behind it. */
 export async function runDdl(db: TargetDb, sql: string, lockTimeoutMs: number): Promise<void> {
-  await db.withClient(async (client) => {
-    await client.query(`set lock_timeout = ${Math.max(1, Math.trunc(lockTimeoutMs))}`);
-    try {
-      await client.query(sql);
-    } finally {
-      await client.query('reset lock_timeout').catch(() => undefined);
-    }
-  });
+  await db.withClient((client) => runDdlOn(client, sql, lockTimeoutMs));
+}
+
+/** The same on a given client (another database). A failed multi-statement transaction is rolled back. */
+export async function runDdlOn(client: pg.ClientBase, sql: string, lockTimeoutMs: number): Promise<void> {
+  await client.query(`set lock_timeout = ${Math.max(1, Math.trunc(lockTimeoutMs))}`);
+  try {
+    await client.query(sql);
+  } catch (err) {
+    await client.query('rollback').catch(() => undefined);
+    throw err;
+  } finally {
+    await client.query('reset lock_timeout').catch(() => undefined);
+  }
+}
+
+/**
+ * How a failed statement ends up: `gone` when its target vanished meanwhile (a database dropped
+ * between listing and revoking), else `failed`.
+ */
+export function failureOf(err: unknown): { result: 'gone' | 'failed'; detail: string } {
+  if (errorCode(err) === SQLSTATE.invalidCatalogName) return { result: 'gone', detail: `it no longer exists: ${errorReason(err)}` };
+  return { result: 'failed', detail: errorReason(err) };
+}
+
+/**
+ * The same for a statement on `database`: a database dropped while we worked on it (which can
+ * surface as "does not exist" or as an internal "tuple concurrently deleted") is `gone`.
+ */
+export async function failureIn(db: TargetDb, database: string, err: unknown): Promise<{ result: 'gone' | 'failed'; detail: string }> {
+  const outcome = failureOf(err);
+  if (outcome.result === 'gone') return outcome;
+  const exists = await db.query('select 1 from pg_database where datname = $1', [database]).then(
+    (r) => (r.rowCount ?? 0) > 0,
+    () => true,
+  );
+  return exists ? outcome : { result: 'gone', detail: `the database was dropped meanwhile (${outcome.detail})` };
 }
 
 /** Planned NOLOGIN and DDL-like actions, one statement each with a lock_timeout; sets results. */
@@ -218,8 +271,34 @@ export async function executeRoleActions(db: TargetDb, plans: readonly RoleActio
           `the revoke does not lock it out (revoke CONNECT from those, and grant it to the roles that need it)`;
       } else plan.effective = true;
     } catch (err) {
-      plan.result = 'failed';
-      plan.detail = errorReason(err);
+      Object.assign(plan, await failureIn(db, database, err));
+    }
+  }
+  await revokePrivileges(db, due('revoke_privileges'), lockTimeoutMs);
+}
+
+/** Runs planned revokes: shared ones on the pool, the rest in their database, one statement each. */
+async function revokePrivileges(db: TargetDb, plans: readonly RoleActionPlan[], lockTimeoutMs: number): Promise<void> {
+  const byDatabase = new Map<string | undefined, RoleActionPlan[]>();
+  for (const p of plans) byDatabase.set(p.database, [...(byDatabase.get(p.database) ?? []), p]);
+  for (const [database, list] of byDatabase) {
+    let client: pg.Client | undefined;
+    try {
+      if (database !== undefined) client = await db.connectTo(database);
+      for (const plan of list) {
+        try {
+          if (client) await runDdlOn(client, plan.sql, lockTimeoutMs);
+          else await runDdl(db, plan.sql, lockTimeoutMs);
+          plan.result = 'done';
+        } catch (err) {
+          Object.assign(plan, failureOf(err));
+        }
+      }
+    } catch (err) {
+      const outcome = database === undefined ? failureOf(err) : await failureIn(db, database, err);
+      for (const plan of list) Object.assign(plan, outcome);
+    } finally {
+      await client?.end().catch(() => undefined);
     }
   }
 }

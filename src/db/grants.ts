@@ -8,8 +8,9 @@
  * (other grantors from 19), so the statement runs in a transaction under `SET LOCAL ROLE grantor`;
  * role memberships take `GRANTED BY` directly.
  */
+import { forEachDatabase } from './databases.js';
 import { quoteIdent } from './quote.js';
-import type { Queryable } from './pool.js';
+import type { Queryable, TargetDb } from './pool.js';
 
 /** One ACL item: privileges `grantor` gave `grantee` on one object. */
 export interface Grant {
@@ -228,4 +229,23 @@ export function revokeSql(grant: Grant): string {
     );
   }
   return asGrantor(grant.grantor, `REVOKE ${grant.privileges.join(', ')} ON ${grant.object} FROM ${who(grant.grantee)} CASCADE`);
+}
+
+/**
+ * Every grant each of `roles` holds or handed on, across every database (one connection per
+ * database, opened and closed in turn) plus the shared catalogs. Databases that could not be
+ * entered are returned in `skipped`: their grants are unknown, never silently left out.
+ */
+export async function fetchRoleGrants(
+  db: TargetDb,
+  roles: readonly string[],
+): Promise<{ grants: Map<string, Grant[]>; skipped: { database: string; reason: string }[] }> {
+  const grants = new Map<string, Grant[]>(roles.map((r) => [r, []]));
+  if (roles.length === 0) return { grants, skipped: [] };
+  const version = await db.query<{ v: number }>("select current_setting('server_version_num')::int as v");
+  for (const role of roles) grants.get(role)?.push(...(await fetchSharedGrants(db, role, version.rows[0]?.v ?? 0)));
+  const visit = await forEachDatabase(db, async (client, database) => {
+    for (const role of roles) grants.get(role)?.push(...(await fetchLocalGrants(client, database, role)));
+  });
+  return { grants, skipped: visit.skipped };
 }

@@ -75,6 +75,8 @@ describe('disabled_role', () => {
       ],
     });
     const { code, out, audit } = await run(['--config', config, 'run', '--once']);
+    // (other tests' databases may be dropped while this runs: those revokes are `gone`, not failures)
+    expect(JSON.stringify([out.errors, out.actions.filter((a) => a.result !== 'done' && a.result !== 'gone')])).toBe('[null,[]]');
     expect(code).toBe(0);
     // alice through the group, and the group itself (a member of the marker too)
     expect(out.violations.map((v) => v.role).sort()).toEqual([alice, group].sort());
@@ -90,7 +92,7 @@ describe('disabled_role', () => {
     expect(kinds.indexOf('nologin')).toBe(0);
     expect(kinds.lastIndexOf('terminate')).toBeLessThan(kinds.indexOf('revoke_connect'));
     expect(out.actions.filter((a) => a.action === 'terminate').map((a) => a.pid).sort()).toEqual([s1.pid, s2.pid].sort());
-    expect(out.actions.every((a) => a.result === 'done')).toBe(true);
+    expect(out.actions.filter((a) => a.action !== 'revoke_connect').every((a) => a.result === 'done')).toBe(true);
 
     // NOLOGIN holds, sessions ended, a new connection is refused; the bystander is untouched
     const { rows } = await f.sql<{ rolcanlogin: boolean }>('select rolcanlogin from pg_roles where rolname = $1', [alice]);
@@ -179,6 +181,73 @@ describe('password_expiry', () => {
       // old is NOLOGIN since the run above: no longer a login role, so no series and not counted
       expect(text).not.toContain(`role="${old}"`);
       expect(text).toContain('pgwarden_roles_expiring{target="default",policy="pe"} 2');
+    } finally {
+      await db.end();
+    }
+  });
+});
+
+describe('disabled_role revoke_privileges', () => {
+  it('revokes every grant in every database one ACL item at a time, after writing restore SQL that brings them all back', async () => {
+    const f = fixture();
+    const marker = await f.createRole(f.name('disabled'), 'nologin');
+    const leaver = await f.createRole(f.name('leaver'));
+    const friend = await f.createRole(f.name('friend'));
+    const group = await f.createRole(f.name('group'), 'nologin');
+    await f.sql(`grant ${quoteIdent(marker)} to ${quoteIdent(leaver)}`);
+    await f.sql(`grant ${quoteIdent(group)} to ${quoteIdent(leaver)}`);
+    const one = await f.createDatabase(f.name('one'));
+    const two = await f.createDatabase(f.name('two'));
+    await f.sql(`grant create on database ${quoteIdent(one)} to ${quoteIdent(leaver)}`);
+    for (const database of [one, two]) {
+      const client = new pg.Client({ connectionString: urlFor(database) });
+      await client.connect();
+      await client.query(`create table t (id int); grant select, update on t to ${quoteIdent(leaver)} with grant option;
+        set role ${quoteIdent(leaver)}; grant select on t to ${quoteIdent(friend)}; reset role;
+        alter default privileges grant insert on tables to ${quoteIdent(leaver)};`);
+      await client.end();
+    }
+    const db = testTarget();
+    const { fetchRoleGrants } = await import('../../src/db/grants.js');
+    try {
+      const before = (await fetchRoleGrants(db, [leaver])).grants.get(leaver)!;
+      expect(before.length).toBeGreaterThanOrEqual(9);
+
+      const config = writeConfig({
+        mode: 'enforce',
+        policies: [{ name: 'dr', kind: 'disabled_role', match: { roles: [leaver] }, disabledWhen: { memberOf: marker }, actions: ['revoke_privileges'] }],
+      });
+      const { code, out, audit } = await run(['--config', config, 'run', '--once']);
+      expect(code).toBe(0);
+      const revokes = out.actions.filter((a) => a.action === 'revoke_privileges');
+      expect(revokes.every((a) => a.result === 'done')).toBe(true);
+      expect(revokes.map((a) => a.database ?? null).filter(Boolean).sort()).toEqual(expect.arrayContaining([one, two]));
+
+      // Nothing is left — privileges, default privileges, memberships, what it handed on — but the
+      // membership in the marker role, which is what says the role is disabled.
+      const after = (await fetchRoleGrants(db, [leaver])).grants.get(leaver)!;
+      expect(after.map((g) => g.membership?.group)).toEqual([marker]);
+
+      // The restore points were written before the revokes, and running them restores everything.
+      const restorePoints = audit.filter((a) => a.action === 'restore_point');
+      const firstRevoke = audit.findIndex((a) => a.action === 'revoke_privileges');
+      expect(audit.findIndex((a) => a.action === 'restore_point')).toBeLessThan(firstRevoke);
+      expect(restorePoints.some((a) => a.cascade === true && a.grantee === friend)).toBe(true);
+      const cascaded = restorePoints.filter((a) => a.cascade === true);
+      for (const point of [...restorePoints.filter((a) => a.cascade !== true), ...cascaded]) {
+        const database = point.database as string | null;
+        if (database === null) await f.sql(point.restore as string);
+        else {
+          const client = new pg.Client({ connectionString: urlFor(database) });
+          await client.connect();
+          await client.query(point.restore as string);
+          await client.end();
+        }
+      }
+      expect(restorePoints.some((a) => String(a.restore).includes(`GRANT ${quoteIdent(marker)}`))).toBe(false);
+      const restored = (await fetchRoleGrants(db, [leaver])).grants.get(leaver)!;
+      const key = (g: (typeof before)[number]) => JSON.stringify([g.database, g.object, g.privileges, g.grantee, g.grantor, g.grantable]);
+      expect(restored.map(key).sort()).toEqual(before.map(key).sort());
     } finally {
       await db.end();
     }
