@@ -4,7 +4,7 @@
  * on the server fail, so templates and databases that refuse connections are never entered.
  */
 import type pg from 'pg';
-import { errorReason } from './pg-errors.js';
+import { errorCode, errorReason, SQLSTATE } from './pg-errors.js';
 import type { TargetDb } from './pool.js';
 
 /** A database the visit could not enter, and why (no CONNECT right, refused, dropped meanwhile). */
@@ -51,11 +51,15 @@ export async function forEachDatabase<T>(
     try {
       client = await db.connectTo(name);
     } catch (err) {
-      skipped.push({ database: name, reason: errorReason(err) });
+      if (errorCode(err) !== SQLSTATE.invalidCatalogName) skipped.push({ database: name, reason: errorReason(err) });
       continue;
     }
     try {
       results.push({ database: name, value: await fn(client, name) });
+    } catch (err) {
+      // A database dropped while we were in it has nothing left to report; anything else is an error.
+      const exists = await db.query('select 1 from pg_database where datname = $1', [name]).then((r) => (r.rowCount ?? 0) > 0);
+      if (exists) throw err;
     } finally {
       await client.end().catch(() => undefined);
     }
