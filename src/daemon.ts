@@ -33,7 +33,7 @@ export interface DaemonHandle {
 export async function startDaemon(options: DaemonOptions): Promise<DaemonHandle> {
   const { config, logger } = options;
   const log = logger.child({ component: 'daemon' });
-  const metrics = new Metrics();
+  const metrics = new Metrics(config.settings.metrics);
   const engine = new Engine({ config, targets: options.targets, metrics, logger });
   const policies = config.policies.filter((p) => {
     if (engine.supported(p)) return true;

@@ -40,7 +40,7 @@ function printRun(context: Context, output: RunOutput): void {
 /** Runs every supported policy once; warns about kinds this version cannot run yet. */
 async function runOnce(context: Context, modeFor: (engine: Engine, policy: Policy) => Mode, globalMode: Mode): Promise<RunOutput> {
   return withTargets(context, undefined, async (dbs) => {
-    const engine = new Engine({ config: context.config, targets: dbs, metrics: new Metrics(), logger: context.logger });
+    const engine = new Engine({ config: context.config, targets: dbs, metrics: new Metrics(context.config.settings.metrics), logger: context.logger });
     const policies = context.config.policies.filter((p) => {
       if (engine.supported(p)) return true;
       context.logger.warn({ policy: p.name, kind: p.kind }, `policy kind ${p.kind} is not supported by this version yet; skipped`);

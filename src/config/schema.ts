@@ -42,6 +42,16 @@ convict.addFormat({
 });
 
 convict.addFormat({
+  name: 'session-labels',
+  coerce: (value: unknown) => (typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter(Boolean) : value),
+  validate(value: unknown) {
+    if (!Array.isArray(value) || !value.every((v) => v === 'application')) {
+      throw new Error('must be a list of extra labels: [] or [application]');
+    }
+  },
+});
+
+convict.addFormat({
   name: 'fraction',
   coerce: Number,
   validate(value: unknown) {
@@ -158,6 +168,20 @@ export const schema = {
       env: 'PGWARDEN_AUDIT_QUERY_MAX_LENGTH',
     },
   },
+  metrics: {
+    sessionLabels: {
+      doc: 'Labels pgwarden_sessions carries beyond target, database, role and state: [] or [application]. Each adds series.',
+      format: 'session-labels',
+      default: [] as string[],
+      env: 'PGWARDEN_METRICS_SESSION_LABELS',
+    },
+    maxRoleSeries: {
+      doc: 'Most roles with series of their own per metric and target; the rest are folded into role="_other" and counted in pgwarden_role_series_folded.',
+      format: 'nat',
+      default: 1000,
+      env: 'PGWARDEN_METRICS_MAX_ROLE_SERIES',
+    },
+  },
   log: {
     level: {
       doc: 'Log level of the JSON log on stderr.',
@@ -195,6 +219,7 @@ export interface Settings {
   safety: { maxFraction: number; minActions: number };
   exempt: { superusers: boolean; roles: string[]; applications: string[] };
   audit: { includeQuery: boolean; queryMaxLength: number };
+  metrics: { sessionLabels: string[]; maxRoleSeries: number };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
   shutdownTimeout: string;
   policies: unknown[];

@@ -27,6 +27,25 @@ export function actionsOfKind(policy: Policy): string[] {
 
 type Labels = Record<string, string>;
 
+/** Label value every role past the per-metric cap is folded into. */
+export const OTHER_ROLE = '_other';
+
+/** Options of the metrics (configuration `metrics.*`). */
+export interface MetricsOptions {
+  /** Extra labels of pgwarden_sessions: [] or ['application']. */
+  readonly sessionLabels: readonly string[];
+  /** Most roles with series of their own per metric and target. */
+  readonly maxRoleSeries: number;
+}
+
+/**
+ * The roles that keep series of their own: the first `max` by `rank` (most important first);
+ * the rest are folded into `_other`.
+ */
+export function rolesToKeep<T extends { role: string }>(entries: readonly T[], max: number, rank: (a: T, b: T) => number): Set<string> {
+  return new Set([...entries].sort(rank).slice(0, max).map((e) => e.role));
+}
+
 /** A gauge whose series for one target are replaced as a whole on each update. */
 class TargetSeries {
   readonly #gauge: Gauge;
@@ -70,15 +89,19 @@ export class Metrics {
   readonly #oldestSeries: TargetSeries;
   readonly #validUntilSeries: TargetSeries;
   readonly #disabledSessionSeries: TargetSeries;
+  readonly #foldedSeries: TargetSeries;
+  readonly roleSeriesFolded: Gauge;
+  readonly #options: MetricsOptions;
 
-  constructor() {
+  constructor(options: MetricsOptions = { sessionLabels: [], maxRoleSeries: 1000 }) {
+    this.#options = options;
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     this.up = new Gauge({ name: 'pgwarden_up', help: 'Whether the last snapshot of the target succeeded (1) or not (0).', labelNames: ['target'], registers });
     this.sessions = new Gauge({
       name: 'pgwarden_sessions',
       help: 'Client sessions by database, role and state, from the last snapshot.',
-      labelNames: ['target', 'database', 'role', 'state'],
+      labelNames: ['target', 'database', 'role', 'state', ...options.sessionLabels],
       registers,
     });
     this.sessionOldest = new Gauge({
@@ -145,6 +168,13 @@ export class Metrics {
       labelNames: ['target', 'role'],
       registers,
     });
+    this.roleSeriesFolded = new Gauge({
+      name: 'pgwarden_role_series_folded',
+      help: 'Roles folded into role="_other" because a metric reached metrics.maxRoleSeries.',
+      labelNames: ['target', 'metric'],
+      registers,
+    });
+    this.#foldedSeries = new TargetSeries(this.roleSeriesFolded);
     this.#validUntilSeries = new TargetSeries(this.roleValidUntil);
     this.#disabledSessionSeries = new TargetSeries(this.disabledRoleSessions);
     this.#sessionSeries = new TargetSeries(this.sessions);
@@ -171,12 +201,21 @@ export class Metrics {
 
   /** Session gauges from one snapshot (client backends, pgwarden's own excluded). */
   recordSessions(target: string, sessions: readonly Session[], ownPids: ReadonlySet<number>): void {
+    const clients = sessions.filter((s) => s.backendType === 'client backend' && !ownPids.has(s.pid));
+    const perRole = new Map<string, number>();
+    for (const s of clients) perRole.set(s.role ?? '', (perRole.get(s.role ?? '') ?? 0) + 1);
+    const keep = rolesToKeep(
+      [...perRole].map(([role, count]) => ({ role, count })),
+      this.#options.maxRoleSeries,
+      (a, b) => b.count - a.count || a.role.localeCompare(b.role),
+    );
+    const withApplication = this.#options.sessionLabels.includes('application');
     const counts = new Map<string, { labels: Labels; value: number }>();
     const oldest = new Map<string, number>();
-    for (const s of sessions) {
-      if (s.backendType !== 'client backend' || ownPids.has(s.pid)) continue;
+    for (const s of clients) {
       const state = s.state ?? 'unknown';
-      const labels = { database: s.database ?? '', role: s.role ?? '', state };
+      const role = keep.has(s.role ?? '') ? (s.role ?? '') : OTHER_ROLE;
+      const labels: Labels = { database: s.database ?? '', role, state, ...(withApplication ? { application: s.application } : {}) };
       const key = JSON.stringify(labels);
       const entry = counts.get(key);
       if (entry) entry.value += 1;
@@ -188,22 +227,45 @@ export class Metrics {
       target,
       [...oldest].map(([state, value]) => ({ labels: { state }, value })),
     );
+    this.#setFolded(target, 'pgwarden_sessions', perRole.size - keep.size);
   }
 
-  /** Expiry gauges from one role snapshot: login roles with a finite expiry (infinity is no series). */
+  readonly #folded = new Map<string, Map<string, number>>();
+
+  #setFolded(target: string, metric: string, count: number): void {
+    const perTarget = this.#folded.get(target) ?? new Map<string, number>();
+    perTarget.set(metric, count);
+    this.#folded.set(target, perTarget);
+    this.#foldedSeries.replace(
+      target,
+      [...perTarget].map(([name, value]) => ({ labels: { metric: name }, value })),
+    );
+  }
+
+  /**
+   * Expiry gauges from one role snapshot: login roles with a finite expiry (infinity is no
+   * series). Past the cap the soonest expiries keep their series; `_other` is the soonest of the rest.
+   */
   recordRoles(target: string, roles: readonly RoleInfo[]): void {
-    this.#validUntilSeries.replace(
-      target,
-      roles.filter((r) => r.login && r.validSeconds !== null).map((r) => ({ labels: { role: r.role }, value: r.validSeconds as number })),
-    );
+    const finite = roles.filter((r) => r.login && r.validSeconds !== null).map((r) => ({ role: r.role, value: r.validSeconds as number }));
+    const keep = rolesToKeep(finite, this.#options.maxRoleSeries, (a, b) => a.value - b.value || a.role.localeCompare(b.role));
+    const rest = finite.filter((r) => !keep.has(r.role));
+    this.#validUntilSeries.replace(target, [
+      ...finite.filter((r) => keep.has(r.role)).map((r) => ({ labels: { role: r.role }, value: r.value })),
+      ...(rest.length > 0 ? [{ labels: { role: OTHER_ROLE }, value: Math.min(...rest.map((r) => r.value)) }] : []),
+    ]);
+    this.#setFolded(target, 'pgwarden_role_valid_until_seconds', rest.length);
   }
 
-  /** Sessions of the roles a disabled_role run found. */
+  /** Sessions of the roles a disabled_role run found; past the cap, `_other` sums the rest. */
   recordDisabledRoleSessions(target: string, roles: readonly { role: string; sessions: number }[]): void {
-    this.#disabledSessionSeries.replace(
-      target,
-      roles.map((r) => ({ labels: { role: r.role }, value: r.sessions })),
-    );
+    const keep = rolesToKeep(roles, this.#options.maxRoleSeries, (a, b) => b.sessions - a.sessions || a.role.localeCompare(b.role));
+    const rest = roles.filter((r) => !keep.has(r.role));
+    this.#disabledSessionSeries.replace(target, [
+      ...roles.filter((r) => keep.has(r.role)).map((r) => ({ labels: { role: r.role }, value: r.sessions })),
+      ...(rest.length > 0 ? [{ labels: { role: OTHER_ROLE }, value: rest.reduce((sum, r) => sum + r.sessions, 0) }] : []),
+    ]);
+    this.#setFolded(target, 'pgwarden_disabled_role_sessions', rest.length);
   }
 
   countAction(target: string, policy: string, action: string, result: ActionResult): void {
