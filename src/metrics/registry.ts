@@ -74,6 +74,7 @@ export class Metrics {
   readonly up: Gauge;
   readonly sessions: Gauge;
   readonly sessionOldest: Gauge;
+  readonly transactionOldest: Gauge;
   readonly violations: Gauge;
   readonly actions: Counter;
   readonly runDuration: Histogram;
@@ -108,6 +109,12 @@ export class Metrics {
       name: 'pgwarden_session_oldest_seconds',
       help: 'Seconds the oldest client session has been in each state.',
       labelNames: ['target', 'state'],
+      registers,
+    });
+    this.transactionOldest = new Gauge({
+      name: 'pgwarden_transaction_oldest_seconds',
+      help: 'Seconds the oldest open transaction of a client session has been open (0 when none).',
+      labelNames: ['target'],
       registers,
     });
     this.violations = new Gauge({
@@ -212,6 +219,7 @@ export class Metrics {
     const withApplication = this.#options.sessionLabels.includes('application');
     const counts = new Map<string, { labels: Labels; value: number }>();
     const oldest = new Map<string, number>();
+    this.transactionOldest.set({ target }, Math.max(0, ...clients.map((s) => s.xactSeconds ?? 0)));
     for (const s of clients) {
       const state = s.state ?? 'unknown';
       const role = keep.has(s.role ?? '') ? (s.role ?? '') : OTHER_ROLE;
