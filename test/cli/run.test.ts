@@ -1,13 +1,13 @@
 /** `run --once`, `plan` and the daemon, end to end through the CLI against real sessions. */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { RunOutput } from '../../src/cli/run.js';
 import { cli } from '../support/cli.js';
+import { freePort } from '../support/net.js';
 import { testDatabaseUrl, useFixture, waitFor, type Fixture } from '../support/fixture.js';
 
 const fixture = useFixture('run');
@@ -151,16 +151,6 @@ describe('run --once', () => {
     expect(await f.alive(idle.pid)).toBe(true);
   });
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe('the daemon', () => {
   it('acts on schedule, exports the action in /metrics, answers health checks, and exits 0 on SIGTERM', async () => {

@@ -1,0 +1,151 @@
+#!/usr/bin/env node
+// Generates deploy/grafana/pgwarden.json (and the chart's copy, once the chart exists) from this
+// one description, so the dashboard stays readable and consistent. `--check` exits 1 when the
+// committed JSON differs from what this script generates.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const out = fileURLToPath(new URL('../deploy/grafana/pgwarden.json', import.meta.url));
+const ds = { type: 'prometheus', uid: '${datasource}' };
+const sel = 'target=~"$target"';
+const sessionSel = `${sel}, database=~"$database", role=~"$role"`;
+
+let nextId = 1;
+let y = 0;
+
+function row(title) {
+  const panel = { type: 'row', title, id: nextId++, collapsed: false, gridPos: { h: 1, w: 24, x: 0, y }, panels: [] };
+  y += 1;
+  return panel;
+}
+
+function panel(type, title, description, targets, { w = 12, h = 8, x = 0, unit, options = {}, fieldConfig = {} } = {}) {
+  const p = {
+    type,
+    title,
+    description,
+    id: nextId++,
+    datasource: ds,
+    gridPos: { h, w, x, y },
+    targets: targets.map((t, i) => ({
+      datasource: ds,
+      refId: String.fromCharCode(65 + i),
+      expr: t.expr,
+      legendFormat: t.legend ?? '__auto',
+      ...(t.instant ? { instant: true, range: false, format: 'table' } : { range: true }),
+    })),
+    fieldConfig: { defaults: { ...(unit ? { unit } : {}), ...fieldConfig }, overrides: [] },
+    options,
+  };
+  if (x + w >= 24) y += h;
+  return p;
+}
+
+const panels = [
+  row('Sessions'),
+  panel('timeseries', 'Client sessions by state', 'pgwarden_sessions, summed by state (filtered by target, database, role).', [
+    { expr: `sum by (state) (pgwarden_sessions{${sessionSel}})`, legend: '{{state}}' },
+  ]),
+  panel(
+    'timeseries',
+    'Oldest session and transaction',
+    'Age of the oldest idle, idle-in-transaction and active session, and of the oldest open transaction.',
+    [
+      { expr: `max by (state) (pgwarden_session_oldest_seconds{${sel}, state=~"idle|idle in transaction.*|active"})`, legend: '{{state}}' },
+      { expr: `max(pgwarden_transaction_oldest_seconds{${sel}})`, legend: 'oldest transaction' },
+    ],
+    { x: 12, unit: 's' },
+  ),
+  panel('stat', 'Targets up', 'pgwarden_up: 1 when the last snapshot of the target succeeded.', [{ expr: `pgwarden_up{${sel}}`, legend: '{{target}}' }], {
+    w: 8,
+    h: 4,
+    options: { colorMode: 'background', graphMode: 'none', reduceOptions: { calcs: ['lastNotNull'] } },
+    fieldConfig: { thresholds: { mode: 'absolute', steps: [{ color: 'red', value: null }, { color: 'green', value: 1 }] } },
+  }),
+  panel('stat', 'Sessions per role (top 10)', 'The roles with the most client sessions now.', [
+    { expr: `topk(10, sum by (role) (pgwarden_sessions{${sessionSel}}))`, legend: '{{role}}' },
+  ], { w: 16, h: 4, x: 8, options: { reduceOptions: { calcs: ['lastNotNull'] }, graphMode: 'none' } }),
+  row('Policies'),
+  panel('timeseries', 'Violations by policy', 'Violations found by the last run of each policy.', [
+    { expr: `sum by (policy) (pgwarden_policy_violations{${sel}})`, legend: '{{policy}}' },
+  ]),
+  panel('timeseries', 'Actions by policy and result', 'Every action pgwarden planned or took, by result.', [
+    { expr: `sum by (policy, action, result) (increase(pgwarden_actions_total{${sel}}[$__rate_interval]))`, legend: '{{policy}} {{action}} {{result}}' },
+  ], { x: 12 }),
+  panel('timeseries', 'Run duration (p95) by policy', 'Policy runs, snapshot included.', [
+    {
+      expr: `histogram_quantile(0.95, sum by (le, policy) (rate(pgwarden_policy_run_duration_seconds_bucket{${sel}}[$__rate_interval])))`,
+      legend: '{{policy}}',
+    },
+  ], { unit: 's' }),
+  panel('timeseries', 'Errors by policy', 'Failed policy runs.', [
+    { expr: `sum by (policy) (increase(pgwarden_policy_errors_total{${sel}}[$__rate_interval]))`, legend: '{{policy}}' },
+  ], { x: 12 }),
+  panel('table', 'Policies', 'Configured policies with their kind and mode, and seconds since their last successful run.', [
+    { expr: `pgwarden_policy_info{${sel}}`, instant: true },
+    { expr: `time() - pgwarden_policy_last_success_timestamp_seconds{${sel}}`, instant: true },
+  ], { w: 24, options: { showHeader: true } }),
+  row('Roles'),
+  panel('table', 'Login roles by days until expiry', 'Login roles with a finite password expiry, soonest first (negative: expired).', [
+    { expr: `sort(pgwarden_role_valid_until_seconds{${sel}, role=~"$role"} / 86400)`, instant: true },
+  ], { unit: 'none', options: { showHeader: true, sortBy: [{ displayName: 'Value', desc: false }] } }),
+  panel('table', 'Disabled roles with sessions', 'Disabled roles that still have client sessions: NOLOGIN does not end them.', [
+    { expr: `pgwarden_disabled_role_sessions{${sel}} > 0`, instant: true },
+  ], { x: 12, options: { showHeader: true } }),
+  panel('stat', 'Passwords expiring or expired', 'Login roles within the password_expiry window, per policy.', [
+    { expr: `sum by (policy) (pgwarden_roles_expiring{${sel}})`, legend: '{{policy}}' },
+  ], { w: 24, h: 4, options: { reduceOptions: { calcs: ['lastNotNull'] }, graphMode: 'none' } }),
+];
+
+function variable(name, label, query) {
+  return {
+    name,
+    label,
+    type: 'query',
+    datasource: ds,
+    query: { query, refId: `${name}-query` },
+    definition: query,
+    refresh: 2,
+    includeAll: true,
+    multi: true,
+    allValue: '.*',
+    current: { selected: true, text: ['All'], value: ['$__all'] },
+    sort: 1,
+  };
+}
+
+const dashboard = {
+  title: 'pgwarden',
+  uid: 'pgwarden',
+  description: 'Sessions, policies, actions and roles of the PostgreSQL servers pgwarden watches.',
+  tags: ['postgresql', 'pgwarden'],
+  timezone: 'browser',
+  editable: true,
+  graphTooltip: 1,
+  schemaVersion: 39,
+  version: 1,
+  refresh: '30s',
+  time: { from: 'now-6h', to: 'now' },
+  annotations: { list: [] },
+  links: [],
+  templating: {
+    list: [
+      { name: 'datasource', label: 'Data source', type: 'datasource', query: 'prometheus', current: {}, hide: 0, refresh: 1 },
+      variable('target', 'Target', 'label_values(pgwarden_up, target)'),
+      variable('database', 'Database', 'label_values(pgwarden_sessions{target=~"$target"}, database)'),
+      variable('role', 'Role', 'label_values(pgwarden_sessions{target=~"$target"}, role)'),
+    ],
+  },
+  panels,
+};
+
+const text = `${JSON.stringify(dashboard, null, 2)}\n`;
+if (process.argv.includes('--check')) {
+  const current = existsSync(out) ? readFileSync(out, 'utf8') : '';
+  if (current !== text) {
+    process.stderr.write('deploy/grafana/pgwarden.json is not what scripts/dashboard.mjs generates: run node scripts/dashboard.mjs\n');
+    process.exit(1);
+  }
+} else {
+  writeFileSync(out, text);
+}
