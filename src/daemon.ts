@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config/load.js';
 import type { Policy } from './config/policies.js';
 import { Engine } from './engine.js';
+import { LeaderLock } from './leader.js';
 import { coerceError } from './errors.js';
 import type { TargetDb } from './db/pool.js';
 import { Metrics } from './metrics/registry.js';
@@ -45,7 +46,12 @@ export async function startDaemon(options: DaemonOptions): Promise<DaemonHandle>
     policies,
     (p) => engine.modeOf(p),
   );
-  for (const t of options.targets) metrics.leader.set({ target: t.name }, 1);
+  // One leader lock per target: only the replica that holds it enforces there.
+  const locks = options.targets.map(
+    (db) => [db, new LeaderLock(db, config.settings.leader.lockKey, log.child({ target: db.name }), (leader) => engine.setLeader(db.name, leader))] as const,
+  );
+  for (const [db] of locks) engine.setLeader(db.name, false);
+  const pollLeaders = () => Promise.all(locks.map(([, lock]) => lock.poll(Math.max(config.leaderPollMs, 5000))));
 
   const http = await startHttpServer({
     host: config.settings.server.host,
@@ -57,27 +63,40 @@ export async function startDaemon(options: DaemonOptions): Promise<DaemonHandle>
   log.info({ host: http.host, port: http.port, policies: policies.map((p) => p.name), mode: config.mode }, 'pgwarden started');
 
   // A first snapshot of every target, so /readyz and pgwarden_up speak before the first tick.
-  await Promise.allSettled(options.targets.map((db) => engine.snapshot(db)));
+  await Promise.allSettled([...options.targets.map((db) => engine.snapshot(db)), pollLeaders()]);
+  let polling = false;
+  const leaderTimer = setInterval(() => {
+    if (polling) return;
+    polling = true;
+    void pollLeaders().finally(() => {
+      polling = false;
+    });
+  }, config.leaderPollMs);
 
   const running = new Set<Promise<unknown>>();
-  const tick = async (policy: Policy, date: Date) => {
+  const tick = async (policy: Policy, db: TargetDb, date: Date) => {
     const tickSecond = Math.floor(date.getTime() / 1000);
-    const mode = engine.modeOf(policy);
-    await Promise.all(engine.targetsOf(policy).map((db) => engine.runPolicy(db, policy, engine.snapshotsForTick(db, tickSecond), mode)));
+    await engine.runPolicy(db, policy, engine.snapshotsForTick(db, tickSecond), engine.modeOf(policy));
   };
-  const tasks: ScheduledTask[] = policies.map((policy) => {
-    const task = cron.schedule(
-      policy.schedule,
-      (context) => {
-        const run = tick(policy, context.date).catch((err: unknown) => log.error({ err: coerceError(err), policy: policy.name }, 'tick failed'));
-        running.add(run);
-        return run.finally(() => running.delete(run));
-      },
-      { name: `pgwarden:${policy.name}`, noOverlap: true },
-    );
-    task.on('execution:overlap', () => log.warn({ policy: policy.name }, 'previous run still going: tick skipped'));
-    return task;
-  });
+  // One task per policy and target: a slow or dead target never delays (or, through noOverlap,
+  // skips) the runs on the others.
+  const tasks: ScheduledTask[] = policies.flatMap((policy) =>
+    engine.targetsOf(policy).map((db) => {
+      const task = cron.schedule(
+        policy.schedule,
+        (context) => {
+          const run = tick(policy, db, context.date).catch((err: unknown) =>
+            log.error({ err: coerceError(err), policy: policy.name, target: db.name }, 'tick failed'),
+          );
+          running.add(run);
+          return run.finally(() => running.delete(run));
+        },
+        { name: `pgwarden:${policy.name}:${db.name}`, noOverlap: true },
+      );
+      task.on('execution:overlap', () => log.warn({ policy: policy.name, target: db.name }, 'previous run still going: tick skipped'));
+      return task;
+    }),
+  );
 
   const done = options.stopSignal.then(async (signal) => {
     log.info({ signal }, 'stopping: no new runs; waiting for running actions');
@@ -85,6 +104,8 @@ export async function startDaemon(options: DaemonOptions): Promise<DaemonHandle>
     const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), config.shutdownTimeoutMs).unref());
     const finished = await Promise.race([Promise.allSettled([...running]).then(() => 'finished' as const), timeout]);
     if (finished === 'timeout') log.warn({ timeoutMs: config.shutdownTimeoutMs }, 'running actions did not finish in time');
+    clearInterval(leaderTimer);
+    await Promise.all(locks.map(([, lock]) => lock.close()));
     await http.close();
     log.info('stopped');
   });

@@ -97,7 +97,7 @@ export class Engine {
     this.#audit = options.logger.child({ component: 'audit' });
     this.#clock = options.clock ?? Date.now;
     this.targets = options.targets;
-    for (const db of this.targets) this.states.set(db.name, { up: false, leader: true, lastSuccess: null, lastError: null });
+    for (const db of this.targets) this.states.set(db.name, { up: false, leader: false, lastSuccess: null, lastError: null });
   }
 
   /** The mode a policy runs in: its own, else the global one. */
@@ -108,6 +108,26 @@ export class Engine {
   /** Policies this engine can evaluate today; the rest are reported once by the caller. */
   supported(policy: Policy): boolean {
     return isSessionPolicy(policy) || isRolePolicy(policy);
+  }
+
+  /** Records whether this replica leads (enforces on) a target. */
+  setLeader(target: string, leader: boolean): void {
+    const state = this.states.get(target);
+    if (state) state.leader = leader;
+    this.#metrics.leader.set({ target }, leader ? 1 : 0);
+  }
+
+  /**
+   * In enforce mode a replica that does not lead the target plans and reports but does not act:
+   * its planned actions are `skipped` with the reason (DESIGN.md).
+   */
+  #mayAct(db: TargetDb, mode: Mode, actions: readonly { result: string; detail?: string }[]): boolean {
+    if (mode !== 'enforce') return false;
+    if (this.states.get(db.name)?.leader) return true;
+    for (const a of actions) {
+      if (a.result === 'planned') Object.assign(a, { result: 'skipped', detail: 'another replica leads' });
+    }
+    return false;
   }
 
   /** Targets a policy runs on. */
@@ -187,7 +207,7 @@ export class Engine {
 
   async #runSessionPolicy(db: TargetDb, policy: Policy, snapshot: Snapshot, mode: Mode): Promise<RunReport> {
     const plan = this.#planSessions(db, snapshot, policy);
-    if (mode === 'enforce') await executeSessionActions(db, plan.actions);
+    if (this.#mayAct(db, mode, plan.actions)) await executeSessionActions(db, plan.actions);
     this.#remember(db.name, policy, plan.actions);
     for (const action of plan.actions) this.#record(db.name, policy, action, mode);
     if (plan.breaker) this.#log.error({ target: db.name, policy: policy.name }, plan.breaker);
@@ -224,7 +244,7 @@ export class Engine {
       ...(grants ? { grants: grants.grants } : {}),
       ...(policy.kind === 'disabled_role' && policy.disabledWhen.memberOf ? { keepMembershipIn: policy.disabledWhen.memberOf } : {}),
     });
-    if (mode === 'enforce') {
+    if (this.#mayAct(db, mode, plan.actions)) {
       auditRestorePoints(this.#audit, policy.kind, plan.actions);
       await executeRoleActions(db, plan.actions, this.#config.lockTimeoutMs);
     }

@@ -7,6 +7,7 @@ import type { Mode, Policy } from '../config/policies.js';
 import type { ActionJson, ViolationJson } from '../actions/types.js';
 import { startDaemon } from '../daemon.js';
 import { Engine } from '../engine.js';
+import { LeaderLock } from '../leader.js';
 import { Metrics } from '../metrics/registry.js';
 import { loadContext, withTargets, type Context, type GlobalOptions } from './context.js';
 import type { Io } from './io.js';
@@ -46,7 +47,16 @@ async function runOnce(context: Context, modeFor: (engine: Engine, policy: Polic
       context.logger.warn({ policy: p.name, kind: p.kind }, `policy kind ${p.kind} is not supported by this version yet; skipped`);
       return false;
     });
-    const result = await engine.runAll(policies, (p) => modeFor(engine, p));
+    // `run --once` takes the leader lock too, so a CronJob beside a Deployment cannot double-enforce.
+    const enforcing = policies.some((p) => modeFor(engine, p) === 'enforce');
+    const locks = enforcing ? dbs.map((db) => [db, new LeaderLock(db, context.config.settings.leader.lockKey, context.logger.child({ target: db.name }))] as const) : [];
+    for (const [db, lock] of locks) engine.setLeader(db.name, await lock.poll());
+    let result;
+    try {
+      result = await engine.runAll(policies, (p) => modeFor(engine, p));
+    } finally {
+      await Promise.all(locks.map(([, lock]) => lock.close()));
+    }
     return {
       mode: globalMode,
       violations: result.violations,

@@ -29,6 +29,7 @@ export interface Config {
   readonly statementTimeoutMs: number;
   readonly lockTimeoutMs: number;
   readonly shutdownTimeoutMs: number;
+  readonly leaderPollMs: number;
   /** Where the file came from, if any (for messages). */
   readonly source: string | undefined;
 }
@@ -105,6 +106,7 @@ export function loadConfig(overrides: ConfigOverrides, env: NodeJS.ProcessEnv = 
     statementTimeoutMs: seconds(doc.database.statementTimeout),
     lockTimeoutMs: seconds(doc.database.lockTimeout),
     shutdownTimeoutMs: seconds(doc.shutdownTimeout),
+    leaderPollMs: seconds(doc.leader.pollInterval),
     source: file,
   });
 }

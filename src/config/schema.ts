@@ -168,6 +168,20 @@ export const schema = {
       env: 'PGWARDEN_AUDIT_QUERY_MAX_LENGTH',
     },
   },
+  leader: {
+    lockKey: {
+      doc: 'Advisory lock key of leader election (text, hashed to a bigint; or a number). Two deployments against one server with different keys both enforce.',
+      format: String,
+      default: 'pgwarden',
+      env: 'PGWARDEN_LEADER_LOCK_KEY',
+    },
+    pollInterval: {
+      doc: 'How often a follower tries to take the lead, and the leader checks it still holds it.',
+      format: 'duration',
+      default: '5s',
+      env: 'PGWARDEN_LEADER_POLL_INTERVAL',
+    },
+  },
   metrics: {
     sessionLabels: {
       doc: 'Labels pgwarden_sessions carries beyond target, database, role and state: [] or [application]. Each adds series.',
@@ -220,6 +234,7 @@ export interface Settings {
   exempt: { superusers: boolean; roles: string[]; applications: string[] };
   audit: { includeQuery: boolean; queryMaxLength: number };
   metrics: { sessionLabels: string[]; maxRoleSeries: number };
+  leader: { lockKey: string; pollInterval: string };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
   shutdownTimeout: string;
   policies: unknown[];

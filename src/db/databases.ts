@@ -31,6 +31,20 @@ export async function listConnectableDatabases(db: TargetDb): Promise<{ name: st
 }
 
 /**
+ * Whether `database` still exists after `err` in it. DROP DATABASE … WITH (FORCE) first ends the
+ * sessions in it (57P01) and only then removes it: after such an error, look again for a moment.
+ */
+async function stillExists(db: TargetDb, database: string, err: unknown): Promise<boolean> {
+  const terminated = errorCode(err) === SQLSTATE.adminShutdown || /Connection terminated/i.test(errorReason(err));
+  for (let attempt = 0; ; attempt++) {
+    const { rowCount } = await db.query('select 1 from pg_database where datname = $1', [database]);
+    if (!rowCount) return false;
+    if (!terminated || attempt >= 10) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
  * Runs `fn` in each connectable database in name order. A database that cannot be entered is
  * reported in `skipped`, never silently left out; an error from `fn` itself propagates.
  */
@@ -58,8 +72,7 @@ export async function forEachDatabase<T>(
       results.push({ database: name, value: await fn(client, name) });
     } catch (err) {
       // A database dropped while we were in it has nothing left to report; anything else is an error.
-      const exists = await db.query('select 1 from pg_database where datname = $1', [name]).then((r) => (r.rowCount ?? 0) > 0);
-      if (exists) throw err;
+      if (await stillExists(db, name, err)) throw err;
     } finally {
       await client.end().catch(() => undefined);
     }

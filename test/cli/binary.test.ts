@@ -58,7 +58,7 @@ describe('configuration errors exit 2 with the key named, before connecting', ()
 describe('config check', () => {
   it('prints the effective configuration with secrets redacted, as YAML or JSON', async () => {
     const file = configFile({ mode: 'enforce', policies: [{ name: 'idle', kind: 'idle_session', maxIdle: '1h' }] });
-    const env = { PGWARDEN_DATABASE_URL: 'postgres://app:Very%20Secret@db.example:5432/postgres' };
+    const env = { PGWARDEN_DATABASE_URL: 'postgres://app:Very%20Secret@db.example:5432/postgres', PGWARDEN_LEADER_LOCK_KEY: 'fixed' };
     const yaml = await spawnCli(['--config', file, 'config', 'check'], env);
     expect(yaml.code).toBe(0);
     expect(yaml.stdout).not.toContain('Secret');

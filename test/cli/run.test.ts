@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { RunOutput } from '../../src/cli/run.js';
-import { cli } from '../support/cli.js';
+import { cli, isolatedEnv } from '../support/cli.js';
 import { freePort } from '../support/net.js';
 import { testDatabaseUrl, useFixture, waitFor, type Fixture } from '../support/fixture.js';
 
@@ -164,7 +164,10 @@ describe('the daemon', () => {
       policies: [scoped(f, { name: 'iit', kind: 'idle_in_transaction', maxIdle: '1s' })],
     });
     const bin = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
-    const child = spawn(process.execPath, [bin, '--config', config, '--database-url', testDatabaseUrl(), 'run'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [bin, '--config', config, '--database-url', testDatabaseUrl(), 'run'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: isolatedEnv(process.env),
+    });
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { quoteIdent } from '../../src/db/quote.js';
+import { isolatedEnv } from '../support/cli.js';
 import { dashboardExpressions, metricNames, ROOT, ruleExpressions } from '../support/deploy.js';
 import { testDatabaseUrl, useFixture, waitFor } from '../support/fixture.js';
 import { freePort } from '../support/net.js';
@@ -34,7 +35,7 @@ afterAll(async () => {
 });
 
 function start(command: string, args: string[]): ChildProcess {
-  const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'], env: isolatedEnv(process.env) });
   let stderr = '';
   child.stderr?.on('data', (c: Buffer) => {
     stderr = (stderr + c.toString()).slice(-4000);

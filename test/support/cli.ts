@@ -1,5 +1,6 @@
 /** Running the command line in-process (fast) or as the real binary (exit codes, stderr). */
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { runCli } from '../../src/cli/program.js';
 
@@ -7,6 +8,14 @@ export interface CliResult {
   readonly code: number;
   readonly stdout: string;
   readonly stderr: string;
+}
+
+/**
+ * Tests run in parallel against one server: each invocation gets its own leader lock key unless
+ * the test sets one, so concurrent tests never see "another replica leads".
+ */
+export function isolatedEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return { PGWARDEN_LEADER_LOCK_KEY: `pgwarden-test-${randomBytes(6).toString('hex')}`, ...env };
 }
 
 /** In-process: the same code path as the binary, with captured streams. */
@@ -21,7 +30,7 @@ export async function cli(
   const code = await runCli(args, {
     stdout: { write: (t: string) => (stdout += t) },
     stderr: { write: (t: string) => (stderr += t) },
-    env: { PATH: process.env.PATH, ...env },
+    env: { PATH: process.env.PATH, ...isolatedEnv(env) },
     interactive: terminal.answers !== undefined,
     ask: (question: string) => {
       stderr += question;
@@ -39,7 +48,7 @@ const BIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
 export function spawnCli(args: readonly string[], env: NodeJS.ProcessEnv = {}, stdin?: string): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...isolatedEnv(env) },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
