@@ -1,11 +1,11 @@
 #!/usr/bin/env node
-// Generates deploy/grafana/pgwarden.json (and the chart's copy, once the chart exists) from this
-// one description, so the dashboard stays readable and consistent. `--check` exits 1 when the
-// committed JSON differs from what this script generates.
+// Generates deploy/grafana/pgwarden.json and the Helm chart's copy (helm/pgwarden/files/) from
+// this one description, so the dashboard stays readable and consistent. `--check` exits 1 when a
+// committed copy differs from what this script generates.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const out = fileURLToPath(new URL('../deploy/grafana/pgwarden.json', import.meta.url));
+const outputs = ['../deploy/grafana/pgwarden.json', '../helm/pgwarden/files/pgwarden.json'].map((p) => fileURLToPath(new URL(p, import.meta.url)));
 const ds = { type: 'prometheus', uid: '${datasource}' };
 const sel = 'target=~"$target"';
 const sessionSel = `${sel}, database=~"$database", role=~"$role"`;
@@ -140,12 +140,14 @@ const dashboard = {
 };
 
 const text = `${JSON.stringify(dashboard, null, 2)}\n`;
-if (process.argv.includes('--check')) {
-  const current = existsSync(out) ? readFileSync(out, 'utf8') : '';
-  if (current !== text) {
-    process.stderr.write('deploy/grafana/pgwarden.json is not what scripts/dashboard.mjs generates: run node scripts/dashboard.mjs\n');
-    process.exit(1);
+for (const out of outputs) {
+  if (process.argv.includes('--check')) {
+    const current = existsSync(out) ? readFileSync(out, 'utf8') : '';
+    if (current !== text) {
+      process.stderr.write(`${out} is not what scripts/dashboard.mjs generates: run node scripts/dashboard.mjs\n`);
+      process.exit(1);
+    }
+  } else {
+    writeFileSync(out, text);
   }
-} else {
-  writeFileSync(out, text);
 }
