@@ -26,8 +26,8 @@ export interface DaemonOptions {
 export interface DaemonHandle {
   readonly http: HttpServer;
   readonly engine: Engine;
-  /** Resolves when the daemon has stopped. */
-  readonly done: Promise<void>;
+  /** Resolves when the daemon has stopped: `abandoned` when running actions outlived shutdownTimeout. */
+  readonly done: Promise<{ abandoned: boolean }>;
 }
 
 /** Starts the daemon; `done` resolves after a graceful stop. */
@@ -108,6 +108,7 @@ export async function startDaemon(options: DaemonOptions): Promise<DaemonHandle>
     await Promise.all(locks.map(([, lock]) => lock.close()));
     await http.close();
     log.info('stopped');
+    return { abandoned: finished === 'timeout' };
   });
   return { http, engine, done };
 }

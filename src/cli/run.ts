@@ -95,10 +95,13 @@ export function registerRun(program: Command, io: Io): void {
         if (output.errors || output.actions.some((a) => a.result === 'failed')) io.raiseExitCode(1);
         return;
       }
-      await withTargets(context, undefined, async (dbs) => {
+      const outcome = await withTargets(context, undefined, async (dbs) => {
         const daemon = await startDaemon({ config: context.config, targets: dbs, logger: context.logger, stopSignal: waitForSignal(io) });
-        await daemon.done;
+        return daemon.done;
       });
+      // An abandoned statement keeps its socket open until the server answers: leave now rather
+      // than wait for it (the server ends the statement when the connection goes).
+      if (outcome.abandoned) process.exit(0);
     });
 
   program

@@ -156,10 +156,22 @@ export class TargetDb {
     return this.#ended;
   }
 
-  /** Closes the pool; safe to call twice. */
-  async end(): Promise<void> {
-    if (this.#ended) return;
+  /**
+   * Closes the pool; safe to call twice. pg waits for checked-out clients, so a statement still
+   * running (say, a DDL waiting on a lock) would hold shutdown hostage: give up after `waitMs`
+   * and report whether the pool really closed.
+   */
+  async end(waitMs = 5000): Promise<boolean> {
+    if (this.#ended) return true;
     this.#ended = true;
-    await this.#pool.end();
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), waitMs);
+    });
+    try {
+      return await Promise.race([this.#pool.end().then(() => true), gaveUp]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }

@@ -6,6 +6,8 @@
 // under test. Usage: node embedded-server.mjs '{"package":"pg17","authMethod":"password",...}'
 // Prints one line `READY {"url":...,"port":...,"dataDir":...}` on stdout once the server
 // accepts connections; stops the server and removes its data when stdin closes or on SIGTERM.
+// With "persistent": true the server can be stopped and started again by writing the lines
+// `stop` and `start` to stdin (answered by `STOPPED` and `STARTED`), for outage tests.
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -68,7 +70,9 @@ const server = new EmbeddedPostgres({
   user: 'postgres',
   password,
   authMethod: options.authMethod ?? 'password',
-  persistent: false,
+  // Persistent only so that `stop` keeps the data for a later `start`; the directory is removed
+  // on exit either way.
+  persistent: Boolean(options.persistent),
   createPostgresUser: true,
   initdbFlags: ['--encoding=UTF8', '--locale=C.UTF-8'],
   postgresFlags: [
@@ -84,11 +88,13 @@ const server = new EmbeddedPostgres({
 });
 
 let stopping = false;
+let running = false;
 async function stop(code) {
   if (stopping) return;
   stopping = true;
   try {
-    await server.stop();
+    // A server paused with `stop` is already down: stopping it again would wait forever.
+    if (running) await server.stop();
   } catch {
     /* already gone */
   }
@@ -96,6 +102,25 @@ async function stop(code) {
   process.exit(code);
 }
 
+let buffered = '';
+process.stdin.on('data', (chunk) => {
+  buffered += chunk;
+  let newline;
+  while ((newline = buffered.indexOf('\n')) >= 0) {
+    const command = buffered.slice(0, newline).trim();
+    buffered = buffered.slice(newline + 1);
+    if (command === 'stop') {
+      running = false;
+      void server.stop().then(() => process.stdout.write('STOPPED\n'));
+    }
+    if (command === 'start') {
+      void server.start().then(() => {
+        running = true;
+        process.stdout.write('STARTED\n');
+      });
+    }
+  }
+});
 process.stdin.on('end', () => void stop(0));
 process.stdin.on('error', () => void stop(0));
 process.stdin.resume();
@@ -105,6 +130,7 @@ process.on('SIGINT', () => void stop(0));
 try {
   await server.initialise();
   await server.start();
+  running = true;
 } catch (err) {
   process.stderr.write(`embedded PostgreSQL (${pkg}) failed to start: ${err?.message ?? err}\n${logs.join('')}\n`);
   await stop(1);

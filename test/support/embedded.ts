@@ -15,13 +15,20 @@ export interface EmbeddedServerOptions {
   readonly maxConnections?: number;
   readonly postgresFlags?: readonly string[];
   readonly password?: string;
+  /** Keep the data across `stop()`/`start()` of the server (outage tests). */
+  readonly persistent?: boolean;
 }
 
 export interface EmbeddedServer {
   readonly url: string;
   readonly port: number;
   readonly package: string;
+  /** Stops the server and removes its data (ends the supervisor). */
   stop(): Promise<void>;
+  /** Persistent servers only: stop the server, keeping its data (no-op when paused). */
+  pause(): Promise<void>;
+  /** Persistent servers only: start it again on the same port (no-op when running). */
+  resume(): Promise<void>;
 }
 
 /** Starts a server and resolves once it accepts connections (or rejects with its log). */
@@ -49,8 +56,30 @@ export function startEmbeddedServer(options: EmbeddedServerOptions, timeoutMs = 
       if (!line) return;
       clearTimeout(timer);
       const info = JSON.parse(line.slice('READY '.length)) as { url: string; port: number; package: string };
+      const command = (cmd: string, answer: string) =>
+        new Promise<void>((done) => {
+          const listener = (chunk: Buffer) => {
+            if (chunk.toString().includes(answer)) {
+              child.stdout?.off('data', listener);
+              done();
+            }
+          };
+          child.stdout?.on('data', listener);
+          child.stdin?.write(`${cmd}\n`);
+        });
+      let paused = false;
       resolve({
         ...info,
+        pause: async () => {
+          if (paused) return;
+          await command('stop', 'STOPPED');
+          paused = true;
+        },
+        resume: async () => {
+          if (!paused) return;
+          await command('start', 'STARTED');
+          paused = false;
+        },
         stop: () =>
           new Promise<void>((done) => {
             if (child.exitCode !== null) return done();
