@@ -51,7 +51,14 @@ export async function startDaemon(options: DaemonOptions): Promise<DaemonHandle>
     (db) => [db, new LeaderLock(db, config.settings.leader.lockKey, log.child({ target: db.name }), (leader) => engine.setLeader(db.name, leader))] as const,
   );
   for (const [db] of locks) engine.setLeader(db.name, false);
-  const pollLeaders = () => Promise.all(locks.map(([, lock]) => lock.poll(Math.max(config.leaderPollMs, 5000))));
+  const pollTimeoutMs = Math.max(config.leaderPollMs, 5000);
+  // Each target polls on its own: a hung target's poll never delays another's.
+  const inFlight = new Set<LeaderLock>();
+  const pollLeader = (lock: LeaderLock) => {
+    if (inFlight.has(lock)) return;
+    inFlight.add(lock);
+    void lock.poll(pollTimeoutMs).finally(() => inFlight.delete(lock));
+  };
 
   const http = await startHttpServer({
     host: config.settings.server.host,
@@ -62,15 +69,12 @@ export async function startDaemon(options: DaemonOptions): Promise<DaemonHandle>
   });
   log.info({ host: http.host, port: http.port, policies: policies.map((p) => p.name), mode: config.mode }, 'pgwarden started');
 
-  // A first snapshot of every target, so /readyz and pgwarden_up speak before the first tick.
-  await Promise.allSettled([...options.targets.map((db) => engine.snapshot(db)), pollLeaders()]);
-  let polling = false;
+  // A first snapshot of every target, so /readyz and pgwarden_up speak before the first tick —
+  // not awaited: a target that hangs must not hold up the schedule of the others.
+  for (const db of options.targets) void engine.snapshot(db).catch(() => undefined);
+  for (const [, lock] of locks) pollLeader(lock);
   const leaderTimer = setInterval(() => {
-    if (polling) return;
-    polling = true;
-    void pollLeaders().finally(() => {
-      polling = false;
-    });
+    for (const [, lock] of locks) pollLeader(lock);
   }, config.leaderPollMs);
 
   const running = new Set<Promise<unknown>>();
