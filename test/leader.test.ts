@@ -100,7 +100,14 @@ describe('leader election', () => {
     const f = fixture();
     const lockKey = `${f.prefix}-lock`;
     const config = join(dir, `${f.prefix}.json`);
-    writeFileSync(config, JSON.stringify({ server: { host: '127.0.0.1' }, leader: { pollInterval: '1s' }, policies: [] }));
+    writeFileSync(
+      config,
+      JSON.stringify({
+        server: { host: '127.0.0.1' },
+        leader: { pollInterval: '1s' },
+        policies: [{ name: 'watch', kind: 'idle_session', maxIdle: '1h', mode: 'enforce', match: { roles: [`${f.prefix}_*`] } }],
+      }),
+    );
     const a = await daemon(config, await freePort(), lockKey);
     await waitFor(async () => (await leaderOf(a.port)) === 1, 'the daemon to lead', 20_000);
     const key = BigInt(leaderLockKey(lockKey));

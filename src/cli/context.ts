@@ -71,14 +71,23 @@ export function singleTarget(dbs: readonly TargetDb[]): TargetDb {
   return dbs[0] as TargetDb;
 }
 
+/** PostgreSQL truncates identifiers to 63 bytes: a longer name would silently mean another one. */
+function requireIdentifierLength(what: string, name: string): void {
+  if (Buffer.byteLength(name, 'utf8') > 63) {
+    throw new UsageError(`${what} ${JSON.stringify(name)} is longer than 63 bytes: PostgreSQL would truncate it and act on another name`);
+  }
+}
+
 /** Fails with exit 2 when `role` does not exist on the target. */
 export async function requireRole(db: TargetDb, role: string): Promise<void> {
+  requireIdentifierLength('role', role);
   const { rowCount } = await db.query('select 1 from pg_roles where rolname = $1', [role]);
   if (!rowCount) throw new UsageError(`role ${JSON.stringify(role)} does not exist on target ${db.name}`);
 }
 
 /** Fails with exit 2 when `database` does not exist on the target. */
 export async function requireDatabase(db: TargetDb, database: string): Promise<void> {
+  requireIdentifierLength('database', database);
   const { rowCount } = await db.query('select 1 from pg_database where datname = $1', [database]);
   if (!rowCount) throw new UsageError(`database ${JSON.stringify(database)} does not exist on target ${db.name}`);
 }

@@ -9,6 +9,7 @@ import { startDaemon } from '../daemon.js';
 import { Engine } from '../engine.js';
 import { LeaderLock } from '../leader.js';
 import { Metrics } from '../metrics/registry.js';
+import { ConfigError } from '../errors.js';
 import { loadContext, withTargets, type Context, type GlobalOptions } from './context.js';
 import type { Io } from './io.js';
 import { printJson } from './output.js';
@@ -66,6 +67,14 @@ async function runOnce(context: Context, modeFor: (engine: Engine, policy: Polic
   });
 }
 
+/** `run` and `plan` with no policy would do nothing, silently: almost surely a wrong file. */
+function requirePolicies(context: Context): Context {
+  if (context.config.policies.length === 0) {
+    throw new ConfigError(`policies: none configured${context.config.source ? ` in ${context.config.source}` : ''}: nothing to run (see config/pgwarden.example.yaml)`);
+  }
+  return context;
+}
+
 function waitForSignal(io: Io): Promise<string> {
   return new Promise((resolve) => {
     let received = false;
@@ -88,7 +97,7 @@ export function registerRun(program: Command, io: Io): void {
     .description('the daemon: schedules every policy, serves /metrics, /healthz, /readyz')
     .option('--once', 'run every policy once, now, then exit (for a CronJob or a test)')
     .action(async (options: { once?: boolean }, command: Command) => {
-      const context = loadContext(command.optsWithGlobals<GlobalOptions>(), io);
+      const context = requirePolicies(loadContext(command.optsWithGlobals<GlobalOptions>(), io));
       if (options.once) {
         const output = await runOnce(context, (engine, p) => engine.modeOf(p), context.config.mode);
         printRun(context, output);
@@ -109,7 +118,7 @@ export function registerRun(program: Command, io: Io): void {
     .description('every policy once in dry-run: prints violations and the exact SQL it would run')
     .option('--exit-code', 'exit 3 when anything violates')
     .action(async (options: { exitCode?: boolean }, command: Command) => {
-      const context = loadContext(command.optsWithGlobals<GlobalOptions>(), io);
+      const context = requirePolicies(loadContext(command.optsWithGlobals<GlobalOptions>(), io));
       const output = await runOnce(context, () => 'dry-run', 'dry-run');
       printRun(context, output);
       if (output.errors) io.raiseExitCode(1);

@@ -94,6 +94,10 @@ export function loadConfig(overrides: ConfigOverrides, env: NodeJS.ProcessEnv = 
     throw new ConfigError(firstConvictError((err as Error).message));
   }
   const doc = settings.getProperties();
+  if (doc.database.url !== '' && !/^postgres(ql)?:\/\/[^\s]*$/.test(doc.database.url)) {
+    // Never echo the value: it may hold a password.
+    throw new ConfigError('database.url: must be a postgres:// or postgresql:// URL (or empty for the libpq environment)');
+  }
   const targets = compileTargets(doc.targets, doc.database.url);
   const policies = compilePolicies(doc.policies, new Set(targets.map((t) => t.name)));
   const seconds = (text: string) => Math.round((parseDuration(text) as number) * 1000);

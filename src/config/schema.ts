@@ -52,6 +52,14 @@ convict.addFormat({
 });
 
 convict.addFormat({
+  name: 'strict-boolean',
+  coerce: (value: unknown) => (value === 'true' ? true : value === 'false' ? false : value),
+  validate(value: unknown) {
+    if (typeof value !== 'boolean') throw new Error(`${JSON.stringify(value)} is not true or false`);
+  },
+});
+
+convict.addFormat({
   name: 'fraction',
   coerce: Number,
   validate(value: unknown) {
@@ -137,7 +145,7 @@ export const schema = {
   exempt: {
     superusers: {
       doc: 'Never touch sessions of superusers.',
-      format: Boolean,
+      format: 'strict-boolean',
       default: true,
       env: 'PGWARDEN_EXEMPT_SUPERUSERS',
     },
@@ -157,7 +165,7 @@ export const schema = {
   audit: {
     includeQuery: {
       doc: 'Put the (truncated) query text of a session in its audit line.',
-      format: Boolean,
+      format: 'strict-boolean',
       default: false,
       env: 'PGWARDEN_AUDIT_INCLUDE_QUERY',
     },
