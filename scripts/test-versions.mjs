@@ -6,13 +6,13 @@
 // so a server that silently failed to start cannot pass as another version.
 // Usage: node scripts/test-versions.mjs [pg14 pg16 ...]
 import { spawn } from 'node:child_process';
+import { startServer } from './embedded.mjs';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const SUPERVISOR = fileURLToPath(new URL('../test/support/embedded-server.mjs', import.meta.url));
 
 const MATRIX = [
   { package: 'pg14', major: 14 },
@@ -35,32 +35,6 @@ export const MATRIX_TESTS = [
   'test/cli/offboard.test.ts',
   'test/least-privilege.test.ts',
 ];
-
-function startServer(pkg) {
-  const child = spawn(process.execPath, [SUPERVISOR, JSON.stringify({ package: pkg, maxConnections: 200 })], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.on('exit', (code) => reject(new Error(`${pkg}: supervisor exited with ${code} before the server was ready`)));
-    child.stdout.on('data', (chunk) => {
-      out += chunk;
-      const line = out.split('\n').find((l) => l.startsWith('READY '));
-      if (!line) return;
-      child.removeAllListeners('exit');
-      const info = JSON.parse(line.slice('READY '.length));
-      resolve({
-        ...info,
-        stop: () =>
-          new Promise((done) => {
-            if (child.exitCode !== null) return done();
-            child.on('exit', done);
-            child.stdin.end();
-          }),
-      });
-    });
-  });
-}
 
 const reports = mkdtempSync(join(tmpdir(), 'pgwarden-matrix-'));
 
@@ -94,7 +68,7 @@ for (const version of versions) {
   process.stdout.write(`\n=== PostgreSQL ${version.major} (${version.package}) ===\n`);
   let server;
   try {
-    server = await startServer(version.package);
+    server = await startServer({ package: version.package, maxConnections: 200 });
     const run = await runVitest(
       { PGWARDEN_TEST_DATABASE_URL: server.url, PGWARDEN_TEST_EXPECT_MAJOR: String(version.major) },
       version.package,

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { parseDuration } from '../config/duration.js';
 import type { DisabledRolePolicy } from '../config/policies.js';
-import { fetchRoles, membershipClosure, type RoleInfo } from '../db/snapshot.js';
+import { fetchRoles, membersOf, type RoleInfo } from '../db/snapshot.js';
 import { UsageError } from '../errors.js';
 import { disabledCondition, type DisabledCondition } from '../policies/disabled-role.js';
 import { loadContext, withTargets, type GlobalOptions } from './context.js';
@@ -43,7 +43,7 @@ export function selectRoles(
   disabledPolicies: readonly DisabledRolePolicy[],
   target: string,
 ): RoleJson[] {
-  const closure = membershipClosure(roles);
+  const members = disabledPolicies.map((p) => (p.disabledWhen.memberOf === undefined ? new Set<string>() : membersOf(roles, p.disabledWhen.memberOf)));
   return roles
     .filter((r) => options.all || !r.role.startsWith('pg_'))
     .filter((r) => options.expiringSeconds === undefined || (r.validSeconds !== null && r.validSeconds <= options.expiringSeconds))
@@ -56,7 +56,7 @@ export function selectRoles(
       daysLeft: daysLeft(r.validSeconds),
       sessions: r.sessions,
       memberOf: r.memberOf,
-      disabled: disabledPolicies.map((p) => disabledCondition(r, p.disabledWhen, closure)).find((c) => c !== null) ?? null,
+      disabled: disabledPolicies.map((p, i) => disabledCondition(r, p.disabledWhen, members[i] as Set<string>)).find((c) => c !== null) ?? null,
     }));
 }
 

@@ -85,6 +85,7 @@ export class TargetDb {
   readonly #url: string;
   readonly #options: ConnectionOptions;
   #ended = false;
+  #queries = 0;
 
   constructor(target: Target, options: ConnectionOptions, logger: Logger) {
     this.name = target.name;
@@ -107,6 +108,7 @@ export class TargetDb {
 
   /** Runs one statement on the pool; connection failures become ConnectionError. */
   async query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<pg.QueryResult<R>> {
+    this.#queries += 1;
     try {
       return await this.#pool.query<R>(text, values);
     } catch (err) {
@@ -150,6 +152,11 @@ export class TargetDb {
       await end();
     });
     return client;
+  }
+
+  /** Statements sent through `query` so far (the benchmark counts round trips with it). */
+  get queryCount(): number {
+    return this.#queries;
   }
 
   get ended(): boolean {

@@ -62,7 +62,8 @@ class TargetSeries {
     for (const { labels, value } of values) {
       const full = { target, ...labels };
       this.#gauge.set(full, value);
-      current.set(JSON.stringify(full), full);
+      // Label values joined by a byte that cannot occur in them: cheaper than JSON for 10,000 roles.
+      current.set(Object.values(full).join('\u0000'), full);
     }
     for (const [key, labels] of previous) if (!current.has(key)) this.#gauge.remove(labels);
     this.#seen.set(target, current);

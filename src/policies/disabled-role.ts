@@ -4,7 +4,7 @@
  */
 import type { DisabledRolePolicy, DisabledWhen } from '../config/policies.js';
 import { compileGlobs } from '../config/glob.js';
-import { membershipClosure, type RoleInfo, type RoleSnapshot } from '../db/snapshot.js';
+import { membersOf, type RoleInfo, type RoleSnapshot } from '../db/snapshot.js';
 import { matches } from './match.js';
 import type { RoleViolation } from './types.js';
 
@@ -12,17 +12,13 @@ import type { RoleViolation } from './types.js';
 export type DisabledCondition = 'nologin' | 'expired' | 'memberOf' | 'listed';
 
 /**
- * The first condition that holds for `role`, or null. `closure` maps each role to every role it
- * belongs to, directly or inherited (membershipClosure).
+ * The first condition that holds for `role`, or null. `markerMembers` holds every role that
+ * belongs to `when.memberOf`, directly or inherited (membersOf).
  */
-export function disabledCondition(
-  role: RoleInfo,
-  when: DisabledWhen,
-  closure: ReadonlyMap<string, ReadonlySet<string>>,
-): DisabledCondition | null {
+export function disabledCondition(role: RoleInfo, when: DisabledWhen, markerMembers: ReadonlySet<string>): DisabledCondition | null {
   if (role.role.startsWith('pg_') || role.role === when.memberOf) return null;
   if (when.roles.length > 0 && compileGlobs(when.roles)(role.role)) return 'listed';
-  if (when.memberOf !== undefined && closure.get(role.role)?.has(when.memberOf)) return 'memberOf';
+  if (when.memberOf !== undefined && markerMembers.has(role.role)) return 'memberOf';
   // NOLOGIN does not end existing sessions: a NOLOGIN role is only a problem while it has some.
   if (when.nologin && !role.login && role.sessions > 0) return 'nologin';
   if (when.expired && role.validSeconds !== null && role.validSeconds < 0) return 'expired';
@@ -38,11 +34,11 @@ const REASONS: Readonly<Record<DisabledCondition, (role: RoleInfo, when: Disable
 
 /** Disabled roles, one violation each, with the policy's actions in the fixed order. */
 export function disabledRole(snapshot: RoleSnapshot, policy: DisabledRolePolicy): RoleViolation[] {
-  const closure = membershipClosure(snapshot.roles);
+  const markerMembers = policy.disabledWhen.memberOf === undefined ? new Set<string>() : membersOf(snapshot.roles, policy.disabledWhen.memberOf);
   const out: RoleViolation[] = [];
   for (const role of snapshot.roles) {
     if (!matches(policy.match, { role: role.role })) continue;
-    const condition = disabledCondition(role, policy.disabledWhen, closure);
+    const condition = disabledCondition(role, policy.disabledWhen, markerMembers);
     if (condition === null) continue;
     out.push({
       target: snapshot.target,

