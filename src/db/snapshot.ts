@@ -173,8 +173,10 @@ export const ROLES_SQL = `
     group by am.member
   ) m on m.member = r.oid
   left join (
+    -- the function under pg_stat_activity: the view would join every role (10,000) only to
+    -- name them, where a count per role id is all that is needed here
     select usesysid, count(*) as sessions
-    from pg_stat_activity
+    from pg_stat_get_activity(null)
     where backend_type = 'client backend'
     group by usesysid
   ) s on s.usesysid = r.oid
