@@ -32,6 +32,22 @@ export interface Grant {
 const PRIV = `upper(a.privilege_type)`;
 
 /**
+ * Over a CTE `items` (object, privilege, grantee, grantor, is_grantable) and `r` (the role):
+ * one row per ACL item the role holds or gave, its privileges gathered.
+ */
+const GRANTS_OF_ROLE = `
+  select i.object, array_agg(i.privilege order by i.privilege) as privileges,
+         case when i.grantee = 0 then 'PUBLIC' else ge.rolname::text end as grantee,
+         gr.rolname::text as grantor, i.is_grantable as grantable
+  from items i
+  join pg_roles gr on gr.oid = i.grantor
+  left join pg_roles ge on ge.oid = i.grantee
+  cross join r
+  where (i.grantee = r.oid or i.grantor = r.oid) and i.grantee <> i.grantor
+  group by i.object, i.grantee, ge.rolname, gr.rolname, i.is_grantable
+  order by 1, 3, 4`;
+
+/**
  * ACL items of database-local objects where `role` is grantee or grantor. Rows carry quoted
  * object names built by the server's quote_ident.
  */
@@ -74,16 +90,7 @@ const LOCAL_GRANTS_SQL = `
     select 'LARGE OBJECT ' || m.oid::text, ${PRIV}, a.grantee, a.grantor, a.is_grantable
     from pg_largeobject_metadata m cross join aclexplode(m.lomacl) a
   )
-  select i.object, array_agg(i.privilege order by i.privilege) as privileges,
-         case when i.grantee = 0 then 'PUBLIC' else ge.rolname::text end as grantee,
-         gr.rolname::text as grantor, i.is_grantable as grantable
-  from items i
-  join pg_roles gr on gr.oid = i.grantor
-  left join pg_roles ge on ge.oid = i.grantee
-  cross join r
-  where (i.grantee = r.oid or i.grantor = r.oid) and i.grantee <> i.grantor
-  group by i.object, i.grantee, ge.rolname, gr.rolname, i.is_grantable
-  order by 1, 3, 4`;
+${GRANTS_OF_ROLE}`;
 
 /** Default privileges (ALTER DEFAULT PRIVILEGES) that grant to `role`, in this database. */
 const DEFAULT_GRANTS_SQL = `
@@ -117,16 +124,7 @@ function sharedGrantsSql(serverVersionNum: number): string {
     from pg_database d cross join aclexplode(d.datacl) a
     ${parameters}
   )
-  select i.object, array_agg(i.privilege order by i.privilege) as privileges,
-         case when i.grantee = 0 then 'PUBLIC' else ge.rolname::text end as grantee,
-         gr.rolname::text as grantor, i.is_grantable as grantable
-  from items i
-  join pg_roles gr on gr.oid = i.grantor
-  left join pg_roles ge on ge.oid = i.grantee
-  cross join r
-  where (i.grantee = r.oid or i.grantor = r.oid) and i.grantee <> i.grantor
-  group by i.object, i.grantee, ge.rolname, gr.rolname, i.is_grantable
-  order by 1, 3, 4`;
+${GRANTS_OF_ROLE}`;
 }
 
 /** Memberships of `role` in other roles; PostgreSQL 16+ has one row per grantor with INHERIT and SET. */

@@ -1,9 +1,8 @@
 /** `pgwarden logout` against real sessions. */
-import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { quoteIdent } from '../../src/db/quote.js';
 import { cli } from '../support/cli.js';
-import { ROLE_PASSWORD, testDatabaseUrl, urlFor, useFixture, waitFor } from '../support/fixture.js';
+import { ROLE_PASSWORD, testDatabaseUrl, tryLogin, urlFor, useFixture, waitFor } from '../support/fixture.js';
 
 const fixture = useFixture('logout');
 const base = () => ['--database-url', testDatabaseUrl(), '--log-level', 'error'];
@@ -13,17 +12,8 @@ interface Out {
   undo?: string[];
 }
 
-async function connectAs(role: string, database: string): Promise<string | true> {
-  const client = new pg.Client({ connectionString: urlFor(database, { name: role, password: ROLE_PASSWORD }) });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    return true;
-  } catch (err) {
-    return (err as Error).message;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+function connectAs(role: string, database: string): Promise<string | true> {
+  return tryLogin(urlFor(database, { name: role, password: ROLE_PASSWORD }));
 }
 
 describe('pgwarden logout ROLE', () => {

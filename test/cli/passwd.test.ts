@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { quoteIdent, quoteLiteral } from '../../src/db/quote.js';
 import { cli } from '../support/cli.js';
 import { startEmbeddedServer, type EmbeddedServer } from '../support/embedded.js';
-import { testDatabaseUrl } from '../support/fixture.js';
+import { testDatabaseUrl, tryLogin } from '../support/fixture.js';
 
 let server: EmbeddedServer | undefined;
 let url: string;
@@ -41,16 +41,7 @@ async function login(role: string, password: string): Promise<true | string> {
   const target = new URL(url);
   target.username = encodeURIComponent(role);
   target.password = encodeURIComponent(password);
-  const client = new pg.Client({ connectionString: target.toString() });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    return true;
-  } catch (err) {
-    return (err as Error).message;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+  return tryLogin(target.toString());
 }
 
 const suffix = Math.random().toString(16).slice(2, 8);

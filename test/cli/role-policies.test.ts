@@ -11,7 +11,7 @@ import { quoteIdent } from '../../src/db/quote.js';
 import { Engine } from '../../src/engine.js';
 import { Metrics } from '../../src/metrics/registry.js';
 import { cli } from '../support/cli.js';
-import { ROLE_PASSWORD, testDatabaseUrl, urlFor, useFixture, waitFor } from '../support/fixture.js';
+import { ROLE_PASSWORD, testDatabaseUrl, tryLogin, urlFor, useFixture, waitFor } from '../support/fixture.js';
 import { testTarget } from '../support/target.js';
 
 const fixture = useFixture('rolepol');
@@ -33,17 +33,8 @@ async function run(args: string[]): Promise<{ code: number; out: RunOutput; audi
   return { code: result.code, out: JSON.parse(result.stdout) as RunOutput, audit };
 }
 
-async function canLogIn(role: string, database = 'postgres'): Promise<string | true> {
-  const client = new pg.Client({ connectionString: urlFor(database, { name: role, password: ROLE_PASSWORD }) });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    return true;
-  } catch (err) {
-    return (err as Error).message;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+function canLogIn(role: string, database = 'postgres'): Promise<string | true> {
+  return tryLogin(urlFor(database, { name: role, password: ROLE_PASSWORD }));
 }
 
 describe('disabled_role', () => {

@@ -27,6 +27,20 @@ export function urlFor(database: string, user?: { name: string; password: string
 
 export const ROLE_PASSWORD = 'fixture-pw';
 
+/** Tries a new connection: true when it gets in, else the server's reason. */
+export async function tryLogin(url: string): Promise<true | string> {
+  const client = new pg.Client({ connectionString: url });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    return true;
+  } catch (err) {
+    return (err as Error).message;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
 export type SessionState = 'idle' | 'idle in transaction' | 'idle in transaction (aborted)' | 'active';
 
 export interface OpenSession {
