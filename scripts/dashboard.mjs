@@ -65,6 +65,13 @@ const panels = [
   panel('stat', 'Sessions per role (top 10)', 'The roles with the most client sessions now.', [
     { expr: `topk(10, sum by (role) (pgwarden_sessions{${sessionSel}}))`, legend: '{{role}}' },
   ], { w: 16, h: 4, x: 8, options: { reduceOptions: { calcs: ['lastNotNull'] }, graphMode: 'none' } }),
+  panel('timeseries', 'Sessions waiting on locks', 'pgwarden_blocked_sessions by database, and the longest lock wait.', [
+    { expr: `sum by (database) (pgwarden_blocked_sessions{${sel}, database=~"$database"})`, legend: 'waiting in {{database}}' },
+  ]),
+  panel('timeseries', 'Longest lock wait and oldest prepared transaction', 'Lock waits (pg_locks.waitstart) and prepared transactions, which hold locks and block vacuum.', [
+    { expr: `max by (database) (pgwarden_lock_wait_oldest_seconds{${sel}, database=~"$database"})`, legend: 'lock wait {{database}}' },
+    { expr: `max by (database) (pgwarden_prepared_xact_oldest_seconds{${sel}, database=~"$database"})`, legend: 'prepared {{database}}' },
+  ], { x: 12, unit: 's' }),
   row('Policies'),
   panel('timeseries', 'Violations by policy', 'Violations found by the last run of each policy.', [
     { expr: `sum by (policy) (pgwarden_policy_violations{${sel}})`, legend: '{{policy}}' },

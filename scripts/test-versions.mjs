@@ -34,6 +34,7 @@ export const MATRIX_TESTS = [
   'test/db/grants.test.ts',
   'test/cli/offboard.test.ts',
   'test/least-privilege.test.ts',
+  'test/locks.test.ts',
 ];
 
 const reports = mkdtempSync(join(tmpdir(), 'pgwarden-matrix-'));

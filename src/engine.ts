@@ -24,7 +24,8 @@ import { fetchRoleGrants } from './db/grants.js';
 import { executeRoleActions, planRoleActions, roleActionJson, roleViolationJson, type RoleActionPlan } from './actions/role-actions.js';
 import { errorReason } from './db/pg-errors.js';
 import type { Metrics } from './metrics/registry.js';
-import { evaluateRolePolicy, evaluateSessionPolicy, isRolePolicy, isSessionPolicy } from './policies/registry.js';
+import { evaluateRolePolicy, evaluateSessionPolicy, isRolePolicy, isSessionPolicy, needsLocks } from './policies/registry.js';
+import { fetchLocks, type LockSnapshot } from './db/locks.js';
 import { backendKey } from './policies/types.js';
 
 /** What one policy run on one target found and did. */
@@ -42,6 +43,8 @@ export interface RunReport {
 export interface Snapshots {
   sessions(): Promise<Snapshot>;
   roles(): Promise<RoleSnapshot>;
+  /** Lock waits of the session snapshot's waiters (and prepared transactions). */
+  locks(): Promise<LockSnapshot>;
 }
 
 function memo<T>(fetch: () => Promise<T>): () => Promise<T> {
@@ -169,7 +172,13 @@ export class Engine {
 
   /** Fresh lazily-fetched snapshots of `db` (for `run --once`, `plan`). */
   freshSnapshots(db: TargetDb): Snapshots {
-    return { sessions: memo(() => this.snapshot(db)), roles: memo(() => this.roleSnapshot(db)) };
+    const sessions = memo(() => this.snapshot(db));
+    const locks = memo(async () => {
+      const taken = await fetchLocks(db, (await sessions()).sessions);
+      this.#metrics.recordLocks(db.name, (await sessions()).sessions, taken);
+      return taken;
+    });
+    return { sessions, roles: memo(() => this.roleSnapshot(db)), locks };
   }
 
   /** The snapshots of `db` for scheduler tick `tick` (seconds): taken once, shared by every policy due. */
@@ -191,7 +200,7 @@ export class Engine {
     try {
       const report = isRolePolicy(policy)
         ? await this.#runRolePolicy(db, policy, snapshots, mode)
-        : await this.#runSessionPolicy(db, policy, await snapshots.sessions(), mode);
+        : await this.#runSessionPolicy(db, policy, await this.#sessionsFor(policy, snapshots), mode);
       this.#metrics.violations.set({ ...labels, kind: policy.kind }, report.violations.length);
       if (report.actions.some((a) => a.result === 'failed')) this.#metrics.errors.inc(labels);
       else this.#metrics.lastSuccess.set(labels, this.#clock() / 1000);
@@ -203,6 +212,12 @@ export class Engine {
     } finally {
       this.#metrics.runDuration.observe(labels, (performance.now() - started) / 1000);
     }
+  }
+
+  /** The session snapshot, with the lock waits attached for the policies that need them. */
+  async #sessionsFor(policy: Policy, snapshots: Snapshots): Promise<Snapshot> {
+    const sessions = await snapshots.sessions();
+    return needsLocks(policy) ? { ...sessions, locks: await snapshots.locks() } : sessions;
   }
 
   async #runSessionPolicy(db: TargetDb, policy: Policy, snapshot: Snapshot, mode: Mode): Promise<RunReport> {
@@ -310,7 +325,7 @@ export class Engine {
 
   /** Keeps which backends were cancelled (for escalateAfter); forgets backends no longer violating. */
   #remember(target: string, policy: Policy, actions: readonly SessionActionPlan[]): void {
-    if (policy.kind !== 'long_query') return;
+    if (policy.kind !== 'long_query' && policy.kind !== 'lock_blocker') return;
     const key = `${target}/${policy.name}`;
     const previous = this.#cancelled.get(key) ?? new Map<string, number>();
     const next = new Map<string, number>();

@@ -45,6 +45,22 @@ describe('Metrics', () => {
     expect(text).toContain('pgwarden_disabled_role_sessions{target="default",role="d2"} 5');
   });
 
+  it('exports lock waits per database, refined by the lock graph, and the oldest prepared transaction', async () => {
+    const metrics = new Metrics();
+    const waiter = session({ pid: 7, role: 'b', database: 'shop', state: 'active', waitEventType: 'Lock', waitEvent: 'transactionid', stateSeconds: 50 });
+    metrics.recordSessions('default', [waiter, session({ pid: 8, database: 'shop' })], new Set());
+    let text = await metrics.render();
+    expect(text).toContain('pgwarden_blocked_sessions{target="default",database="shop"} 1');
+    expect(text).toContain('pgwarden_lock_wait_oldest_seconds{target="default",database="shop"} 50');
+    metrics.recordLocks('default', [waiter], {
+      waits: new Map([[7, { pid: 7, blockedBy: [0], waitSeconds: 12.5 }]]),
+      prepared: [{ gid: 'g1', database: 'shop', owner: 'app', ageSeconds: 3600 }],
+    });
+    text = await metrics.render();
+    expect(text).toContain('pgwarden_lock_wait_oldest_seconds{target="default",database="shop"} 12.5');
+    expect(text).toContain('pgwarden_prepared_xact_oldest_seconds{target="default",database="shop"} 3600');
+  });
+
   it('adds the application label when configured, and drops series that are no longer observed', async () => {
     const metrics = new Metrics({ sessionLabels: ['application'], maxRoleSeries: 1000 });
     metrics.recordSessions('default', [session({ role: 'a', application: 'web', database: 'shop', state: 'active' })], new Set());

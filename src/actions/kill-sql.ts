@@ -21,6 +21,10 @@ const SIGNAL: Readonly<Record<SessionAction, string>> = {
   cancel: 'pg_cancel_backend',
 };
 
+/** Still blocking someone: a backend waiting on a lock names it among its blockers. */
+const STILL_BLOCKING = `exists (select 1 from pg_stat_activity w
+                  where w.wait_event_type = 'Lock' and a.pid = any(pg_blocking_pids(w.pid)))`;
+
 /** One statement for many backends: $1 pids, $2 backend_start as epoch µs (text), $3 actions, $4 states, $5 seconds. */
 export function batchKillSql(recheck: Recheck): string {
   const since = AGE_COLUMNS[recheck.since];
@@ -35,7 +39,8 @@ export function batchKillSql(recheck: Recheck): string {
    and a.backend_type = 'client backend'
    and (extract(epoch from a.backend_start) * 1000000)::bigint = c.backend_start_us::bigint
    and ($4::text[] is null or a.state = any($4::text[]))
-   and a.${since} <= clock_timestamp() - make_interval(secs => $5::float8)`;
+   and a.${since} <= clock_timestamp() - make_interval(secs => $5::float8)${recheck.stillBlocking ? `
+   and ${STILL_BLOCKING}` : ''}`;
 }
 
 /** The same kill for one backend, with every value inlined: what `plan` prints and a DBA can run. */
@@ -48,6 +53,7 @@ export function singleKillSql(action: SessionAction, pid: number, backendStartUs
     `select ${SIGNAL[action]}(pid) from pg_stat_activity\n` +
     `where pid = ${Math.trunc(pid)} and backend_type = 'client backend'\n` +
     `  and (extract(epoch from backend_start) * 1000000)::bigint = ${start}${states}\n` +
-    `  and ${since} <= clock_timestamp() - interval '${Number(recheck.thresholdSeconds)} seconds'`
+    `  and ${since} <= clock_timestamp() - interval '${Number(recheck.thresholdSeconds)} seconds'` +
+    (recheck.stillBlocking ? `\n  and ${STILL_BLOCKING.replace('a.pid', 'pg_stat_activity.pid')}` : '')
   );
 }

@@ -7,6 +7,7 @@ import { redactText } from '../config/redact.js';
 import { exitCodeOf } from '../errors.js';
 import { registerConfig } from './config-check.js';
 import { worseExitCode, type Io } from './io.js';
+import { registerLocks } from './locks.js';
 import { registerLogout } from './logout.js';
 import { registerOffboard } from './offboard.js';
 import { registerOwned } from './owned.js';
@@ -36,6 +37,7 @@ export function buildProgram(io: Io): Command {
   registerRun(program, io);
   registerSessions(program, io);
   registerRoles(program, io);
+  registerLocks(program, io);
   registerOwned(program, io);
   registerLogout(program, io);
   registerPasswd(program, io);

@@ -67,6 +67,8 @@ export interface IdleInTransactionPolicy extends PolicyCommon {
   readonly kind: 'idle_in_transaction';
   readonly maxIdleSeconds: number;
   readonly action: 'terminate';
+  /** Only sessions that block someone (needs the lock graph). */
+  readonly onlyWhenBlocking: boolean;
 }
 export interface LongQueryPolicy extends PolicyCommon {
   readonly kind: 'long_query';
@@ -84,7 +86,7 @@ export interface LockBlockerPolicy extends PolicyCommon {
   readonly kind: 'lock_blocker';
   readonly maxBlockedSeconds: number;
   readonly action: 'cancel' | 'terminate';
-  /** States the root blocker must be in to be acted on; empty means any. */
+  /** States the root blocker must be in to be acted on (default: the two idle-in-transaction states). */
   readonly states: readonly string[];
 }
 export interface PasswordExpiryPolicy extends PolicyCommon {
@@ -336,8 +338,16 @@ function readPolicy(doc: unknown, path: string, targetNames: ReadonlySet<string>
   let policy: Policy;
   switch (kind) {
     case 'idle_session':
-    case 'idle_in_transaction':
       policy = { ...common, kind, maxIdleSeconds: item.seconds('maxIdle'), action: item.oneOf('action', ['terminate'], 'terminate') };
+      break;
+    case 'idle_in_transaction':
+      policy = {
+        ...common,
+        kind,
+        maxIdleSeconds: item.seconds('maxIdle'),
+        action: item.oneOf('action', ['terminate'], 'terminate'),
+        onlyWhenBlocking: item.boolean('onlyWhenBlocking', false),
+      };
       break;
     case 'long_query':
       policy = {
@@ -355,7 +365,8 @@ function readPolicy(doc: unknown, path: string, targetNames: ReadonlySet<string>
       policy = { ...common, kind, maxDurationSeconds: item.seconds('maxDuration'), action: item.oneOf('action', ['terminate'], 'terminate') };
       break;
     case 'lock_blocker': {
-      const states: unknown = item.raw('states') ?? [];
+      // By default only idle transactions are ended: an active root is working, not forgotten.
+      const states: unknown = item.raw('states') ?? ['idle in transaction', 'idle in transaction (aborted)'];
       if (!Array.isArray(states)) item.fail('states', `must be a list of session states (${SESSION_STATES.join(', ')})`);
       states.forEach((s, i) => {
         if (!SESSION_STATES.includes(s as (typeof SESSION_STATES)[number])) {

@@ -6,6 +6,7 @@
  *
  * Works on PostgreSQL 14–18: every pg_stat_activity and pg_roles column used here exists in 14.
  */
+import type { LockSnapshot } from './locks.js';
 import type { TargetDb } from './pool.js';
 
 /** One row of pg_stat_activity, any backend type. */
@@ -56,6 +57,8 @@ export interface Snapshot {
   readonly takenAt: Date;
   readonly serverVersionNum: number;
   readonly sessions: readonly Session[];
+  /** Lock waits, attached only when a policy needs them (lock_blocker, onlyWhenBlocking). */
+  readonly locks?: LockSnapshot;
 }
 
 export interface RoleSnapshot {

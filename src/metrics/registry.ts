@@ -7,6 +7,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { Policy } from '../config/policies.js';
 import { ACTION_RESULTS, type ActionResult } from '../actions/types.js';
 import type { RoleInfo, Session } from '../db/snapshot.js';
+import type { LockSnapshot } from '../db/locks.js';
 import { VERSION } from '../version.js';
 
 /** The actions a policy kind can take, for the zero-initialised counters. */
@@ -15,7 +16,8 @@ export function actionsOfKind(policy: Policy): string[] {
     case 'long_query':
       return policy.action === 'cancel' ? ['cancel', 'terminate'] : ['terminate'];
     case 'lock_blocker':
-      return [policy.action];
+      // a cancelled root still blocking is escalated to terminate
+      return policy.action === 'cancel' ? ['cancel', 'terminate'] : ['terminate'];
     case 'password_expiry':
       return policy.action === 'nologin' ? ['nologin'] : [];
     case 'disabled_role':
@@ -93,6 +95,12 @@ export class Metrics {
   readonly #disabledSessionSeries: TargetSeries;
   readonly #foldedSeries: TargetSeries;
   readonly roleSeriesFolded: Gauge;
+  readonly blockedSessions: Gauge;
+  readonly lockWaitOldest: Gauge;
+  readonly preparedOldest: Gauge;
+  readonly #blockedSeries: TargetSeries;
+  readonly #lockWaitSeries: TargetSeries;
+  readonly #preparedSeries: TargetSeries;
   readonly #options: MetricsOptions;
 
   constructor(options: MetricsOptions = { sessionLabels: [], maxRoleSeries: 1000 }) {
@@ -183,6 +191,27 @@ export class Metrics {
       registers,
     });
     this.#foldedSeries = new TargetSeries(this.roleSeriesFolded);
+    this.blockedSessions = new Gauge({
+      name: 'pgwarden_blocked_sessions',
+      help: 'Client sessions waiting on a lock, per database.',
+      labelNames: ['target', 'database'],
+      registers,
+    });
+    this.lockWaitOldest = new Gauge({
+      name: 'pgwarden_lock_wait_oldest_seconds',
+      help: 'Longest current lock wait per database (pg_locks.waitstart when the lock graph was read, else the waiting query\'s age as an upper bound).',
+      labelNames: ['target', 'database'],
+      registers,
+    });
+    this.preparedOldest = new Gauge({
+      name: 'pgwarden_prepared_xact_oldest_seconds',
+      help: 'Age of the oldest prepared transaction per database (read with the lock graph).',
+      labelNames: ['target', 'database'],
+      registers,
+    });
+    this.#blockedSeries = new TargetSeries(this.blockedSessions);
+    this.#lockWaitSeries = new TargetSeries(this.lockWaitOldest);
+    this.#preparedSeries = new TargetSeries(this.preparedOldest);
     this.#validUntilSeries = new TargetSeries(this.roleValidUntil);
     this.#disabledSessionSeries = new TargetSeries(this.disabledRoleSessions);
     this.#sessionSeries = new TargetSeries(this.sessions);
@@ -237,6 +266,32 @@ export class Metrics {
       [...oldest].map(([state, value]) => ({ labels: { state }, value })),
     );
     this.#setFolded(target, 'pgwarden_sessions', perRole.size - keep.size);
+    // Lock waits as the snapshot alone shows them; recordLocks refines the ages when the graph is read.
+    const waiting = clients.filter((s) => s.waitEventType === 'Lock');
+    this.#recordWaits(target, waiting.map((s) => ({ database: s.database ?? '', seconds: s.stateSeconds ?? 0 })));
+  }
+
+  #recordWaits(target: string, waits: readonly { database: string; seconds: number }[]): void {
+    const count = new Map<string, number>();
+    const oldest = new Map<string, number>();
+    for (const w of waits) {
+      count.set(w.database, (count.get(w.database) ?? 0) + 1);
+      oldest.set(w.database, Math.max(oldest.get(w.database) ?? 0, w.seconds));
+    }
+    this.#blockedSeries.replace(target, [...count].map(([database, value]) => ({ labels: { database }, value })));
+    this.#lockWaitSeries.replace(target, [...oldest].map(([database, value]) => ({ labels: { database }, value })));
+  }
+
+  /** Lock gauges from the lock graph: exact wait ages, and the prepared transactions. */
+  recordLocks(target: string, sessions: readonly Session[], locks: LockSnapshot): void {
+    const byPid = new Map(sessions.map((s) => [s.pid, s]));
+    this.#recordWaits(
+      target,
+      [...locks.waits.values()].map((w) => ({ database: byPid.get(w.pid)?.database ?? '', seconds: w.waitSeconds ?? 0 })),
+    );
+    const prepared = new Map<string, number>();
+    for (const p of locks.prepared) prepared.set(p.database, Math.max(prepared.get(p.database) ?? 0, p.ageSeconds));
+    this.#preparedSeries.replace(target, [...prepared].map(([database, value]) => ({ labels: { database }, value })));
   }
 
   readonly #folded = new Map<string, Map<string, number>>();

@@ -4,15 +4,22 @@
  */
 import type { IdleInTransactionPolicy } from '../config/policies.js';
 import type { Snapshot } from '../db/snapshot.js';
+import { blockingPids } from './lock-graph.js';
 import { findSessionViolations } from './session-rule.js';
 import type { PolicyHistory, SessionViolation } from './types.js';
 
 export function idleInTransaction(snapshot: Snapshot, policy: IdleInTransactionPolicy, _history: PolicyHistory): SessionViolation[] {
-  return findSessionViolations(snapshot, policy, {
+  const violations = findSessionViolations(snapshot, policy, {
     states: ['idle in transaction', 'idle in transaction (aborted)'],
     since: 'state_change',
     limitSeconds: policy.maxIdleSeconds,
     describe: (s) => s.state ?? 'idle in transaction',
     action: () => ({ action: policy.action }),
   });
+  if (!policy.onlyWhenBlocking) return violations;
+  // onlyWhenBlocking: an idle transaction that blocks nobody is left alone, and the kill re-checks it still blocks.
+  const blocking = snapshot.locks ? blockingPids(snapshot.locks) : new Set<number>();
+  return violations
+    .filter((v) => blocking.has(v.session.pid))
+    .map((v) => ({ ...v, reason: `${v.reason}; it blocks other sessions`, recheck: { ...v.recheck, stillBlocking: true } }));
 }

@@ -8,6 +8,7 @@ import { disabledRole } from './disabled-role.js';
 import { idleInTransaction } from './idle-in-transaction.js';
 import { passwordExpiry } from './password-expiry.js';
 import { idleSession } from './idle-session.js';
+import { lockBlocker } from './lock-blocker.js';
 import { longQuery } from './long-query.js';
 import { longTransaction } from './long-transaction.js';
 import type { PolicyHistory, RoleViolation, SessionViolation } from './types.js';
@@ -18,6 +19,7 @@ const SESSION_RULES: Partial<Record<PolicyKind, (snapshot: Snapshot, policy: nev
   idle_in_transaction: idleInTransaction,
   long_query: longQuery,
   long_transaction: longTransaction,
+  lock_blocker: lockBlocker,
 };
 
 /** True for kinds judged on the session snapshot. */
@@ -48,4 +50,9 @@ export function evaluateRolePolicy(roles: RoleSnapshot, policy: Policy): RoleVio
   const rule = ROLE_RULES[policy.kind];
   if (!rule) throw new Error(`${policy.kind} is not a role policy`);
   return rule(roles, policy as never);
+}
+
+/** True for policies that need the lock graph attached to their snapshot. */
+export function needsLocks(policy: Policy): boolean {
+  return policy.kind === 'lock_blocker' || (policy.kind === 'idle_in_transaction' && policy.onlyWhenBlocking);
 }

@@ -18,6 +18,8 @@ export interface Recheck {
   readonly states: readonly string[] | null;
   readonly since: AgeColumn;
   readonly thresholdSeconds: number;
+  /** Also: it still blocks someone (lock_blocker, onlyWhenBlocking). */
+  readonly stillBlocking?: boolean;
 }
 
 export type SessionAction = 'terminate' | 'cancel';

@@ -30,7 +30,7 @@ describe('executeSessionActions', () => {
     const sessions = await Promise.all([1, 2, 3].map(() => f.openSession({ role, state: 'idle in transaction' })));
     await new Promise((r) => setTimeout(r, 1100));
     db = testTarget();
-    const policy: IdleInTransactionPolicy = { ...common, name: 'iit', kind: 'idle_in_transaction', maxIdleSeconds: 1, action: 'terminate', match: only(f.prefix) };
+    const policy: IdleInTransactionPolicy = { ...common, name: 'iit', kind: 'idle_in_transaction', maxIdleSeconds: 1, action: 'terminate', onlyWhenBlocking: false, match: only(f.prefix) };
     const snapshot = await fetchSessions(db);
     const plan = planSessionActions({
       violations: idleInTransaction(snapshot, policy, EMPTY_HISTORY),
@@ -54,7 +54,7 @@ describe('executeSessionActions', () => {
     const victim = await f.openSession({ role, state: 'idle in transaction' });
     await new Promise((r) => setTimeout(r, 1100));
     db = testTarget();
-    const policy: IdleInTransactionPolicy = { ...common, name: 'iit', kind: 'idle_in_transaction', maxIdleSeconds: 1, action: 'terminate', match: only(f.prefix) };
+    const policy: IdleInTransactionPolicy = { ...common, name: 'iit', kind: 'idle_in_transaction', maxIdleSeconds: 1, action: 'terminate', onlyWhenBlocking: false, match: only(f.prefix) };
     const snapshot = await fetchSessions(db);
     const plan = planSessionActions({
       violations: idleInTransaction(snapshot, policy, EMPTY_HISTORY),
@@ -106,7 +106,7 @@ describe('executeSessionActions', () => {
     const s = await f.openSession({ role, state: 'idle in transaction' });
     await new Promise((r) => setTimeout(r, 1100));
     db = testTarget();
-    const policy: IdleInTransactionPolicy = { ...common, name: 'iit', kind: 'idle_in_transaction', maxIdleSeconds: 1, action: 'terminate', match: only(f.prefix) };
+    const policy: IdleInTransactionPolicy = { ...common, name: 'iit', kind: 'idle_in_transaction', maxIdleSeconds: 1, action: 'terminate', onlyWhenBlocking: false, match: only(f.prefix) };
     const plan = planSessionActions({ violations: idleInTransaction(await fetchSessions(db), policy, EMPTY_HISTORY), maxActionsPerRun: 50, clientSessions: 100, exempt, safety, ownPids: db.ownPids });
     const sql = plan.actions[0]!.sql;
     // With a threshold of a day it must not match; as printed it must.

@@ -28,7 +28,7 @@ describe('idle_session', () => {
 });
 
 describe('idle_in_transaction', () => {
-  const policy: IdleInTransactionPolicy = { ...common, name: 'iit', kind: 'idle_in_transaction', maxIdleSeconds: 300, action: 'terminate' };
+  const policy: IdleInTransactionPolicy = { ...common, name: 'iit', kind: 'idle_in_transaction', maxIdleSeconds: 300, action: 'terminate', onlyWhenBlocking: false };
   it('flags both idle-in-transaction states', () => {
     const a = session({ state: 'idle in transaction', stateSeconds: 301 });
     const b = session({ state: 'idle in transaction (aborted)', stateSeconds: 900 });

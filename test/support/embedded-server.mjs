@@ -78,6 +78,8 @@ const server = new EmbeddedPostgres({
   postgresFlags: [
     '-c', 'listen_addresses=127.0.0.1',
     '-c', `max_connections=${options.maxConnections ?? 100}`,
+    // Prepared transactions exist only where this is above 0 (the lock tests make one).
+    '-c', 'max_prepared_transactions=10',
     ...(options.postgresFlags ?? []),
   ],
   onLog: (message) => {
