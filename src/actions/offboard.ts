@@ -15,7 +15,7 @@ import { errorCode, errorReason, SQLSTATE } from '../db/pg-errors.js';
 import type { TargetDb } from '../db/pool.js';
 import { quoteIdent } from '../db/quote.js';
 import type { Session } from '../db/snapshot.js';
-import { failureOf, nologinPlan, runDdlOn, runDdlPlans, sessionsOf, terminatePlan, terminateSessions, type RoleActionPlan } from './role-actions.js';
+import { failureIn, nologinPlan, runDdlOn, runDdlPlans, sessionsOf, terminatePlan, terminateSessions, type RoleActionPlan } from './role-actions.js';
 
 export type DatabaseStatus = 'done' | 'failed' | 'pending';
 
@@ -125,15 +125,21 @@ export async function executeOffboard(plan: OffboardPlan, deps: OffboardDeps): P
           await runWithRetry(client, step.sql, deps);
           step.result = 'done';
         } catch (err) {
-          step.result = 'failed';
-          step.detail = errorReason(err);
-          fail(steps, 'an earlier step in this database failed');
+          const outcome = await failureIn(db, database, err);
+          Object.assign(step, outcome);
+          // The database went away: the rest of its steps are moot, not failed.
+          if (outcome.result === 'gone') {
+            for (const s of steps) if (s.result === 'planned') Object.assign(s, outcome);
+          } else {
+            fail(steps, 'an earlier step in this database failed');
+          }
           break;
         }
       }
     } catch (err) {
       // A database dropped meanwhile holds nothing of the role any more: `gone`, and done.
-      for (const s of steps) if (s.result === 'planned') Object.assign(s, failureOf(err));
+      const outcome = await failureIn(db, database, err);
+      for (const s of steps) if (s.result === 'planned') Object.assign(s, outcome);
     } finally {
       await client?.end().catch(() => undefined);
     }

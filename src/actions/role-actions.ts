@@ -9,6 +9,7 @@ import { compileGlobs } from '../config/glob.js';
 import type { TargetDb } from '../db/pool.js';
 import { errorCode, errorReason, SQLSTATE } from '../db/pg-errors.js';
 import { connectPaths } from '../db/roles.js';
+import { stillExists } from '../db/databases.js';
 import { restoreSql, revokeSql, type Grant } from '../db/grants.js';
 import type { Session } from '../db/snapshot.js';
 import { ROLE_ACTION_ORDER, type RoleActionKind, type RoleViolation } from '../policies/types.js';
@@ -212,10 +213,7 @@ export function failureOf(err: unknown): { result: 'gone' | 'failed'; detail: st
 export async function failureIn(db: TargetDb, database: string, err: unknown): Promise<{ result: 'gone' | 'failed'; detail: string }> {
   const outcome = failureOf(err);
   if (outcome.result === 'gone') return outcome;
-  const exists = await db.query('select 1 from pg_database where datname = $1', [database]).then(
-    (r) => (r.rowCount ?? 0) > 0,
-    () => true,
-  );
+  const exists = await stillExists(db, database, err).catch(() => true);
   return exists ? outcome : { result: 'gone', detail: `the database was dropped meanwhile (${outcome.detail})` };
 }
 

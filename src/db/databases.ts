@@ -34,7 +34,7 @@ export async function listConnectableDatabases(db: TargetDb): Promise<{ name: st
  * Whether `database` still exists after `err` in it. DROP DATABASE … WITH (FORCE) first ends the
  * sessions in it (57P01) and only then removes it: after such an error, look again for a moment.
  */
-async function stillExists(db: TargetDb, database: string, err: unknown): Promise<boolean> {
+export async function stillExists(db: TargetDb, database: string, err: unknown): Promise<boolean> {
   const terminated = errorCode(err) === SQLSTATE.adminShutdown || /Connection terminated/i.test(errorReason(err));
   for (let attempt = 0; ; attempt++) {
     const { rowCount } = await db.query('select 1 from pg_database where datname = $1', [database]);
