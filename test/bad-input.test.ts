@@ -2,15 +2,16 @@
  * Bad input, table-driven: a clear one-line error and exit 2, never a stack trace; hostile role
  * names are quoted correctly in every command, never injected.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { quoteIdent } from '../src/db/quote.js';
 import { cli, spawnCli } from './support/cli.js';
 import { testDatabaseUrl, useFixture } from './support/fixture.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pgwarden-badinput-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 function file(text: string): string {
   const path = join(dir, `c${n++}.yaml`);

@@ -1,9 +1,9 @@
 /** Leader election with real processes: exactly one enforces, and another takes over. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { RunOutput } from '../src/cli/run.js';
 import { leaderLockKey } from '../src/leader.js';
 import { cli } from './support/cli.js';
@@ -13,6 +13,7 @@ import { freePort } from './support/net.js';
 
 const fixture = useFixture('leader');
 const dir = mkdtempSync(join(tmpdir(), 'pgwarden-leader-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const children: ChildProcess[] = [];
 
 afterEach(async () => {

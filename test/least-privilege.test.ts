@@ -1,8 +1,8 @@
 /** pgwarden as a non-superuser with only the documented grants (docs/permissions.md). */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { RunOutput } from '../src/cli/run.js';
 import { quoteIdent } from '../src/db/quote.js';
 import { cli } from './support/cli.js';
@@ -10,6 +10,7 @@ import { ROLE_PASSWORD, urlFor, useFixture, waitFor } from './support/fixture.js
 
 const fixture = useFixture('leastpriv');
 const dir = mkdtempSync(join(tmpdir(), 'pgwarden-leastpriv-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('least privilege', () => {
   it('enforces session policies and locks out a disabled user with pg_read_all_stats, pg_signal_backend and CREATEROLE (+ADMIN on 16+)', async () => {

@@ -1,5 +1,5 @@
 /** Lock chains on the real server: `pgwarden locks`, and `lock_blocker` ending the root and nothing else. */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -13,6 +13,7 @@ import { ROLE_PASSWORD, testDatabaseUrl, urlFor, useFixture, waitFor, type Fixtu
 
 const fixture = useFixture('locks');
 const dir = mkdtempSync(join(tmpdir(), 'pgwarden-locks-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let embedded: EmbeddedServer | undefined;
 afterAll(async () => {
   await embedded?.stop();

@@ -1,10 +1,10 @@
 /** Several targets: every result carries its target, and a dead or hanging one holds up no other. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { RunOutput } from '../src/cli/run.js';
 import { cli, isolatedEnv } from './support/cli.js';
 import { ROOT } from './support/deploy.js';
@@ -13,6 +13,7 @@ import { freePort } from './support/net.js';
 
 const fixture = useFixture('targets');
 const dir = mkdtempSync(join(tmpdir(), 'pgwarden-targets-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0)) await c();

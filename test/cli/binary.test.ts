@@ -1,5 +1,5 @@
 /** The built binary, as users and scripts run it: exit codes, one-line errors, no secrets. */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +9,7 @@ import { startEmbeddedServer, type EmbeddedServer } from '../support/embedded.js
 import { testDatabaseUrl } from '../support/fixture.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pgwarden-bin-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 function configFile(doc: unknown): string {
   const path = join(dir, `${Math.random().toString(36).slice(2)}.yaml`);
   writeFileSync(path, JSON.stringify(doc));

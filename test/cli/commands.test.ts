@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -113,6 +113,7 @@ describe('pgwarden roles', () => {
     writeFileSync(config, JSON.stringify({ policies: [{ name: 'd', kind: 'disabled_role', disabledWhen: { memberOf: marker, expired: true } }] }));
 
     const result = await cli([...db(), '--config', config, 'roles', '--json']);
+    rmSync(dir, { recursive: true, force: true });
     expect(result.code).toBe(0);
     const rows = json<Record<string, unknown>[]>(result.stdout);
     for (const row of rows) expect(Object.keys(row).sort()).toEqual([...ROLE_FIELDS].sort());

@@ -1,9 +1,9 @@
 /** Role policies end to end against the real server: expiring passwords and disabled users. */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import type { RunOutput } from '../../src/cli/run.js';
 import { loadConfig } from '../../src/config/load.js';
@@ -16,6 +16,7 @@ import { testTarget } from '../support/target.js';
 
 const fixture = useFixture('rolepol');
 const dir = mkdtempSync(join(tmpdir(), 'pgwarden-rolepol-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const DAY = 86_400_000;
 
 function writeConfig(doc: unknown): string {

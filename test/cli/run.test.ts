@@ -1,10 +1,10 @@
 /** `run --once`, `plan` and the daemon, end to end through the CLI against real sessions. */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { RunOutput } from '../../src/cli/run.js';
 import { cli, isolatedEnv } from '../support/cli.js';
 import { freePort } from '../support/net.js';
@@ -12,6 +12,7 @@ import { testDatabaseUrl, useFixture, waitFor, type Fixture } from '../support/f
 
 const fixture = useFixture('run');
 const dir = mkdtempSync(join(tmpdir(), 'pgwarden-run-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function writeConfig(doc: unknown): string {
   const path = join(dir, `${Math.random().toString(36).slice(2)}.json`);
