@@ -48,11 +48,15 @@ export class LeaderLock {
   async #connect(): Promise<pg.Client> {
     // In the target's own connection database, with keepalives, and known as one of our pids.
     const client = await this.#db.connectTo(this.#db.where.database);
+    // A late event from an old connection must not end the current one.
     client.on('error', (err) => {
+      if (this.#client !== client) return;
       this.#log.warn({ err }, 'leader lock connection failed');
       this.#drop();
     });
-    client.on('end', () => this.#drop());
+    client.on('end', () => {
+      if (this.#client === client) this.#drop();
+    });
     return client;
   }
 
@@ -86,13 +90,24 @@ export class LeaderLock {
   }
 
   async #check(): Promise<void> {
-    this.#client ??= await this.#connect();
+    if (!this.#client) {
+      const client = await this.#connect();
+      // Closed meanwhile, or another poll connected first: this one must not linger holding a session.
+      if (this.#closed || this.#client) {
+        await client.end().catch(() => undefined);
+        return;
+      }
+      this.#client = client;
+    }
+    const client = this.#client;
     if (this.#leader) {
       // The lock lives as long as this session: if the session answers, we still hold it.
-      await this.#client.query('select 1');
+      await client.query('select 1');
     } else {
-      const { rows } = await this.#client.query<{ locked: boolean }>('select pg_try_advisory_lock($1::bigint) as locked', [this.#key]);
-      this.#set(rows[0]?.locked === true);
+      const { rows } = await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1::bigint) as locked', [this.#key]);
+      // Only if this is still our session (a timed-out poll may have dropped it meanwhile).
+      if (this.#client === client) this.#set(rows[0]?.locked === true);
+      else await client.end().catch(() => undefined);
     }
   }
 

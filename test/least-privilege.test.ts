@@ -49,6 +49,34 @@ describe('least privilege', () => {
     expect(login[0]?.rolcanlogin).toBe(false);
   });
 
+  it('a kill it may not send (a superuser\'s backend) fails alone; the others in the same run are done', async () => {
+    const f = fixture();
+    const warden = await f.createRole(f.name('warden'));
+    await f.sql(`grant pg_read_all_stats, pg_signal_backend to ${quoteIdent(warden)}`);
+    const app = await f.createRole(f.name('app'));
+    const boss = await f.createRole(f.name('boss'), 'superuser');
+    const tx = await f.openSession({ role: app, state: 'idle in transaction' });
+    const bossTx = await f.openSession({ role: boss, state: 'idle in transaction' });
+    await new Promise((r) => setTimeout(r, 1100));
+    const config = join(dir, `${f.prefix}-su.json`);
+    writeFileSync(
+      config,
+      JSON.stringify({
+        mode: 'enforce',
+        exempt: { superusers: false },
+        policies: [{ name: 'iit', kind: 'idle_in_transaction', maxIdle: '1s', match: { roles: [app, boss] } }],
+      }),
+    );
+    const result = await cli(['--database-url', urlFor('postgres', { name: warden, password: ROLE_PASSWORD }), '--config', config, '--json', '--log-level', 'error', 'run', '--once']);
+    const out = JSON.parse(result.stdout) as RunOutput;
+    const byPid = new Map(out.actions.map((a) => [a.pid, a]));
+    expect(byPid.get(tx.pid)?.result).toBe('done');
+    expect(byPid.get(bossTx.pid)?.result).toBe('failed');
+    expect(result.code).toBe(1);
+    await waitFor(async () => !(await f.alive(tx.pid)), 'the app session to end');
+    expect(await f.alive(bossTx.pid)).toBe(true);
+  });
+
   it('without pg_read_all_stats it cannot judge other roles\' sessions — and says nothing false', async () => {
     const f = fixture();
     const blind = await f.createRole(f.name('blind'));

@@ -58,9 +58,12 @@ export async function executeSessionActions(db: TargetDb, plans: readonly Sessio
     );
     for (const plan of due) Object.assign(plan, signalOutcome(signalled.get(plan.violation.session.pid)));
   } catch (err) {
-    for (const plan of due) {
-      plan.result = 'failed';
-      plan.detail = errorReason(err);
+    // One refused signal (say, a superuser's backend without superuser rights) aborts the batch:
+    // then each kill goes on its own, so the others are not held hostage.
+    if (due.length <= 1) {
+      for (const plan of due) Object.assign(plan, { result: 'failed', detail: errorReason(err) });
+      return;
     }
+    for (const plan of due) await executeSessionActions(db, [plan]);
   }
 }

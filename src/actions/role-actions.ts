@@ -15,7 +15,7 @@ import type { Session } from '../db/snapshot.js';
 import { ROLE_ACTION_ORDER, type RoleActionKind, type RoleViolation } from '../policies/types.js';
 import { signalBackends, signalOutcome } from './executor.js';
 import { singleKillSql } from './kill-sql.js';
-import type { Exemptions, SafetyLimits } from './planner.js';
+import { protectionOf, type Exemptions, type SafetyLimits } from './planner.js';
 import { grantConnectSql, loginSql, nologinSql, revokeConnectSql, TERMINATE_RECHECK } from './role-sql.js';
 import type { ActionJson, ActionResult, ViolationJson } from './types.js';
 
@@ -129,7 +129,11 @@ export function planRoleActions(input: RolePlanInput): { violations: RoleViolati
     for (const kind of v.actions) {
       const list = byKind.get(kind) as RoleActionPlan[];
       if (kind === 'nologin' && v.role.login) list.push(nologinPlan(v.target, v.policy, name));
-      if (kind === 'terminate') list.push(...sessionsOf(name, input.sessions, input.ownPids).map((s) => terminatePlan(v.target, v.policy, s)));
+      if (kind === 'terminate') {
+        // Session-level safety too: exempt applications are never touched by any policy.
+        const sessions = sessionsOf(name, input.sessions, input.ownPids).filter((s) => protectionOf(s, input.exempt, input.ownPids) === null);
+        list.push(...sessions.map((s) => terminatePlan(v.target, v.policy, s)));
+      }
       if (kind === 'revoke_connect') {
         for (const database of input.connectable.get(name) ?? []) {
           if (!input.knownIneffective?.has(`${name}/${database}`)) list.push(revokeConnectPlan(v.target, v.policy, name, database));
@@ -241,7 +245,12 @@ export async function terminateSessions(db: TargetDb, plans: readonly RoleAction
     );
     for (const plan of kills) Object.assign(plan, signalOutcome(signalled.get((plan.session as Session).pid)));
   } catch (err) {
-    for (const plan of kills) Object.assign(plan, { result: 'failed', detail: errorReason(err) });
+    // One refused signal (say, a superuser's backend) aborts the batch: try each on its own.
+    if (kills.length <= 1) {
+      for (const plan of kills) Object.assign(plan, { result: 'failed', detail: errorReason(err) });
+      return;
+    }
+    for (const plan of kills) await terminateSessions(db, [plan]);
   }
 }
 
@@ -249,6 +258,13 @@ export async function terminateSessions(db: TargetDb, plans: readonly RoleAction
 export async function executeRoleActions(db: TargetDb, plans: readonly RoleActionPlan[], lockTimeoutMs: number): Promise<void> {
   const due = (kind: RoleActionKind | ManualActionKind) => plans.filter((p) => p.action === kind && p.result === 'planned');
   await runDdlPlans(db, due('nologin'), lockTimeoutMs);
+  // A role whose NOLOGIN failed could log straight back in: leave its sessions and grants alone.
+  const unlocked = new Set(plans.filter((p) => p.action === 'nologin' && p.result === 'failed').map((p) => p.role));
+  for (const p of plans) {
+    if (p.result === 'planned' && p.action !== 'nologin' && unlocked.has(p.role)) {
+      Object.assign(p, { result: 'skipped', detail: 'NOLOGIN failed for this role: not acting further so it cannot reconnect in between' });
+    }
+  }
   await terminateSessions(db, due('terminate'));
   for (const plan of due('revoke_connect')) {
     const database = plan.database as string;

@@ -96,17 +96,19 @@ ${GRANTS_OF_ROLE}`;
 const DEFAULT_GRANTS_SQL = `
   select fr.rolname::text as for_role, n.nspname::text as schema,
          case d.defaclobjtype when 'r' then 'TABLES' when 'S' then 'SEQUENCES' when 'f' then 'FUNCTIONS'
-                              when 'T' then 'TYPES' when 'n' then 'SCHEMAS' end as objects,
+                              when 'T' then 'TYPES' when 'n' then 'SCHEMAS' when 'L' then 'LARGE OBJECTS' end as objects,
          array_agg(upper(a.privilege_type) order by a.privilege_type) as privileges,
+         case when a.grantee = 0 then 'PUBLIC' else ge.rolname::text end as grantee,
          gr.rolname::text as grantor, a.is_grantable as grantable
   from pg_default_acl d
   join pg_roles fr on fr.oid = d.defaclrole
   left join pg_namespace n on n.oid = d.defaclnamespace
   cross join aclexplode(d.defaclacl) a
   join pg_roles gr on gr.oid = a.grantor
-  join pg_roles ge on ge.oid = a.grantee
-  where ge.rolname = $1
-  group by fr.rolname, n.nspname, d.defaclobjtype, gr.rolname, a.is_grantable
+  left join pg_roles ge on ge.oid = a.grantee
+  -- granted to the role, or defined for it (DROP OWNED removes those too)
+  where ge.rolname = $1 or fr.rolname = $1
+  group by fr.rolname, n.nspname, d.defaclobjtype, a.grantee, ge.rolname, gr.rolname, a.is_grantable
   order by 1, 2, 3`;
 
 /** Shared objects: databases and (15+) parameters. */
@@ -154,14 +156,17 @@ const toGrant = (database: string | null) => (r: AclRow): Grant => ({ ...r, data
 export async function fetchLocalGrants(client: Queryable, database: string, role: string): Promise<Grant[]> {
   const [acl, defaults] = await Promise.all([
     client.query<AclRow>(LOCAL_GRANTS_SQL, [role]),
-    client.query<{ for_role: string; schema: string | null; objects: string; privileges: string[]; grantor: string; grantable: boolean }>(DEFAULT_GRANTS_SQL, [role]),
+    client.query<{ for_role: string; schema: string | null; objects: string; privileges: string[]; grantee: string; grantor: string; grantable: boolean }>(
+      DEFAULT_GRANTS_SQL,
+      [role],
+    ),
   ]);
   return [
     ...acl.rows.map(toGrant(database)),
     ...defaults.rows.map((d) => ({
       object: d.objects,
       privileges: d.privileges,
-      grantee: role,
+      grantee: d.grantee,
       grantor: d.grantor,
       grantable: d.grantable,
       database,

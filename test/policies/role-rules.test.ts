@@ -120,6 +120,14 @@ describe('disabled_role', () => {
     expect(plan.actions[0]?.sql).toBe('alter role "alice" nologin');
     expect(plan.actions[3]?.sql).toBe('revoke connect on database "postgres" from "alice"');
 
+    // An exempt application's session is never touched, even for a disabled role.
+    const withDump = planRoleActions({
+      ...input,
+      sessions: [...sessions, session({ role: 'alice', pid: 504, application: 'pg_dump' })],
+      exempt: { superusers: true, roles: [], applications: ['pg_dump'] },
+    });
+    expect(withDump.actions.filter((a) => a.action === 'terminate').map((a) => a.session?.pid)).toEqual([501, 502]);
+
     const capped = planRoleActions({ ...input, maxActionsPerRun: 2 });
     expect(capped.actions.map((a) => a.result)).toEqual(['planned', 'planned', 'skipped', 'skipped', 'skipped']);
 
