@@ -18,23 +18,30 @@ export interface SignalRequest {
 
 /**
  * Signals many backends in one statement, re-checking each against `recheck`. Returns, per pid,
- * true (signal sent), false (it exited first) or null (no longer matched). Throws on failure.
+ * true (signal sent), false (it exited first), 'denied' (not ours to signal) or null (no longer
+ * matched). Throws on failure.
  */
-export async function signalBackends(db: TargetDb, requests: readonly SignalRequest[], recheck: Recheck): Promise<Map<number, boolean | null>> {
+export async function signalBackends(db: TargetDb, requests: readonly SignalRequest[], recheck: Recheck): Promise<Map<number, Signalled>> {
   if (requests.length === 0) return new Map();
-  const { rows } = await db.query<{ pid: number; signalled: boolean | null }>(batchKillSql(recheck), [
+  const { rows } = await db.query<{ pid: number; signalled: 'true' | 'false' | 'denied' | null }>(batchKillSql(recheck), [
     requests.map((r) => r.pid),
     requests.map((r) => r.backendStartUs ?? '0'),
     requests.map((r) => r.action),
     recheck.states,
     recheck.thresholdSeconds,
   ]);
-  return new Map(rows.map((r) => [r.pid, r.signalled]));
+  return new Map(rows.map((r) => [r.pid, r.signalled === 'true' ? true : r.signalled === 'false' ? false : r.signalled]));
 }
 
+/** true: signal sent; false: the backend exited first; 'denied': not ours to signal; null: no longer matched. */
+export type Signalled = boolean | 'denied' | null;
+
 /** The result of one signal request, as an action result and detail. */
-export function signalOutcome(hit: boolean | null | undefined): { result: 'done' | 'gone'; detail?: string } {
+export function signalOutcome(hit: Signalled | undefined): { result: 'done' | 'gone' | 'failed'; detail?: string } {
   if (hit === true) return { result: 'done' };
+  if (hit === 'denied') {
+    return { result: 'failed', detail: "not permitted to signal this backend (a superuser's, or another role's without pg_signal_backend)" };
+  }
   return {
     result: 'gone',
     detail: hit === false ? 'the backend exited before the signal' : 'no longer matched at the re-check (ended, changed state, or a new backend with the same pid)',

@@ -21,6 +21,17 @@ const SIGNAL: Readonly<Record<SessionAction, string>> = {
   cancel: 'pg_cancel_backend',
 };
 
+/**
+ * Whether the connected role may signal the backend at all: superusers' backends only by a
+ * superuser; others by pg_signal_backend or the same role. A backend it may not signal is
+ * reported, not attempted — a refused signal would abort the whole batch after some signals had
+ * already gone out (signals are not transactional).
+ */
+const SIGNALLABLE = `(select rolsuper from pg_roles where rolname = current_user)
+                or (not coalesce((select rolsuper from pg_roles where oid = a.usesysid), false)
+                    and (pg_has_role(current_user, 'pg_signal_backend', 'MEMBER')
+                         or pg_has_role(current_user, a.usesysid, 'MEMBER')))`;
+
 /** Still blocking someone: a backend waiting on a lock names it among its blockers. */
 const STILL_BLOCKING = `exists (select 1 from pg_stat_activity w
                   where w.wait_event_type = 'Lock' and a.pid = any(pg_blocking_pids(w.pid)))`;
@@ -31,8 +42,9 @@ export function batchKillSql(recheck: Recheck): string {
   return `
   select c.pid,
          case when a.pid is null then null
-              when c.action = 'cancel' then pg_cancel_backend(a.pid)
-              else pg_terminate_backend(a.pid) end as signalled
+              when not (${SIGNALLABLE}) then 'denied'
+              when c.action = 'cancel' then pg_cancel_backend(a.pid)::text
+              else pg_terminate_backend(a.pid)::text end as signalled
   from unnest($1::int[], $2::text[], $3::text[]) as c(pid, backend_start_us, action)
   left join pg_stat_activity a
     on a.pid = c.pid
