@@ -36,11 +36,7 @@ export async function startDaemon(options: DaemonOptions): Promise<DaemonHandle>
   const log = logger.child({ component: 'daemon' });
   const metrics = new Metrics(config.settings.metrics);
   const engine = new Engine({ config, targets: options.targets, metrics, logger });
-  const policies = config.policies.filter((p) => {
-    if (engine.supported(p)) return true;
-    log.warn({ policy: p.name, kind: p.kind }, `policy kind ${p.kind} is not supported by this version yet; the policy is not scheduled`);
-    return false;
-  });
+  const policies = config.policies;
   metrics.initPolicies(
     options.targets.map((t) => t.name),
     policies,

@@ -24,7 +24,7 @@ import { fetchRoleGrants } from './db/grants.js';
 import { executeRoleActions, planRoleActions, roleActionJson, roleViolationJson, type RoleActionPlan } from './actions/role-actions.js';
 import { errorReason } from './db/pg-errors.js';
 import type { Metrics } from './metrics/registry.js';
-import { evaluateRolePolicy, evaluateSessionPolicy, isRolePolicy, isSessionPolicy, needsLocks } from './policies/registry.js';
+import { evaluateRolePolicy, evaluateSessionPolicy, isRolePolicy, needsLocks } from './policies/registry.js';
 import { fetchLocks, type LockSnapshot } from './db/locks.js';
 import { backendKey } from './policies/types.js';
 
@@ -108,11 +108,6 @@ export class Engine {
     return policy.mode ?? this.#config.mode;
   }
 
-  /** Policies this engine can evaluate today; the rest are reported once by the caller. */
-  supported(policy: Policy): boolean {
-    return isSessionPolicy(policy) || isRolePolicy(policy);
-  }
-
   /** Records whether this replica leads (enforces on) a target. */
   setLeader(target: string, leader: boolean): void {
     const state = this.states.get(target);
@@ -174,8 +169,9 @@ export class Engine {
   freshSnapshots(db: TargetDb): Snapshots {
     const sessions = memo(() => this.snapshot(db));
     const locks = memo(async () => {
-      const taken = await fetchLocks(db, (await sessions()).sessions);
-      this.#metrics.recordLocks(db.name, (await sessions()).sessions, taken);
+      const { sessions: list } = await sessions();
+      const taken = await fetchLocks(db, list);
+      this.#metrics.recordLocks(db.name, list, taken);
       return taken;
     });
     return { sessions, roles: memo(() => this.roleSnapshot(db)), locks };

@@ -63,6 +63,18 @@ async function idleInTransaction(name: string): Promise<{ pid: number; client: p
   return { pid: (client as unknown as { processID: number }).processID, client };
 }
 
+/**
+ * A transaction holding pg_authid EXCLUSIVE: ALTER ROLE (which needs a row lock there) waits on
+ * it, while reading roles does not. Roll it back to release.
+ */
+async function lockRoleCatalog(): Promise<pg.Client> {
+  const holder = new pg.Client(server.url);
+  await holder.connect();
+  await holder.query('begin');
+  await holder.query('lock table pg_authid in exclusive mode');
+  return holder;
+}
+
 async function alive(pid: number): Promise<boolean> {
   return ((await sql(`select 1 from pg_stat_activity where pid = ${pid}`)).rowCount ?? 0) > 0;
 }
@@ -132,10 +144,7 @@ describe('surviving faults', { timeout: 120_000 }, () => {
     await sql(`create role ${quoteIdent(name)} login password ${quoteLiteral('pw')}`);
     // ALTER ROLE needs a row lock on pg_authid: while another transaction holds it EXCLUSIVE, the
     // NOLOGIN waits until the statement timeout (shorter than the lock timeout here) ends it.
-    const holder = new pg.Client(server.url);
-    await holder.connect();
-    await holder.query('begin');
-    await holder.query('lock table pg_authid in exclusive mode');
+    const holder = await lockRoleCatalog();
     const d = await startDaemon({
       mode: 'enforce',
       database: { statementTimeout: '300ms', lockTimeout: '10s' },
@@ -157,10 +166,7 @@ describe('surviving faults', { timeout: 120_000 }, () => {
   it('SIGTERM during an enforcement run: the run is abandoned cleanly after shutdownTimeout, exit 0', async () => {
     const name = role();
     await sql(`create role ${quoteIdent(name)} login password ${quoteLiteral('pw')}`);
-    const holder = new pg.Client(server.url);
-    await holder.connect();
-    await holder.query('begin');
-    await holder.query('lock table pg_authid in exclusive mode');
+    const holder = await lockRoleCatalog();
     try {
       const d = await startDaemon({
         mode: 'enforce',

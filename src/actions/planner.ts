@@ -2,7 +2,6 @@
  * The planner: applies the safety rules of DESIGN.md to a policy's violations and decides what
  * would be done. Pure: no I/O. The executor then does it (enforce) or nothing happens (dry-run).
  */
-import type { Match } from '../config/policies.js';
 import { compileGlobs } from '../config/glob.js';
 import type { Session } from '../db/snapshot.js';
 import type { SessionViolation } from '../policies/types.js';
@@ -87,4 +86,3 @@ export function countClientSessions(sessions: readonly Session[], ownPids: Reado
   return sessions.filter((s) => s.backendType === 'client backend' && !ownPids.has(s.pid)).length;
 }
 
-export type { Match };

@@ -39,15 +39,11 @@ function printRun(context: Context, output: RunOutput): void {
   for (const e of output.errors ?? []) io.stderr.write(`pgwarden: ${e}\n`);
 }
 
-/** Runs every supported policy once; warns about kinds this version cannot run yet. */
+/** Runs every policy once. */
 async function runOnce(context: Context, modeFor: (engine: Engine, policy: Policy) => Mode, globalMode: Mode): Promise<RunOutput> {
   return withTargets(context, undefined, async (dbs) => {
     const engine = new Engine({ config: context.config, targets: dbs, metrics: new Metrics(context.config.settings.metrics), logger: context.logger });
-    const policies = context.config.policies.filter((p) => {
-      if (engine.supported(p)) return true;
-      context.logger.warn({ policy: p.name, kind: p.kind }, `policy kind ${p.kind} is not supported by this version yet; skipped`);
-      return false;
-    });
+    const policies = context.config.policies;
     // `run --once` takes the leader lock too, so a CronJob beside a Deployment cannot double-enforce.
     const enforcing = policies.some((p) => modeFor(engine, p) === 'enforce');
     const locks = enforcing ? dbs.map((db) => [db, new LeaderLock(db, context.config.settings.leader.lockKey, context.logger.child({ target: db.name }))] as const) : [];

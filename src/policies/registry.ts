@@ -22,11 +22,6 @@ const SESSION_RULES: Partial<Record<PolicyKind, (snapshot: Snapshot, policy: nev
   lock_blocker: lockBlocker,
 };
 
-/** True for kinds judged on the session snapshot. */
-export function isSessionPolicy(policy: Policy): boolean {
-  return policy.kind in SESSION_RULES;
-}
-
 /** Evaluates a session policy on a snapshot. */
 export function evaluateSessionPolicy(snapshot: Snapshot, policy: Policy, history: PolicyHistory): SessionViolation[] {
   const rule = SESSION_RULES[policy.kind];

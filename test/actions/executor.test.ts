@@ -23,6 +23,19 @@ const common = { schedule: '* * * * *', mode: undefined, maxActionsPerRun: 50, t
 const exempt = { superusers: true, roles: [], applications: [] };
 const safety = { maxFraction: 1, minActions: 1000 };
 
+/** Plans an idle_in_transaction policy (1 s) over this fixture's roles, from a fresh snapshot. */
+async function planIdleInTransaction(target: TargetDb, prefix: string) {
+  const policy: IdleInTransactionPolicy = { ...common, name: 'iit', kind: 'idle_in_transaction', maxIdleSeconds: 1, action: 'terminate', onlyWhenBlocking: false, match: only(prefix) };
+  return planSessionActions({
+    violations: idleInTransaction(await fetchSessions(target), policy, EMPTY_HISTORY),
+    maxActionsPerRun: 50,
+    clientSessions: 100,
+    exempt,
+    safety,
+    ownPids: target.ownPids,
+  });
+}
+
 describe('executeSessionActions', () => {
   it('terminates every planned backend in one statement and reports done', async () => {
     const f = fixture();
@@ -30,16 +43,7 @@ describe('executeSessionActions', () => {
     const sessions = await Promise.all([1, 2, 3].map(() => f.openSession({ role, state: 'idle in transaction' })));
     await new Promise((r) => setTimeout(r, 1100));
     db = testTarget();
-    const policy: IdleInTransactionPolicy = { ...common, name: 'iit', kind: 'idle_in_transaction', maxIdleSeconds: 1, action: 'terminate', onlyWhenBlocking: false, match: only(f.prefix) };
-    const snapshot = await fetchSessions(db);
-    const plan = planSessionActions({
-      violations: idleInTransaction(snapshot, policy, EMPTY_HISTORY),
-      maxActionsPerRun: 50,
-      clientSessions: 100,
-      exempt,
-      safety,
-      ownPids: db.ownPids,
-    });
+    const plan = await planIdleInTransaction(db, f.prefix);
     expect(plan.actions).toHaveLength(3);
     await executeSessionActions(db, plan.actions);
     expect(plan.actions.map((a) => a.result)).toEqual(['done', 'done', 'done']);
@@ -54,16 +58,7 @@ describe('executeSessionActions', () => {
     const victim = await f.openSession({ role, state: 'idle in transaction' });
     await new Promise((r) => setTimeout(r, 1100));
     db = testTarget();
-    const policy: IdleInTransactionPolicy = { ...common, name: 'iit', kind: 'idle_in_transaction', maxIdleSeconds: 1, action: 'terminate', onlyWhenBlocking: false, match: only(f.prefix) };
-    const snapshot = await fetchSessions(db);
-    const plan = planSessionActions({
-      violations: idleInTransaction(snapshot, policy, EMPTY_HISTORY),
-      maxActionsPerRun: 50,
-      clientSessions: 100,
-      exempt,
-      safety,
-      ownPids: db.ownPids,
-    });
+    const plan = await planIdleInTransaction(db, f.prefix);
     expect(plan.actions).toHaveLength(3);
     // Between snapshot and kill: one session commits (now idle), and for another we pretend the pid
     // now belongs to a new backend by handing the executor a stale backend_start.
@@ -106,8 +101,7 @@ describe('executeSessionActions', () => {
     const s = await f.openSession({ role, state: 'idle in transaction' });
     await new Promise((r) => setTimeout(r, 1100));
     db = testTarget();
-    const policy: IdleInTransactionPolicy = { ...common, name: 'iit', kind: 'idle_in_transaction', maxIdleSeconds: 1, action: 'terminate', onlyWhenBlocking: false, match: only(f.prefix) };
-    const plan = planSessionActions({ violations: idleInTransaction(await fetchSessions(db), policy, EMPTY_HISTORY), maxActionsPerRun: 50, clientSessions: 100, exempt, safety, ownPids: db.ownPids });
+    const plan = await planIdleInTransaction(db, f.prefix);
     const sql = plan.actions[0]!.sql;
     // With a threshold of a day it must not match; as printed it must.
     const { rows: none } = await f.sql(sql.replace("interval '1 seconds'", "interval '86400 seconds'"));
