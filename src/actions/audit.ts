@@ -4,6 +4,7 @@
  */
 import type { Logger } from 'pino';
 import { restoreSql, type Grant } from '../db/grants.js';
+import { ADDUSER_POLICY, addUserStepJson, type AddUserStep } from './adduser.js';
 import type { RoleActionPlan } from './role-actions.js';
 
 /** Writes the audit line of one role (or manual) action. */
@@ -70,4 +71,11 @@ export function auditRestorePoints(audit: Logger, kind: string, plans: readonly 
     const own = plan.grant;
     auditGrants(audit, { target: plan.target, policy: plan.policy, kind, role: plan.role }, [own, ...(plan.cascades ?? [])], (g) => g !== own);
   }
+}
+
+/** The audit line of one `adduser` statement (its SQL printed with the verifier as '***'). */
+export function auditAddUserStep(audit: Logger, step: AddUserStep, dryRun: boolean): void {
+  const line = { audit: true, kind: ADDUSER_POLICY, dryRun, ...addUserStepJson(step) };
+  if (step.result === 'failed') audit.error(line, 'action failed');
+  else audit.info(line, `${step.action} ${step.result}`);
 }

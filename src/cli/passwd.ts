@@ -6,37 +6,16 @@
  */
 import type { Command } from 'commander';
 import { setPasswordSql } from '../actions/role-sql.js';
-import { DEFAULT_SCRAM_ITERATIONS, scramVerifier } from '../db/scram.js';
-import { UsageError } from '../errors.js';
+import { fetchPasswordSettings, silenceStatementLog, storedAsScram } from '../db/password.js';
+import { scramVerifier } from '../db/scram.js';
 import { loadContext, requireRole, singleTarget, withTargets, type GlobalOptions } from './context.js';
 import type { Io } from './io.js';
 import { printJson } from './output.js';
+import { parseValidUntil, readNewPassword } from './password.js';
 
 interface PasswdOptions {
   validUntil?: string;
   target?: string;
-}
-
-/** `infinity`, or a timestamp PostgreSQL and JS both read, as ISO-8601 UTC. */
-export function parseValidUntil(text: string): string {
-  if (text.toLowerCase() === 'infinity') return 'infinity';
-  const ms = Date.parse(text);
-  if (Number.isNaN(ms)) throw new UsageError(`--valid-until: ${JSON.stringify(text)} is not a timestamp (e.g. 2027-03-01 or 2027-03-01T00:00:00Z, or infinity)`);
-  return new Date(ms).toISOString();
-}
-
-async function readPassword(io: Io): Promise<string> {
-  if (io.interactive) {
-    const first = await io.ask('New password: ', { silent: true });
-    const second = await io.ask('Again: ', { silent: true });
-    if (first !== second) throw new UsageError('the passwords do not match; nothing was changed');
-    if (first === '') throw new UsageError('an empty password is not allowed; nothing was changed');
-    return first;
-  }
-  const text = await io.readStdin();
-  const line = text.split(/\r?\n/)[0] ?? '';
-  if (line === '') throw new UsageError('no password on stdin (one line expected); nothing was changed');
-  return line;
 }
 
 async function runPasswd(role: string, options: PasswdOptions, globals: GlobalOptions, io: Io): Promise<void> {
@@ -45,24 +24,13 @@ async function runPasswd(role: string, options: PasswdOptions, globals: GlobalOp
   const result = await withTargets(context, options.target, async (dbs) => {
     const db = singleTarget(dbs);
     await requireRole(db, role);
-    const password = await readPassword(io);
+    const password = await readNewPassword(io);
     return db.withClient(async (client) => {
-      const { rows } = await client.query<{ iterations: string | null; su: boolean }>(
-        `select current_setting('scram_iterations', true) as iterations,
-                (select rolsuper from pg_roles where rolname = current_user) as su`,
-      );
-      // scram_iterations exists from PostgreSQL 16; before that the server and libpq use 4096.
-      const iterations = Number(rows[0]?.iterations) || DEFAULT_SCRAM_ITERATIONS;
-      const superuser = rows[0]?.su === true;
+      const settings = await fetchPasswordSettings(client);
       await client.query('begin');
       try {
-        if (superuser) {
-          // The verifier is a secret: keep this one statement out of the server log.
-          await client.query("set local log_statement = 'none'");
-          await client.query('set local log_min_duration_statement = -1');
-          await client.query("set local log_min_error_statement = 'panic'");
-        }
-        await client.query(setPasswordSql(role, scramVerifier(password, iterations), validUntil));
+        await silenceStatementLog(client, settings);
+        await client.query(setPasswordSql(role, scramVerifier(password, settings.iterations), validUntil));
         await client.query('commit');
       } catch (err) {
         await client.query('rollback').catch(() => undefined);
@@ -74,11 +42,10 @@ async function runPasswd(role: string, options: PasswdOptions, globals: GlobalOp
          from pg_roles where rolname = $1`,
         [role],
       );
-      if (superuser) {
-        const stored = await client.query<{ scram: boolean }>(`select rolpassword like 'SCRAM-SHA-256$%' as scram from pg_authid where rolname = $1`, [role]);
-        if (!stored.rows[0]?.scram) throw new Error(`the password of ${JSON.stringify(role)} was not stored as a SCRAM-SHA-256 verifier`);
+      if ((await storedAsScram(client, role, settings)) === false) {
+        throw new Error(`the password of ${JSON.stringify(role)} was not stored as a SCRAM-SHA-256 verifier`);
       }
-      return { role, validUntil: check.rows[0]?.valid_until ?? null, iterations };
+      return { role, validUntil: check.rows[0]?.valid_until ?? null, iterations: settings.iterations };
     });
   });
   context.logger.child({ component: 'audit' }).info(

@@ -5,6 +5,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { redactText } from '../config/redact.js';
 import { exitCodeOf } from '../errors.js';
+import { registerAddUser } from './adduser.js';
 import { registerConfig } from './config-check.js';
 import { worseExitCode, type Io } from './io.js';
 import { registerLocks } from './locks.js';
@@ -41,6 +42,7 @@ export function buildProgram(io: Io): Command {
   registerOwned(program, io);
   registerLogout(program, io);
   registerPasswd(program, io);
+  registerAddUser(program, io);
   registerOffboard(program, io);
   registerConfig(program, io);
   // Usage errors anywhere (unknown option, bad choice, missing argument) exit 2, not commander's 1.

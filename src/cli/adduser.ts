@@ -1,0 +1,252 @@
+/**
+ * `pgwarden adduser ROLE`: a LOGIN role created as a careful DBA would — a password sent only as a
+ * SCRAM-SHA-256 verifier, an expiry (no expiry only when asked for), its memberships, CONNECT and
+ * schema grants — in one transaction for the cluster-wide statements and one per database.
+ * `--update` adds only what an existing role is missing; `--dry-run` prints every statement.
+ */
+import type { Command } from 'commander';
+import { auditAddUserStep } from '../actions/audit.js';
+import {
+  ADDUSER_POLICY,
+  addUserStepJson,
+  executeAddUser,
+  planAddUser,
+  schemaKey,
+  type AddUserStep,
+  type SchemaGrantRequest,
+  type SchemaPrivilege,
+} from '../actions/adduser.js';
+import { fetchPasswordSettings, storedAsScram } from '../db/password.js';
+import type { TargetDb } from '../db/pool.js';
+import { fetchExistingUser, fetchSchemaState, type ExistingUser } from '../db/user-state.js';
+import { UsageError } from '../errors.js';
+import { Metrics } from '../metrics/registry.js';
+import { writeActionCounts } from '../metrics/textfile.js';
+import { matches } from '../policies/match.js';
+import type { Config } from '../config/load.js';
+import { loadContext, requireDatabase, requireRole, singleTarget, withTargets, type GlobalOptions } from './context.js';
+import type { Io } from './io.js';
+import { printJson, printTable } from './output.js';
+import { parseValidUntil, readNewPassword, validUntilAfter } from './password.js';
+
+interface AddUserOptions {
+  validUntil?: string;
+  validFor?: string;
+  /** false when `--no-expiry` was given. */
+  expiry: boolean;
+  inRole: string[];
+  connect: string[];
+  schema: string[];
+  connLimit?: string;
+  update?: boolean;
+  dryRun?: boolean;
+  target?: string;
+  metricsFile?: string;
+}
+
+/** Reads one identifier of a `--schema` value: `"quoted"` (with `""` for a quote) or up to `stop`. */
+function readName(text: string, at: number, stop: string | null): { name: string; next: number } {
+  if (text[at] === '"') {
+    let name = '';
+    let i = at + 1;
+    for (;;) {
+      if (i >= text.length) throw new Error('an unterminated quoted name');
+      if (text[i] === '"') {
+        if (text[i + 1] === '"') {
+          name += '"';
+          i += 2;
+          continue;
+        }
+        return { name, next: i + 1 };
+      }
+      name += text[i];
+      i++;
+    }
+  }
+  const end = stop === null ? text.length : text.indexOf(stop, at);
+  const next = end === -1 ? text.length : end;
+  return { name: text.slice(at, next), next };
+}
+
+/**
+ * `DB.SCHEMA[:usage|create]`. Names are exact (case kept); a name holding a dot or ending in
+ * `:usage` is written in double quotes, as in SQL: `"my.db"."Sales"`. `create` includes USAGE.
+ */
+export function parseSchemaSpec(text: string): SchemaGrantRequest {
+  const fail = (why: string) => new UsageError(`--schema: ${JSON.stringify(text)} ${why} (expected DB.SCHEMA, DB.SCHEMA:usage or DB.SCHEMA:create)`);
+  let body = text;
+  let privileges: SchemaPrivilege[] = ['USAGE'];
+  const suffix = /:(usage|create)$/i.exec(text);
+  if (suffix) {
+    body = text.slice(0, suffix.index);
+    if ((suffix[1] as string).toLowerCase() === 'create') privileges = ['USAGE', 'CREATE'];
+  }
+  try {
+    const database = readName(body, 0, '.');
+    if (body[database.next] !== '.') throw fail('has no schema');
+    const schema = readName(body, database.next + 1, null);
+    if (schema.next !== body.length) throw fail('has text after the schema name');
+    if (database.name === '' || schema.name === '') throw fail('names an empty database or schema');
+    return { database: database.name, schema: schema.name, privileges };
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    throw fail(`is not valid: ${(err as Error).message}`);
+  }
+}
+
+function parseConnLimit(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^(-1|\d+)$/.test(text) || Number(text) > 2 ** 31 - 1) throw new UsageError(`--conn-limit: ${JSON.stringify(text)} is not a connection count (a whole number, or -1 for no limit)`);
+  return Number(text);
+}
+
+/** The expiry asked for: ISO or `infinity`, null for `--no-expiry`, undefined when none was given. */
+function requestedExpiry(options: AddUserOptions, now: Date): string | null | undefined {
+  const given = [options.validUntil !== undefined, options.validFor !== undefined, !options.expiry].filter(Boolean).length;
+  if (given > 1) throw new UsageError('--valid-until, --valid-for and --no-expiry exclude each other: give one');
+  if (options.validUntil !== undefined) return parseValidUntil(options.validUntil);
+  if (options.validFor !== undefined) return validUntilAfter(options.validFor, now);
+  return options.expiry ? undefined : null;
+}
+
+/** A password_expiry policy with requireExpiry that would flag `role`: a role without expiry breaks it. */
+function expiryRequiredBy(config: Config, role: string, target: string): string | undefined {
+  return config.policies.find(
+    (p) => p.kind === 'password_expiry' && p.requireExpiry && (!p.targets || p.targets.includes(target)) && matches(p.match, { role }),
+  )?.name;
+}
+
+/** Databases among `databases` that `role` would not be able to connect to after the plan. */
+async function unreachableDatabases(db: TargetDb, databases: readonly string[], role: string, groups: readonly string[], granted: ReadonlySet<string>): Promise<string[]> {
+  const candidates = [...new Set(databases)].filter((d) => !granted.has(d));
+  if (candidates.length === 0) return [];
+  const { rows } = await db.query<{ database: string; reachable: boolean }>(
+    `select d.datname::text as database,
+            coalesce(has_database_privilege(r.oid, d.oid, 'CONNECT'), false)
+            or exists (select 1 from aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a where a.grantee = 0 and a.privilege_type = 'CONNECT')
+            or exists (select 1 from pg_roles g where g.rolname = any($3::text[]) and has_database_privilege(g.oid, d.oid, 'CONNECT')) as reachable
+     from pg_database d left join pg_roles r on r.rolname = $2
+     where d.datname = any($1::text[])`,
+    [candidates, role, groups],
+  );
+  return rows.filter((r) => !r.reachable).map((r) => r.database);
+}
+
+function printSteps(io: Io, steps: readonly AddUserStep[]): void {
+  printTable(
+    io.stdout,
+    [
+      { header: 'RESULT', value: (s: AddUserStep) => s.result },
+      { header: 'ACTION', value: (s) => s.action },
+      { header: 'DATABASE', value: (s) => s.database },
+      { header: 'SQL', value: (s) => s.sql, max: 120 },
+    ],
+    steps,
+    'nothing to do',
+  );
+  for (const s of steps) if (s.detail) io.stdout.write(`note: ${s.action}${s.database ? ` on ${s.database}` : ''}: ${s.detail}\n`);
+}
+
+async function runAddUser(role: string, options: AddUserOptions, globals: GlobalOptions, io: Io): Promise<void> {
+  const expiry = requestedExpiry(options, new Date());
+  const connLimit = parseConnLimit(options.connLimit);
+  const schemas = options.schema.map(parseSchemaSpec);
+  if (Buffer.byteLength(role, 'utf8') > 63) throw new UsageError(`role ${JSON.stringify(role)} is longer than 63 bytes: PostgreSQL would truncate it`);
+  if (role.startsWith('pg_')) throw new UsageError(`role ${JSON.stringify(role)}: names starting with pg_ are reserved by PostgreSQL`);
+  if (options.inRole.includes(role)) throw new UsageError(`--in-role ${JSON.stringify(role)}: a role cannot be a member of itself`);
+  const context = loadContext(globals, io);
+  const audit = context.logger.child({ component: 'audit' });
+
+  const outcome = await withTargets(context, options.target, async (dbs) => {
+    const db = singleTarget(dbs);
+    if (expiry === null) {
+      const policy = expiryRequiredBy(context.config, role, db.name);
+      if (policy) throw new UsageError(`--no-expiry: policy ${JSON.stringify(policy)} requires an expiry for ${JSON.stringify(role)} (requireExpiry: true); give --valid-for or --valid-until`);
+    }
+    const found = await fetchExistingUser(db, role);
+    if (found && !options.update) throw new UsageError(`role ${JSON.stringify(role)} already exists on target ${db.name} (--update adds only what it is missing)`);
+    if (!found && expiry === undefined) throw new UsageError('an expiry is required: --valid-for 90d, --valid-until 2027-03-01, or --no-expiry to say there is none');
+    for (const group of options.inRole) await requireRole(db, group).catch((err: Error) => Promise.reject(new UsageError(`--in-role: ${err.message}`)));
+    for (const database of [...options.connect, ...schemas.map((s) => s.database)]) {
+      await requireDatabase(db, database).catch((err: Error) => Promise.reject(new UsageError(`${options.connect.includes(database) ? '--connect' : '--schema'}: ${err.message}`)));
+    }
+    // Schemas must exist before anything is done; --update also needs what is granted on them.
+    const schemaPrivileges = new Map<string, Set<string>>();
+    const byDatabase = new Map<string, string[]>();
+    for (const s of schemas) byDatabase.set(s.database, [...(byDatabase.get(s.database) ?? []), s.schema]);
+    for (const [database, names] of byDatabase) {
+      const state = await fetchSchemaState(db, database, names, role);
+      if (state.missing.length > 0) throw new UsageError(`--schema: schema ${JSON.stringify(state.missing[0])} does not exist in database ${JSON.stringify(database)}`);
+      for (const [schema, privileges] of state.privileges) schemaPrivileges.set(schemaKey(database, schema), privileges);
+    }
+    const existing: ExistingUser | null = found ? { ...found, schemaPrivileges } : null;
+    const plan = planAddUser(db.name, { role, validUntil: expiry ?? null, connLimit, inRoles: options.inRole, connect: options.connect, schemas }, existing);
+    const granted = new Set([...options.connect, ...(found?.connect ?? [])]);
+    const unreachable = await unreachableDatabases(db, schemas.map((s) => s.database), role, [...options.inRole, ...(found?.memberOf ?? [])], granted);
+    const notes = unreachable.map((d) => `${role} will not be able to connect to ${d} (no CONNECT through the role, its groups or PUBLIC): add --connect ${d}`);
+
+    if (options.dryRun || plan.steps.length === 0) {
+      for (const s of plan.steps) auditAddUserStep(audit, s, true);
+      return { plan, notes, dryRun: true, previousValidUntil: found?.validUntil ?? null };
+    }
+    // Asked before anything is done: a refused password leaves the server untouched.
+    const password = plan.created ? await readNewPassword(io) : null;
+    await executeAddUser(db, plan, password, context.config.lockTimeoutMs);
+    for (const s of plan.steps) auditAddUserStep(audit, s, false);
+    if (plan.created && plan.steps[0]?.result === 'done') {
+      const scram = await db.withClient(async (client) => storedAsScram(client, role, await fetchPasswordSettings(client)));
+      if (scram === false) throw new Error(`the password of ${JSON.stringify(role)} was not stored as a SCRAM-SHA-256 verifier`);
+    }
+    return { plan, notes, dryRun: false, previousValidUntil: found?.validUntil ?? null };
+  });
+
+  const { plan, notes } = outcome;
+  if (!outcome.dryRun && options.metricsFile) {
+    const metrics = new Metrics(context.config.settings.metrics);
+    for (const s of plan.steps) metrics.countAction(s.target, ADDUSER_POLICY, s.action, s.result);
+    await writeActionCounts(options.metricsFile, metrics);
+  }
+  const created = plan.created && plan.steps[0]?.result === 'done';
+  // The expiry the role has now (or will have, in a dry run): an --update leaves a set one alone.
+  const expirySet = plan.steps.some((s) => (s.action === 'create_role' || s.action === 'set_valid_until') && (s.result === 'done' || s.result === 'planned'));
+  const validUntil = expirySet ? plan.request.validUntil : outcome.previousValidUntil;
+  if (context.json) {
+    printJson(io.stdout, {
+      role,
+      created,
+      validUntil,
+      actions: plan.steps.map(addUserStepJson),
+      unchanged: plan.unchanged,
+      notes,
+    });
+  } else {
+    if (created) io.stdout.write(`created role ${role}: LOGIN, password stored as a SCRAM-SHA-256 verifier, valid until ${validUntil ?? 'no expiry'}\n`);
+    printSteps(io, plan.steps);
+    for (const u of plan.unchanged) io.stdout.write(`unchanged: ${u}\n`);
+    for (const n of notes) io.stdout.write(`note: ${n}\n`);
+  }
+  if (plan.steps.some((s) => s.result === 'failed' || s.result === 'gone')) io.raiseExitCode(1);
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+export function registerAddUser(program: Command, io: Io): void {
+  program
+    .command('adduser')
+    .description('create a LOGIN role safely: SCRAM verifier only, an expiry, memberships, CONNECT and schema grants')
+    .argument('<role>', 'the new role (exact name, any characters)')
+    .option('--valid-until <timestamp>', 'password expiry, e.g. 2027-03-01 (or infinity)')
+    .option('--valid-for <duration>', 'password expiry from now, e.g. 90d')
+    .option('--no-expiry', 'create it without an expiry (refused when a password_expiry policy requires one)')
+    .option('--in-role <role>', 'make it a member of ROLE (repeatable)', collect, [])
+    .option('--connect <database>', 'GRANT CONNECT on DATABASE (repeatable)', collect, [])
+    .option('--schema <db.schema[:usage|create]>', 'GRANT USAGE (or USAGE, CREATE) on a schema in a database (repeatable)', collect, [])
+    .option('--conn-limit <n>', 'CONNECTION LIMIT')
+    .option('--update', 'the role exists: add only what it is missing, and report it')
+    .option('--dry-run', 'only print the statements')
+    .option('--metrics-file <path>', "add this run's pgwarden_actions_total to a node_exporter textfile")
+    .option('--target <name>', 'the target (with several configured)')
+    .action(async (role: string, options: AddUserOptions, command: Command) => {
+      await runAddUser(role, options, command.optsWithGlobals<GlobalOptions>(), io);
+    });
+}

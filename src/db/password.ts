@@ -1,0 +1,40 @@
+/**
+ * The server side of setting a password: the SCRAM iteration count the server uses, and keeping
+ * the one statement that carries the verifier out of the server log (the verifier allows offline
+ * guessing, so it is a secret too).
+ */
+import type { Queryable } from './pool.js';
+import { DEFAULT_SCRAM_ITERATIONS } from './scram.js';
+
+export interface PasswordSettings {
+  /** `scram_iterations` (PostgreSQL 16+), else libpq's and the server's 4096. */
+  readonly iterations: number;
+  /** Whether pgwarden's user may silence the log for its transaction (superuser-only settings). */
+  readonly superuser: boolean;
+}
+
+export async function fetchPasswordSettings(client: Queryable): Promise<PasswordSettings> {
+  const { rows } = await client.query<{ iterations: string | null; su: boolean }>(
+    `select current_setting('scram_iterations', true) as iterations,
+            (select rolsuper from pg_roles where rolname = current_user) as su`,
+  );
+  return { iterations: Number(rows[0]?.iterations) || DEFAULT_SCRAM_ITERATIONS, superuser: rows[0]?.su === true };
+}
+
+/**
+ * In an open transaction: no statement of it reaches the server log. Only a superuser may change
+ * these settings; others rely on the server's own logging configuration.
+ */
+export async function silenceStatementLog(client: Queryable, settings: PasswordSettings): Promise<void> {
+  if (!settings.superuser) return;
+  await client.query("set local log_statement = 'none'");
+  await client.query('set local log_min_duration_statement = -1');
+  await client.query("set local log_min_error_statement = 'panic'");
+}
+
+/** Whether `role`'s stored password is a SCRAM verifier (readable by superusers only: null otherwise). */
+export async function storedAsScram(client: Queryable, role: string, settings: PasswordSettings): Promise<boolean | null> {
+  if (!settings.superuser) return null;
+  const { rows } = await client.query<{ scram: boolean }>(`select rolpassword like 'SCRAM-SHA-256$%' as scram from pg_authid where rolname = $1`, [role]);
+  return rows[0]?.scram === true;
+}

@@ -1,0 +1,80 @@
+/**
+ * What a role already has, for `adduser --update` (which adds only what is missing) and for the
+ * checks before `adduser` acts: its attributes, its direct memberships, the databases and schemas
+ * granted to it by name. Direct grants only: CONNECT that PUBLIC gives today can be revoked
+ * tomorrow (`logout --lock` does), a grant to the role itself stays.
+ */
+import type { TargetDb } from './pool.js';
+
+export interface ExistingUser {
+  readonly login: boolean;
+  readonly superuser: boolean;
+  /** ISO-8601 UTC, or null for no expiry (NULL or `infinity`). */
+  readonly validUntil: string | null;
+  readonly connLimit: number;
+  /** Roles it is a direct member of. */
+  readonly memberOf: ReadonlySet<string>;
+  /** Databases with CONNECT granted to the role itself. */
+  readonly connect: ReadonlySet<string>;
+  /** `schemaKey(database, schema)` → privileges granted to the role itself on that schema. */
+  readonly schemaPrivileges: ReadonlyMap<string, ReadonlySet<string>>;
+}
+
+const USER_SQL = `
+  select r.rolcanlogin as login, r.rolsuper as superuser, r.rolconnlimit as conn_limit,
+         case when isfinite(r.rolvaliduntil) then to_char(r.rolvaliduntil at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') end as valid_until,
+         array(select g.rolname::text from pg_auth_members m join pg_roles g on g.oid = m.roleid where m.member = r.oid order by 1) as member_of,
+         array(select d.datname::text from pg_database d cross join aclexplode(d.datacl) a
+               where a.grantee = r.oid and a.privilege_type = 'CONNECT' order by 1) as connect
+  from pg_roles r where r.rolname = $1`;
+
+/** The role's attributes and shared grants, or null when it does not exist. */
+export async function fetchExistingUser(
+  db: TargetDb,
+  role: string,
+): Promise<Omit<ExistingUser, 'schemaPrivileges'> | null> {
+  const { rows } = await db.query<{
+    login: boolean;
+    superuser: boolean;
+    conn_limit: number;
+    valid_until: string | null;
+    member_of: string[];
+    connect: string[];
+  }>(USER_SQL, [role]);
+  const row = rows[0];
+  if (!row) return null;
+  return {
+    login: row.login,
+    superuser: row.superuser,
+    validUntil: row.valid_until,
+    connLimit: row.conn_limit,
+    memberOf: new Set(row.member_of),
+    connect: new Set(row.connect),
+  };
+}
+
+/** For one database: which of `schemas` exist, and what the role holds directly on each. */
+export interface SchemaState {
+  readonly missing: string[];
+  readonly privileges: Map<string, Set<string>>;
+}
+
+const SCHEMA_STATE_SQL = `
+  select s.name as schema, n.oid is not null as exists,
+         array(select a.privilege_type from aclexplode(n.nspacl) a join pg_roles r on r.oid = a.grantee
+               where r.rolname = $2 order by 1) as privileges
+  from unnest($1::text[]) as s(name) left join pg_namespace n on n.nspname = s.name`;
+
+/** Reads the state of `schemas` in `database` (a connection is opened for it and closed). */
+export async function fetchSchemaState(db: TargetDb, database: string, schemas: readonly string[], role: string): Promise<SchemaState> {
+  const client = await db.connectTo(database);
+  try {
+    const { rows } = await client.query<{ schema: string; exists: boolean; privileges: string[] }>(SCHEMA_STATE_SQL, [schemas, role]);
+    return {
+      missing: rows.filter((r) => !r.exists).map((r) => r.schema),
+      privileges: new Map(rows.filter((r) => r.exists).map((r) => [r.schema, new Set(r.privileges)])),
+    };
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
