@@ -5,8 +5,10 @@
 import { Command, CommanderError, Option } from 'commander';
 import { redactText } from '../config/redact.js';
 import { exitCodeOf } from '../errors.js';
+import { registerAccess } from './access.js';
 import { registerAddUser } from './adduser.js';
 import { registerConfig } from './config-check.js';
+import { registerDemo } from './demo.js';
 import { worseExitCode, type Io } from './io.js';
 import { registerLocks } from './locks.js';
 import { registerLogout } from './logout.js';
@@ -43,8 +45,10 @@ export function buildProgram(io: Io): Command {
   registerLogout(program, io);
   registerPasswd(program, io);
   registerAddUser(program, io);
+  registerAccess(program, io);
   registerOffboard(program, io);
   registerConfig(program, io);
+  registerDemo(program, io);
   // Usage errors anywhere (unknown option, bad choice, missing argument) exit 2, not commander's 1.
   const exitOverride = (cmd: Command) => {
     cmd.exitOverride();

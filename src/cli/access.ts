@@ -1,0 +1,235 @@
+/**
+ * `pgwarden access ROLE [--database D] [--schema S] [--table T]`: the role's effective rights,
+ * through its memberships, in every database (or one): CONNECT per database, USAGE and CREATE per
+ * schema, object privileges counted per schema and kind, and the default privileges that will
+ * apply to new objects. With `--table`, every privilege on that relation and, where one is
+ * missing, why — gate by gate, in plain words.
+ */
+import type { Command } from 'commander';
+import { databaseProblems, explainTable, loginProblems, quoted, rightReport, type RightReport, type TableReport } from '../access/explain.js';
+import {
+  fetchDatabaseFacts,
+  fetchRoleFacts,
+  fetchTableFacts,
+  findRelations,
+  visitDatabaseAccess,
+  type DefaultPrivilegeFacts,
+  type ObjectCounts,
+  type RoleFacts,
+} from '../db/access.js';
+import type { SkippedDatabase } from '../db/databases.js';
+import { UsageError } from '../errors.js';
+import { loadContext, requireDatabase, singleTarget, withTargets, type GlobalOptions } from './context.js';
+import type { Io } from './io.js';
+import { printJson, printTable } from './output.js';
+
+interface AccessOptions {
+  database?: string;
+  schema?: string;
+  table?: string;
+  target?: string;
+}
+
+export interface SchemaReport {
+  readonly schema: string;
+  readonly owner: string;
+  readonly usage: RightReport;
+  readonly create: RightReport;
+  readonly objects: readonly ObjectCounts[];
+}
+
+export interface DatabaseReport {
+  readonly database: string;
+  readonly owner: string;
+  readonly allowConnections: boolean;
+  readonly connect: RightReport;
+  readonly create: RightReport;
+  readonly temporary: RightReport;
+  /** Why the role cannot enter it (empty: it can). */
+  readonly problems: string[];
+  /** null when pgwarden could not enter the database to look (see `skipped`). */
+  readonly schemas: SchemaReport[] | null;
+  readonly defaultPrivileges: DefaultPrivilegeFacts[] | null;
+}
+
+/** The JSON shape of `access` (README). */
+export interface AccessReport {
+  readonly role: string;
+  readonly login: boolean;
+  readonly superuser: boolean;
+  readonly validUntil: string | null;
+  readonly expired: boolean;
+  readonly memberOf: RoleFacts['memberOf'];
+  /** Why the role cannot log in at all (empty: it can). */
+  readonly problems: string[];
+  readonly databases: DatabaseReport[];
+  readonly skipped: SkippedDatabase[];
+  readonly table?: TableReport;
+}
+
+async function buildReport(options: AccessOptions, role: string, globals: GlobalOptions, io: Io): Promise<AccessReport> {
+  const context = loadContext(globals, io);
+  return withTargets(context, options.target, async (dbs) => {
+    const db = singleTarget(dbs);
+    if (options.database !== undefined) await requireDatabase(db, options.database);
+    const facts = await fetchRoleFacts(db, role);
+    if (!facts) throw new UsageError(`role ${JSON.stringify(role)} does not exist on target ${db.name}`);
+    const databases = await fetchDatabaseFacts(db, role, options.database);
+    const visit = await visitDatabaseAccess(db, role, options);
+    const inside = new Map(visit.results.map((r) => [r.database, r.value]));
+
+    let table: TableReport | undefined;
+    if (options.table !== undefined) {
+      const database = databases.find((d) => d.database === options.database);
+      if (!database) throw new UsageError('--table needs --database: the database the table is in');
+      const client = await db.connectTo(database.database);
+      try {
+        let found = await findRelations(client, options.table, options.schema);
+        // `schema.table` without --schema, when no relation has the whole text as its name.
+        const dot = options.table.indexOf('.');
+        if (found.length === 0 && options.schema === undefined && dot > 0) {
+          found = await findRelations(client, options.table.slice(dot + 1), options.table.slice(0, dot));
+        }
+        if (found.length === 0) {
+          throw new UsageError(`--table: no table, view or sequence ${JSON.stringify(options.table)}${options.schema !== undefined ? ` in schema ${JSON.stringify(options.schema)}` : ''} in database ${JSON.stringify(database.database)}`);
+        }
+        if (found.length > 1) {
+          throw new UsageError(`--table: ${JSON.stringify(options.table)} is in several schemas (${found.map((f) => f.schema).join(', ')}): choose one with --schema`);
+        }
+        table = explainTable(facts, database, await fetchTableFacts(client, role, (found[0] as { oid: string }).oid));
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+    }
+
+    return {
+      role: facts.role,
+      login: facts.login,
+      superuser: facts.superuser,
+      validUntil: facts.validUntil,
+      expired: facts.expired,
+      memberOf: facts.memberOf,
+      problems: loginProblems(facts),
+      databases: databases.map((d) => {
+        const there = inside.get(d.database);
+        return {
+          database: d.database,
+          owner: d.owner,
+          allowConnections: d.allowConnections,
+          connect: rightReport(d.connect, facts),
+          create: rightReport(d.create, facts),
+          temporary: rightReport(d.temporary, facts),
+          problems: databaseProblems(d, facts),
+          schemas:
+            there?.schemas.map((s) => ({
+              schema: s.schema,
+              owner: s.owner,
+              usage: rightReport(s.usage, facts),
+              create: rightReport(s.create, facts),
+              objects: s.objects,
+            })) ?? null,
+          defaultPrivileges: there?.defaultPrivileges ?? null,
+        };
+      }),
+      skipped: visit.skipped,
+      ...(table ? { table } : {}),
+    };
+  });
+}
+
+function yesVia(right: RightReport): string {
+  return right.granted ? `yes${right.via.length > 0 ? ` (${right.via.join(', ')})` : ''}` : 'no';
+}
+
+function countsText(objects: ObjectCounts): string {
+  const held = Object.entries(objects.privileges).filter(([, n]) => n > 0);
+  return held.length === 0 ? 'none' : held.map(([p, n]) => (n === objects.total ? p : `${p} ${n}`)).join(', ');
+}
+
+function printReport(io: Io, report: AccessReport): void {
+  const out = io.stdout;
+  const groups = report.memberOf.map((m) => `${m.role}${m.inherits ? '' : ' (no inherit: SET ROLE needed)'}`);
+  out.write(
+    `role ${report.role}: ${report.superuser ? 'SUPERUSER, ' : ''}${report.login ? 'LOGIN' : 'NOLOGIN'}, ` +
+      `valid until ${report.validUntil ?? 'no expiry'}${report.expired ? ' (passed)' : ''}` +
+      `${groups.length > 0 ? `, member of ${groups.join(', ')}` : ''}\n`,
+  );
+  for (const p of report.problems) out.write(`problem: ${p}\n`);
+  out.write('\n');
+  printTable(
+    out,
+    [
+      { header: 'DATABASE', value: (d: DatabaseReport) => d.database },
+      { header: 'CONNECT', value: (d) => yesVia(d.connect), max: 40 },
+      { header: 'CREATE', value: (d) => yesVia(d.create), max: 30 },
+      { header: 'TEMPORARY', value: (d) => yesVia(d.temporary), max: 30 },
+    ],
+    report.databases,
+    'no database',
+  );
+  for (const d of report.databases) for (const p of d.problems) out.write(`  ${d.database}: ${p}\n`);
+
+  const rows = report.databases.flatMap((d) =>
+    (d.schemas ?? []).flatMap((s) =>
+      (s.objects.length > 0 ? s.objects : [null]).map((o) => ({ database: d.database, schema: s, objects: o })),
+    ),
+  );
+  out.write('\n');
+  printTable(
+    out,
+    [
+      { header: 'DATABASE', value: (r: (typeof rows)[number]) => r.database },
+      { header: 'SCHEMA', value: (r) => r.schema.schema },
+      { header: 'USAGE', value: (r) => yesVia(r.schema.usage), max: 30 },
+      { header: 'CREATE', value: (r) => yesVia(r.schema.create), max: 30 },
+      { header: 'KIND', value: (r) => r.objects?.kind ?? '-' },
+      { header: 'OBJECTS', value: (r) => r.objects?.total ?? 0, right: true },
+      { header: 'PRIVILEGES (on how many; all when no count)', value: (r) => (r.objects ? countsText(r.objects) : '') },
+    ],
+    rows,
+    'no schema',
+  );
+  const defaults = report.databases.flatMap((d) => (d.defaultPrivileges ?? []).map((p) => ({ database: d.database, ...p })));
+  if (defaults.length > 0) {
+    out.write('\ndefault privileges (new objects):\n');
+    for (const p of defaults) {
+      out.write(
+        `  ${p.database}: ${p.objectType} created by ${p.creator}${p.schema !== null ? ` in schema ${p.schema}` : ''}: ` +
+          `${p.privileges.join(', ')} to ${p.grantee}${p.how === 'member_only' ? ' (not inherited)' : ''}\n`,
+      );
+    }
+  }
+  if (report.table) {
+    const t = report.table;
+    out.write(`\n${t.kind} ${quoted(t.schema)}.${quoted(t.name)} in ${quoted(t.database)} (owner ${quoted(t.owner)}):\n`);
+    for (const p of t.privileges) {
+      const head = `  ${p.privilege.padEnd(10)} ${p.usable ? 'usable' : 'denied'}`;
+      if (p.usable) out.write(`${head}  via ${p.via.join(', ')}\n`);
+      else out.write(`${head}  ${p.reasons.join('; ')}\n`);
+    }
+    for (const n of t.notes) out.write(`  note: ${n}\n`);
+  }
+}
+
+async function runAccess(role: string, options: AccessOptions, globals: GlobalOptions, io: Io): Promise<void> {
+  const report = await buildReport(options, role, globals, io);
+  if (globals.json) printJson(io.stdout, report);
+  else printReport(io, report);
+  // The answer is incomplete where a database could not be entered: say so, and fail the command.
+  for (const s of report.skipped) io.stderr.write(`pgwarden: database ${JSON.stringify(s.database)} not examined: ${s.reason}\n`);
+  if (report.skipped.length > 0) io.raiseExitCode(1);
+}
+
+export function registerAccess(program: Command, io: Io): void {
+  program
+    .command('access')
+    .description("ROLE's effective rights through its memberships; with --table, why a right is missing")
+    .argument('<role>', 'the role (exact name, any characters)')
+    .option('--database <database>', 'only this database')
+    .option('--schema <schema>', 'only this schema')
+    .option('--table <table>', 'explain every privilege on this table, view or sequence (needs --database)')
+    .option('--target <name>', 'the target (with several configured)')
+    .action(async (role: string, options: AccessOptions, command: Command) => {
+      await runAccess(role, options, command.optsWithGlobals<GlobalOptions>(), io);
+    });
+}
