@@ -1,9 +1,9 @@
-// Starts a throwaway PostgreSQL through the supervisor child (test/support/embedded-server.mjs)
+// Starts a throwaway PostgreSQL through the supervisor child (scripts/embedded-server.mjs)
 // from plain JavaScript: used by the version matrix and the benchmark.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const SUPERVISOR = fileURLToPath(new URL('../test/support/embedded-server.mjs', import.meta.url));
+const SUPERVISOR = fileURLToPath(new URL('./embedded-server.mjs', import.meta.url));
 
 /** Resolves with `{ url, port, stop() }` once the server accepts connections. */
 export function startServer(options) {

