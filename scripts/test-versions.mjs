@@ -35,6 +35,7 @@ export const MATRIX_TESTS = [
   'test/cli/offboard.test.ts',
   'test/least-privilege.test.ts',
   'test/locks.test.ts',
+  'test/cli/user-lifecycle.test.ts',
 ];
 
 const reports = mkdtempSync(join(tmpdir(), 'pgwarden-matrix-'));
