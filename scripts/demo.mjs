@@ -28,7 +28,14 @@ function stale() {
   return walk(src);
 }
 
-if (stale()) execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit' });
+if (stale()) {
+  try {
+    execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit' });
+  } catch {
+    // tsc has printed why.
+    process.exit(1);
+  }
+}
 const main = join(dist, 'main.js');
 process.argv = [process.argv[0], main, 'demo', ...process.argv.slice(2)];
 await import(pathToFileURL(main).href);

@@ -109,7 +109,7 @@ describe('npm run demo', () => {
         expect(out).toMatch(/^mode: dry-run; \d+ violation\(s\), \d+ action\(s\)$/m);
         expect(out).toContain('select pg_terminate_backend(pid) from pg_stat_activity');
         expect(out).toContain('alter role "intern" nologin;');
-        expect(out).toMatch(/lock-blockers +terminated pid \d+ \(app_web@shop, app checkout\): blocks 1 session\(s\) directly and 2 in all/);
+        expect(out).toMatch(/lock-blockers +terminated pid \d+ \(app_web@shop, app checkout\): blocks \d session\(s\) directly and 2 in all/);
         expect(out).toMatch(/long-queries +cancelled the query of pid \d+ \(analyst@shop, app report\)/);
         expect(out).toMatch(/disabled-users +locked out role intern \(NOLOGIN\)/);
         expect(out).toMatch(/password-expiry +locked out role old_etl \(NOLOGIN\)/);
