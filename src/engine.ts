@@ -78,6 +78,13 @@ export interface EngineOptions {
 
 const FORGET_CANCELLED_AFTER_MS = 24 * 3600 * 1000;
 
+/** Login roles of a snapshot (the role circuit breaker's denominator), counted without a copy. */
+function countLoginRoles(roles: RoleSnapshot['roles']): number {
+  let count = 0;
+  for (const r of roles) if (r.login) count += 1;
+  return count;
+}
+
 export class Engine {
   readonly #config: Config;
   readonly #metrics: Metrics;
@@ -250,7 +257,7 @@ export class Engine {
       exempt,
       safety,
       ownPids: db.ownPids,
-      loginRoles: roles.roles.filter((r) => r.login).length,
+      loginRoles: countLoginRoles(roles.roles),
       knownIneffective: ineffective,
       ...(grants ? { grants: grants.grants } : {}),
       ...(policy.kind === 'disabled_role' && policy.disabledWhen.memberOf ? { keepMembershipIn: policy.disabledWhen.memberOf } : {}),

@@ -47,6 +47,8 @@ export function selectRoles(
   return roles
     .filter((r) => options.all || !r.role.startsWith('pg_'))
     .filter((r) => options.expiringSeconds === undefined || (r.validSeconds !== null && r.validSeconds <= options.expiringSeconds))
+    // The snapshot comes in catalog order; shown by name (byte order, as PostgreSQL sorts `name`).
+    .sort((a, b) => (a.role < b.role ? -1 : a.role > b.role ? 1 : 0))
     .map((r) => ({
       target,
       role: r.role,

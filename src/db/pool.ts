@@ -71,6 +71,9 @@ export function asConnectionError(err: unknown, where: ConnectionTarget): unknow
   return new ConnectionError(where, errorReason(err), errorCode(err));
 }
 
+/** Type parsers that leave every column as the server's text. */
+const RAW_TEXT = { getTypeParser: () => (value: string) => value } as unknown as pg.CustomTypesConfig;
+
 function processIdOf(client: pg.ClientBase): number | undefined {
   return (client as unknown as { processID?: number }).processID;
 }
@@ -111,6 +114,27 @@ export class TargetDb {
     this.#queries += 1;
     try {
       return await this.#pool.query<R>(text, values);
+    } catch (err) {
+      throw asConnectionError(err, this.where);
+    }
+  }
+
+  /**
+   * Runs one named (prepared once per connection) statement and returns its rows as arrays of
+   * the server's text, NULL as null: for the snapshot queries, which parse their own columns
+   * (no Date parsing, no intermediate row objects: see README, Performance).
+   */
+  async queryText(statement: { readonly name: string; readonly text: string; readonly values?: readonly unknown[] }): Promise<(string | null)[][]> {
+    this.#queries += 1;
+    try {
+      const result = await this.#pool.query<(string | null)[]>({
+        name: statement.name,
+        text: statement.text,
+        values: statement.values ? [...statement.values] : [],
+        rowMode: 'array',
+        types: RAW_TEXT,
+      });
+      return result.rows;
     } catch (err) {
       throw asConnectionError(err, this.where);
     }

@@ -48,9 +48,35 @@ export function rolesToKeep<T extends { role: string }>(entries: readonly T[], m
   return new Set([...entries].sort(rank).slice(0, max).map((e) => e.role));
 }
 
+/**
+ * The `max` entries with the smallest `value` (ties by role name), and the smallest value of the
+ * rest. Same result as sorting everything by (value, role) and cutting at `max`, but only the
+ * values are sorted (a native numeric sort) and only the ties at the cut compare names: the role
+ * gauge ranks 10,000 roles on every role snapshot.
+ */
+export function smallestByValue<T extends { role: string; value: number }>(entries: readonly T[], max: number): { keep: T[]; rest: number; restMin: number | null } {
+  if (entries.length <= max) return { keep: [...entries], rest: 0, restMin: null };
+  if (max <= 0) return { keep: [], rest: entries.length, restMin: Math.min(...entries.map((e) => e.value)) };
+  // Filled by hand: Float64Array.from with a map function is several times slower.
+  const sorted = new Float64Array(entries.length);
+  for (let i = 0; i < entries.length; i++) sorted[i] = (entries[i] as T).value;
+  sorted.sort();
+  const cut = sorted[max - 1] as number;
+  const keep: T[] = [];
+  const ties: T[] = [];
+  for (const e of entries) {
+    if (e.value < cut) keep.push(e);
+    else if (e.value === cut) ties.push(e);
+  }
+  ties.sort((a, b) => a.role.localeCompare(b.role));
+  for (const e of ties.slice(0, max - keep.length)) keep.push(e);
+  return { keep, rest: entries.length - max, restMin: sorted[max] as number };
+}
+
 /** A gauge whose series for one target are replaced as a whole on each update. */
 class TargetSeries {
   readonly #gauge: Gauge;
+  /** Per target: the label sets set last time, by key (their values joined), target included. */
   readonly #seen = new Map<string, Map<string, Labels>>();
 
   constructor(gauge: Gauge) {
@@ -62,10 +88,12 @@ class TargetSeries {
     const previous = this.#seen.get(target) ?? new Map<string, Labels>();
     const current = new Map<string, Labels>();
     for (const { labels, value } of values) {
-      const full = { target, ...labels };
-      this.#gauge.set(full, value);
       // Label values joined by a byte that cannot occur in them: cheaper than JSON for 10,000 roles.
-      current.set(Object.values(full).join('\u0000'), full);
+      const key = Object.values(labels).join('\u0000');
+      // The label object of the series already there is reused: one object per series, not per update.
+      const full = previous.get(key) ?? { target, ...labels };
+      this.#gauge.set(full, value);
+      current.set(key, full);
     }
     for (const [key, labels] of previous) if (!current.has(key)) this.#gauge.remove(labels);
     this.#seen.set(target, current);
@@ -238,9 +266,20 @@ export class Metrics {
 
   /** Session gauges from one snapshot (client backends, pgwarden's own excluded). */
   recordSessions(target: string, sessions: readonly Session[], ownPids: ReadonlySet<number>): void {
-    const clients = sessions.filter((s) => s.backendType === 'client backend' && !ownPids.has(s.pid));
+    // One pass for what needs every client session; the series are built from the counts.
+    const clients: Session[] = [];
     const perRole = new Map<string, number>();
-    for (const s of clients) perRole.set(s.role ?? '', (perRole.get(s.role ?? '') ?? 0) + 1);
+    let oldestTransaction = 0;
+    const waits: { database: string; seconds: number }[] = [];
+    for (const s of sessions) {
+      if (s.backendType !== 'client backend' || ownPids.has(s.pid)) continue;
+      clients.push(s);
+      const role = s.role ?? '';
+      perRole.set(role, (perRole.get(role) ?? 0) + 1);
+      if (s.xactSeconds !== null && s.xactSeconds > oldestTransaction) oldestTransaction = s.xactSeconds;
+      // Lock waits as the snapshot alone shows them; recordLocks refines the ages when the graph is read.
+      if (s.waitEventType === 'Lock') waits.push({ database: s.database ?? '', seconds: s.stateSeconds ?? 0 });
+    }
     const keep = rolesToKeep(
       [...perRole].map(([role, count]) => ({ role, count })),
       this.#options.maxRoleSeries,
@@ -249,16 +288,18 @@ export class Metrics {
     const withApplication = this.#options.sessionLabels.includes('application');
     const counts = new Map<string, { labels: Labels; value: number }>();
     const oldest = new Map<string, number>();
-    this.transactionOldest.set({ target }, Math.max(0, ...clients.map((s) => s.xactSeconds ?? 0)));
+    this.transactionOldest.set({ target }, oldestTransaction);
     for (const s of clients) {
       const state = s.state ?? 'unknown';
       const role = keep.has(s.role ?? '') ? (s.role ?? '') : OTHER_ROLE;
-      const labels: Labels = { database: s.database ?? '', role, state, ...(withApplication ? { application: s.application } : {}) };
-      const key = JSON.stringify(labels);
+      const database = s.database ?? '';
+      const key = withApplication ? `${database}\u0000${role}\u0000${state}\u0000${s.application}` : `${database}\u0000${role}\u0000${state}`;
       const entry = counts.get(key);
       if (entry) entry.value += 1;
-      else counts.set(key, { labels, value: 1 });
-      oldest.set(state, Math.max(oldest.get(state) ?? 0, s.stateSeconds ?? 0));
+      else counts.set(key, { labels: { database, role, state, ...(withApplication ? { application: s.application } : {}) }, value: 1 });
+      // A state changed after the query read the server's clock gives a hair below 0: counted as 0.
+      const seconds = Math.max(0, s.stateSeconds ?? 0);
+      if (seconds > (oldest.get(state) ?? -1)) oldest.set(state, seconds);
     }
     this.#sessionSeries.replace(target, [...counts.values()]);
     this.#oldestSeries.replace(
@@ -266,9 +307,7 @@ export class Metrics {
       [...oldest].map(([state, value]) => ({ labels: { state }, value })),
     );
     this.#setFolded(target, 'pgwarden_sessions', perRole.size - keep.size);
-    // Lock waits as the snapshot alone shows them; recordLocks refines the ages when the graph is read.
-    const waiting = clients.filter((s) => s.waitEventType === 'Lock');
-    this.#recordWaits(target, waiting.map((s) => ({ database: s.database ?? '', seconds: s.stateSeconds ?? 0 })));
+    this.#recordWaits(target, waits);
   }
 
   #recordWaits(target: string, waits: readonly { database: string; seconds: number }[]): void {
@@ -311,14 +350,13 @@ export class Metrics {
    * series). Past the cap the soonest expiries keep their series; `_other` is the soonest of the rest.
    */
   recordRoles(target: string, roles: readonly RoleInfo[]): void {
-    const finite = roles.filter((r) => r.login && r.validSeconds !== null).map((r) => ({ role: r.role, value: r.validSeconds as number }));
-    const keep = rolesToKeep(finite, this.#options.maxRoleSeries, (a, b) => a.value - b.value || a.role.localeCompare(b.role));
-    const rest = finite.filter((r) => !keep.has(r.role));
-    this.#validUntilSeries.replace(target, [
-      ...finite.filter((r) => keep.has(r.role)).map((r) => ({ labels: { role: r.role }, value: r.value })),
-      ...(rest.length > 0 ? [{ labels: { role: OTHER_ROLE }, value: Math.min(...rest.map((r) => r.value)) }] : []),
-    ]);
-    this.#setFolded(target, 'pgwarden_role_valid_until_seconds', rest.length);
+    const finite: { role: string; value: number }[] = [];
+    for (const r of roles) if (r.login && r.validSeconds !== null) finite.push({ role: r.role, value: r.validSeconds });
+    const { keep, rest, restMin } = smallestByValue(finite, this.#options.maxRoleSeries);
+    const series = keep.map((r) => ({ labels: { role: r.role }, value: r.value }));
+    if (restMin !== null) series.push({ labels: { role: OTHER_ROLE }, value: restMin });
+    this.#validUntilSeries.replace(target, series);
+    this.#setFolded(target, 'pgwarden_role_valid_until_seconds', rest);
   }
 
   /** Sessions of the roles a disabled_role run found; past the cap, `_other` sums the rest. */

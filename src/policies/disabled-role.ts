@@ -5,8 +5,8 @@
 import type { DisabledRolePolicy, DisabledWhen } from '../config/policies.js';
 import { compileGlobs } from '../config/glob.js';
 import { membersOf, type RoleInfo, type RoleSnapshot } from '../db/snapshot.js';
-import { matches } from './match.js';
-import type { RoleViolation } from './types.js';
+import { roleMatcher } from './match.js';
+import { sortByRole, type RoleViolation } from './types.js';
 
 /** The sub-case that makes a role disabled (DESIGN.md `condition`). */
 export type DisabledCondition = 'nologin' | 'expired' | 'memberOf' | 'listed';
@@ -36,10 +36,10 @@ const REASONS: Readonly<Record<DisabledCondition, (role: RoleInfo, when: Disable
 export function disabledRole(snapshot: RoleSnapshot, policy: DisabledRolePolicy): RoleViolation[] {
   const markerMembers = policy.disabledWhen.memberOf === undefined ? new Set<string>() : membersOf(snapshot.roles, policy.disabledWhen.memberOf);
   const out: RoleViolation[] = [];
+  const inScope = roleMatcher(policy.match);
   for (const role of snapshot.roles) {
-    if (!matches(policy.match, { role: role.role })) continue;
     const condition = disabledCondition(role, policy.disabledWhen, markerMembers);
-    if (condition === null) continue;
+    if (condition === null || !inScope(role.role)) continue;
     out.push({
       target: snapshot.target,
       policy: policy.name,
@@ -50,5 +50,5 @@ export function disabledRole(snapshot: RoleSnapshot, policy: DisabledRolePolicy)
       actions: policy.actions,
     });
   }
-  return out;
+  return sortByRole(out);
 }

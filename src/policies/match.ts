@@ -45,3 +45,14 @@ export function matches(match: Match, subject: { role: string | null; database?:
   if (m.excludeApplications && subject.application !== undefined && m.excludeApplications(subject.application)) return false;
   return true;
 }
+
+/**
+ * `matches` for roles alone, compiled once: a role policy asks it for every role (10,000 on a
+ * large server), so it skips the per-call subject object and cache lookup.
+ */
+export function roleMatcher(match: Match): (role: string) => boolean {
+  const m = compile(match);
+  const { roles, excludeRoles } = m;
+  if (!roles && !excludeRoles) return () => true;
+  return (role) => (!roles || roles(role)) && !excludeRoles?.(role);
+}

@@ -8,8 +8,8 @@
 import type { PasswordExpiryPolicy } from '../config/policies.js';
 import { formatSeconds } from '../config/duration.js';
 import type { RoleSnapshot } from '../db/snapshot.js';
-import { matches } from './match.js';
-import type { RoleViolation } from './types.js';
+import { roleMatcher } from './match.js';
+import { sortByRole, type RoleViolation } from './types.js';
 
 function sessionsNote(sessions: number): string {
   if (sessions === 0) return '';
@@ -18,11 +18,15 @@ function sessionsNote(sessions: number): string {
 
 export function passwordExpiry(snapshot: RoleSnapshot, policy: PasswordExpiryPolicy): RoleViolation[] {
   const out: RoleViolation[] = [];
+  const inScope = roleMatcher(policy.match);
   for (const role of snapshot.roles) {
-    if (!role.login || role.role.startsWith('pg_')) continue;
-    if (!matches(policy.match, { role: role.role })) continue;
-    const base = { target: snapshot.target, policy: policy.name, kind: policy.kind, role };
+    if (!role.login) continue;
     const left = role.validSeconds;
+    // Most roles are far from expiry: decided before any name is looked at.
+    if (left !== null && left > policy.warnWithinSeconds) continue;
+    if (left === null && !policy.requireExpiry) continue;
+    if (role.role.startsWith('pg_') || !inScope(role.role)) continue;
+    const base = { target: snapshot.target, policy: policy.name, kind: policy.kind, role };
     if (left === null) {
       if (policy.requireExpiry) {
         out.push({ ...base, condition: 'no_expiry', reason: 'login role with no password expiry (VALID UNTIL unset or infinity)', actions: [] });
@@ -44,5 +48,5 @@ export function passwordExpiry(snapshot: RoleSnapshot, policy: PasswordExpiryPol
       out.push({ ...base, condition: 'expiring', seconds: left, reason: `password expires in ${formatSeconds(left)}`, actions: [] });
     }
   }
-  return out;
+  return sortByRole(out);
 }

@@ -77,5 +77,13 @@ export interface RoleViolation {
   readonly actions: readonly RoleActionKind[];
 }
 
+/**
+ * Role violations in role-name order (the byte order of PostgreSQL's `name`): the role snapshot
+ * comes unordered, and what is shown must not depend on the catalog's physical order.
+ */
+export function sortByRole(violations: RoleViolation[]): RoleViolation[] {
+  return violations.sort((a, b) => (a.role.role < b.role.role ? -1 : a.role.role > b.role.role ? 1 : 0));
+}
+
 /** A role rule: one file per kind exports one of these. */
 export type RoleRule<P extends Policy = Policy> = (roles: RoleSnapshot, policy: P) => RoleViolation[];
