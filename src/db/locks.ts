@@ -25,12 +25,23 @@ export interface LockSnapshot {
   readonly prepared: readonly PreparedXact[];
 }
 
+/*
+ * pg_locks is a function (pg_lock_status) that copies the whole lock table on every call: read
+ * once for every waiter, not once per waiter (a correlated subquery made it 50 copies for 50
+ * waiters), and not at all when nobody waits (the one-time filter on the waiter list).
+ */
 export const LOCKS_SQL = `
   select 'wait' as kind, w.pid, pg_blocking_pids(w.pid) as blocked_by,
-         (select extract(epoch from (clock_timestamp() - min(l.waitstart)))::float8
-            from pg_locks l where l.pid = w.pid and not l.granted) as seconds,
+         extract(epoch from (n.now - l.waitstart))::float8 as seconds,
          null::text as gid, null::text as database, null::text as owner
   from unnest($1::int[]) as w(pid)
+  cross join (select clock_timestamp() as now) n
+  left join (
+    select pid, min(waitstart) as waitstart
+    from pg_locks
+    where not granted and cardinality($1::int[]) > 0
+    group by pid
+  ) l on l.pid = w.pid
   union all
   select 'prepared', 0, null, extract(epoch from (clock_timestamp() - p.prepared))::float8,
          p.gid, p.database::text, p.owner::text
