@@ -45,6 +45,14 @@ function notInherited(sources: readonly AclSource[], privilege: string): string[
   return sources.filter((s) => s.privilege === privilege && s.how === 'member_only').map((s) => s.grantee);
 }
 
+/** What the role can do about a group it belongs to without inheriting: SET ROLE, if the grant allows it (16+). */
+function setRoleHint(role: RoleFacts, groups: readonly string[]): string {
+  const settable = groups.filter((g) => role.memberOf.find((m) => m.role === g)?.canSet);
+  return settable.length > 0
+    ? `SET ROLE ${quoted(settable[0] as string)} first`
+    : 'and the grant does not allow SET ROLE to it either';
+}
+
 /** A name as a DBA would type it: bare when SQL would read it back unchanged, else in double quotes. */
 export function quoted(name: string): string {
   return /^[a-z_][a-z0-9_$]*$/.test(name) ? name : `"${name.replace(/"/g, '""')}"`;
@@ -54,9 +62,12 @@ export function quoted(name: string): string {
 export function loginProblems(role: RoleFacts): string[] {
   const problems: string[] = [];
   if (!role.login) problems.push(`the role is NOLOGIN: it cannot log in (members can still use its rights through SET ROLE)`);
-  if (role.expired && role.validUntil) {
-    const on = role.validUntil === 'infinity' ? role.validUntil : role.validUntil.slice(0, 10);
-    problems.push(`rolvaliduntil passed on ${on}: password logins are refused (certificate or trust logins are not)`);
+  if (role.expired) {
+    problems.push(
+      role.validUntil === '-infinity' || role.validUntil === null
+        ? 'rolvaliduntil is -infinity: password logins are refused for good (certificate or trust logins are not)'
+        : `rolvaliduntil passed on ${role.validUntil.slice(0, 10)}: password logins are refused (certificate or trust logins are not)`,
+    );
   }
   if (role.connLimit === 0) problems.push('the role has CONNECTION LIMIT 0: no session can be opened');
   return problems;
@@ -67,12 +78,13 @@ export function databaseProblems(database: DatabaseFacts, role: RoleFacts): stri
   const problems: string[] = [];
   const name = quoted(database.database);
   if (!database.allowConnections) problems.push(`database ${name} does not allow connections (ALLOW_CONNECTIONS false)`);
+  if (database.connLimit === 0 && !role.superuser) problems.push(`database ${name} has CONNECTION LIMIT 0: only superusers can connect`);
   if (!role.superuser && !database.connect.granted) {
     const groups = notInherited(database.connect.sources, 'CONNECT');
     const why = database.publicConnect ? '' : " (PUBLIC's CONNECT was revoked)";
     problems.push(
       groups.length > 0
-        ? `no CONNECT on database ${name}: it is granted to ${groups.map(quoted).join(', ')}, but ${quoted(role.role)} does not inherit that membership's privileges${why}`
+        ? `no CONNECT on database ${name}: it is granted to ${groups.map(quoted).join(', ')}, but ${quoted(role.role)} does not inherit that membership's privileges${why}; a session cannot SET ROLE before it connects`
         : `no CONNECT on database ${name}${why}: grant it to ${quoted(role.role)} or one of its groups`,
     );
   }
@@ -119,17 +131,25 @@ export function explainTable(role: RoleFacts, database: DatabaseFacts, table: Ta
       const held = granted ? `${privilege} on ${relation} is granted, but no` : 'no';
       reasons.push(
         groups.length > 0
-          ? `${held} USAGE on schema ${quoted(table.schema)}: it is granted to ${groups.map(quoted).join(', ')}, whose privileges ${quoted(role.role)} does not inherit (SET ROLE first)`
+          ? `${held} USAGE on schema ${quoted(table.schema)}: it is granted to ${groups.map(quoted).join(', ')}, whose privileges ${quoted(role.role)} does not inherit (${setRoleHint(role, groups)})`
           : `${held} USAGE on schema ${quoted(table.schema)}`,
       );
     }
     if (!granted) {
       const groups = notInherited(table.sources, privilege);
       if (groups.length > 0) {
-        reasons.push(`${privilege} on ${relation} is granted to ${groups.map(quoted).join(', ')}, but ${quoted(role.role)} does not inherit that membership's privileges (SET ROLE first)`);
+        reasons.push(`${privilege} on ${relation} is granted to ${groups.map(quoted).join(', ')}, but ${quoted(role.role)} does not inherit that membership's privileges (${setRoleHint(role, groups)})`);
       } else if (columns && columns.length > 0) {
         reasons.push(`no ${privilege} on ${relation} as a whole, only on columns ${columns.map(quoted).join(', ')}`);
       } else reasons.push(`no ${privilege} on ${relation}: not granted to ${quoted(role.role)}, its groups or PUBLIC`);
+    }
+    if (granted && privilege === 'INSERT' && !role.superuser) {
+      for (const seq of table.defaultSequencesDenied) {
+        reasons.push(
+          `INSERT on ${relation} is granted, but a column default calls nextval() of sequence ${quoted(seq.schema)}.${quoted(seq.name)}, ` +
+            `on which ${quoted(role.role)} has no USAGE (an INSERT that gives that column a value works)`,
+        );
+      }
     }
     return {
       privilege,
@@ -141,6 +161,13 @@ export function explainTable(role: RoleFacts, database: DatabaseFacts, table: Ta
     };
   });
   const notes: string[] = [];
+  if (table.kind === 'view' && !role.superuser) {
+    notes.push(
+      table.securityInvoker
+        ? `${relation} is a security_invoker view: ${quoted(role.role)} also needs the privilege on every table it reads`
+        : `${relation} is a view: it reads its tables with the rights of its owner ${quoted(table.owner)}, who needs the privilege on them`,
+    );
+  }
   if (table.rowSecurity && !role.superuser && !role.bypassRls && (!table.ownedByRole || table.forceRowSecurity)) {
     notes.push(`row-level security is enabled on ${relation}: its policies filter the rows ${quoted(role.role)} sees and changes`);
   }

@@ -7,7 +7,6 @@
  */
 import type pg from 'pg';
 import type { TargetDb } from '../db/pool.js';
-import { errorReason } from '../db/pg-errors.js';
 import { quoteIdent, quoteLiteral } from '../db/quote.js';
 import { fetchPasswordSettings, silenceStatementLog } from '../db/password.js';
 import { scramVerifier } from '../db/scram.js';
@@ -38,7 +37,7 @@ export interface AddUserRequest {
   readonly schemas: readonly SchemaGrantRequest[];
 }
 
-export type AddUserAction = 'create_role' | 'set_valid_until' | 'set_conn_limit' | 'grant_role' | 'grant_connect' | 'grant_schema';
+export type AddUserAction = 'create_role' | 'set_password' | 'set_valid_until' | 'set_conn_limit' | 'grant_role' | 'grant_connect' | 'grant_schema';
 
 /** One statement of the plan. */
 export interface AddUserStep {
@@ -49,6 +48,10 @@ export interface AddUserStep {
   readonly database?: string;
   /** True when it must run inside `database`; false: in pgwarden's connection database. */
   readonly inDatabase: boolean;
+  /** What is granted: the group (grant_role), or the schema and its privileges (grant_schema). */
+  readonly group?: string;
+  readonly schema?: string;
+  readonly privileges?: readonly SchemaPrivilege[];
   /** As printed and audited: the password verifier replaced by `'***'`. */
   readonly sql: string;
   result: ActionResult;
@@ -65,13 +68,18 @@ export interface AddUserPlan {
 
 const REDACTED = "'***'";
 
-/** `create role … login password '<verifier>' …`; with `verifier` null, the printable form. */
-export function createRoleSql(role: string, verifier: string | null, validUntil: string | null, connLimit: number | undefined): string {
+/** `create role … login [valid until …] [connection limit …]`: the password comes last, on its own. */
+export function createRoleSql(role: string, validUntil: string | null, connLimit: number | undefined): string {
   return (
-    `create role ${quoteIdent(role)} login password ${verifier === null ? REDACTED : quoteLiteral(verifier)}` +
+    `create role ${quoteIdent(role)} login` +
     (validUntil !== null ? ` valid until ${quoteLiteral(validUntil)}` : '') +
     (connLimit !== undefined ? ` connection limit ${Math.trunc(connLimit)}` : '')
   );
+}
+
+/** `alter role … password '<verifier>'`; with `verifier` null, the printable form with `'***'`. */
+export function passwordSql(role: string, verifier: string | null): string {
+  return `alter role ${quoteIdent(role)} password ${verifier === null ? REDACTED : quoteLiteral(verifier)}`;
 }
 
 export function grantSchemaSql(schema: string, privileges: readonly SchemaPrivilege[], role: string): string {
@@ -91,14 +99,18 @@ export function planAddUser(target: string, request: AddUserRequest, existing: E
   const { role } = request;
   const steps: AddUserStep[] = [];
   const unchanged: string[] = [];
-  const step = (action: AddUserAction, sql: string, database?: string, inDatabase = false) =>
-    steps.push({ target, action, role, ...(database !== undefined ? { database } : {}), inDatabase, sql, result: 'planned' });
+  const step = (action: AddUserAction, sql: string, database?: string, inDatabase = false, what: Partial<AddUserStep> = {}) =>
+    steps.push({ target, action, role, ...(database !== undefined ? { database } : {}), inDatabase, sql, result: 'planned', ...what });
 
-  if (existing === null) step('create_role', createRoleSql(role, null, request.validUntil, request.connLimit));
+  if (existing === null) step('create_role', createRoleSql(role, request.validUntil, request.connLimit));
   else {
     if (!existing.login) unchanged.push(`${role} is NOLOGIN: left as it is (adduser never re-enables a role; ALTER ROLE … LOGIN is a deliberate act)`);
     if (request.validUntil !== null) {
-      if (existing.validUntil === null) step('set_valid_until', `alter role ${quoteIdent(role)} valid until ${quoteLiteral(request.validUntil)}`);
+      // No expiry (NULL or infinity) is what an expiry fills in; -infinity locks password logins and stays.
+      const none = existing.validUntil === null || existing.validUntil === 'infinity';
+      if (none && request.validUntil !== existing.validUntil) {
+        step('set_valid_until', `alter role ${quoteIdent(role)} valid until ${quoteLiteral(request.validUntil)}`);
+      } else if (existing.validUntil === null) unchanged.push('no expiry: already');
       else if (!sameInstant(existing.validUntil, request.validUntil)) {
         unchanged.push(`valid until ${existing.validUntil}: left as it is (change it with pgwarden passwd --valid-until)`);
       } else unchanged.push(`valid until ${existing.validUntil}: already set`);
@@ -110,18 +122,21 @@ export function planAddUser(target: string, request: AddUserRequest, existing: E
   }
   for (const group of request.inRoles) {
     if (existing?.memberOf.has(group)) unchanged.push(`member of ${group}: already`);
-    else step('grant_role', `grant ${quoteIdent(group)} to ${quoteIdent(role)}`);
+    else step('grant_role', `grant ${quoteIdent(group)} to ${quoteIdent(role)}`, undefined, false, { group });
   }
   for (const database of request.connect) {
     if (existing?.connect.has(database)) unchanged.push(`CONNECT on database ${database}: already granted`);
     else step('grant_connect', grantConnectSql(database, role), database);
   }
+  // Last in its transaction: a statement that fails is written to the server log with its text,
+  // and nothing after the verifier can fail and drag it there.
+  if (existing === null) step('set_password', passwordSql(role, null));
   for (const grant of request.schemas) {
     const held = existing?.schemaPrivileges.get(schemaKey(grant.database, grant.schema)) ?? new Set<string>();
     const missing = grant.privileges.filter((p) => !held.has(p));
     const present = grant.privileges.filter((p) => held.has(p));
     if (present.length > 0) unchanged.push(`${present.join(', ')} on schema ${grant.schema} in ${grant.database}: already granted`);
-    if (missing.length > 0) step('grant_schema', grantSchemaSql(grant.schema, missing, role), grant.database, true);
+    if (missing.length > 0) step('grant_schema', grantSchemaSql(grant.schema, missing, role), grant.database, true, { schema: grant.schema, privileges: missing });
   }
   return { request, created: existing === null, steps, unchanged };
 }
@@ -138,7 +153,13 @@ function rolledBack(steps: readonly AddUserStep[], failed: AddUserStep): void {
   }
 }
 
-/** Runs `steps` in one transaction on `client`; on the first failure, rolls all of them back. */
+/** SQLSTATE 01007: a GRANT by a role without the grant option succeeds and grants nothing, with a warning. */
+const PRIVILEGE_NOT_GRANTED = '01007';
+
+/**
+ * Runs `steps` in one transaction on `client`; on the first failure, rolls all of them back. A
+ * GRANT that granted nothing (warning 01007) is a failure too: it would otherwise read as done.
+ */
 async function runInTransaction(
   client: pg.ClientBase,
   steps: readonly AddUserStep[],
@@ -146,25 +167,33 @@ async function runInTransaction(
   statementOf: (step: AddUserStep) => string,
   before: () => Promise<void>,
 ): Promise<boolean> {
-  await client.query('begin');
+  const warnings: string[] = [];
+  const onNotice = (notice: { code?: string; message?: string }) => {
+    if (notice.code === PRIVILEGE_NOT_GRANTED) warnings.push(notice.message ?? 'no privileges were granted');
+  };
+  client.on('notice', onNotice);
+  let current: AddUserStep | undefined;
   try {
+    await client.query('begin');
     await client.query(`set local lock_timeout = ${Math.max(1, Math.trunc(lockTimeoutMs))}`);
     await before();
     for (const step of steps) {
-      try {
-        await client.query(statementOf(step));
-      } catch (err) {
-        Object.assign(step, failureOf(err));
-        rolledBack(steps, step);
-        await client.query('rollback').catch(() => undefined);
-        return false;
-      }
+      current = step;
+      await client.query(statementOf(step));
+      if (warnings.length > 0) throw new Error(`${warnings.join('; ')}: pgwarden's role lacks the grant option`);
     }
+    current = undefined;
     await client.query('commit');
   } catch (err) {
     await client.query('rollback').catch(() => undefined);
-    for (const s of steps) if (s.result === 'planned') Object.assign(s, { result: 'failed', detail: errorReason(err) });
+    const failed = current ?? steps[0];
+    if (failed) {
+      Object.assign(failed, failureOf(err));
+      rolledBack(steps, failed);
+    }
     return false;
+  } finally {
+    client.removeListener('notice', onNotice);
   }
   for (const s of steps) s.result = 'done';
   return true;
@@ -188,9 +217,9 @@ export async function executeAddUser(db: TargetDb, plan: AddUserPlan, password: 
         shared,
         lockTimeoutMs,
         (step) => {
-          if (step.action !== 'create_role') return step.sql;
+          if (step.action !== 'set_password') return step.sql;
           if (password === null) throw new Error('adduser: a password is needed to create the role');
-          return createRoleSql(step.role, scramVerifier(password, settings.iterations), plan.request.validUntil, plan.request.connLimit);
+          return passwordSql(step.role, scramVerifier(password, settings.iterations));
         },
         // The verifier is a secret: keep the transaction that carries it out of the server log.
         () => (plan.created ? silenceStatementLog(client, settings) : Promise.resolve()),

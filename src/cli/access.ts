@@ -148,7 +148,7 @@ function countsText(objects: ObjectCounts): string {
 
 function printReport(io: Io, report: AccessReport): void {
   const out = io.stdout;
-  const groups = report.memberOf.map((m) => `${m.role}${m.inherits ? '' : ' (no inherit: SET ROLE needed)'}`);
+  const groups = report.memberOf.map((m) => `${m.role}${m.inherits ? '' : m.canSet ? ' (no inherit: SET ROLE needed)' : ' (neither inherit nor SET: ADMIN only)'}`);
   out.write(
     `role ${report.role}: ${report.superuser ? 'SUPERUSER, ' : ''}${report.login ? 'LOGIN' : 'NOLOGIN'}, ` +
       `valid until ${report.validUntil ?? 'no expiry'}${report.expired ? ' (passed)' : ''}` +

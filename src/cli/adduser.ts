@@ -12,13 +12,14 @@ import {
   executeAddUser,
   planAddUser,
   schemaKey,
+  type AddUserPlan,
   type AddUserStep,
   type SchemaGrantRequest,
   type SchemaPrivilege,
 } from '../actions/adduser.js';
 import { fetchPasswordSettings, storedAsScram } from '../db/password.js';
 import type { TargetDb } from '../db/pool.js';
-import { fetchExistingUser, fetchSchemaState, type ExistingUser } from '../db/user-state.js';
+import { fetchAddUserAuthority, fetchExistingUser, fetchSchemaState, type ExistingUser } from '../db/user-state.js';
 import { UsageError } from '../errors.js';
 import { Metrics } from '../metrics/registry.js';
 import { writeActionCounts } from '../metrics/textfile.js';
@@ -28,6 +29,9 @@ import { loadContext, requireDatabase, requireRole, singleTarget, withTargets, t
 import type { Io } from './io.js';
 import { printJson, printTable } from './output.js';
 import { parseValidUntil, readNewPassword, validUntilAfter } from './password.js';
+
+/** Names CREATE ROLE refuses (PostgreSQL's role-name checks). */
+const RESERVED_ROLE_NAMES = new Set(['public', 'none', 'current_user', 'current_role', 'session_user']);
 
 interface AddUserOptions {
   validUntil?: string;
@@ -132,6 +136,42 @@ async function unreachableDatabases(db: TargetDb, databases: readonly string[], 
   return rows.filter((r) => !r.reachable).map((r) => r.database);
 }
 
+/** This run's statements, added to the textfile's pgwarden_actions_total. */
+async function writeMetrics(path: string, config: Config, steps: readonly AddUserStep[]): Promise<void> {
+  const metrics = new Metrics(config.settings.metrics);
+  for (const s of steps) metrics.countAction(s.target, ADDUSER_POLICY, s.action, s.result);
+  await writeActionCounts(path, metrics);
+}
+
+/**
+ * Refuses (exit 2, nothing done) what pgwarden's role could not do: a GRANT without the grant
+ * option does not fail, it grants nothing with a warning, so this is checked first.
+ */
+async function requireAuthority(db: TargetDb, plan: AddUserPlan, schemaGrantable: ReadonlyMap<string, ReadonlySet<string>>): Promise<void> {
+  const groups = plan.steps.flatMap((s) => (s.group !== undefined ? [s.group] : []));
+  const databases = plan.steps.filter((s) => s.action === 'grant_connect').map((s) => s.database as string);
+  const authority = await fetchAddUserAuthority(db, plan.request.role, groups, databases);
+  const alters = plan.steps.some((s) => s.action === 'set_valid_until' || s.action === 'set_conn_limit');
+  if ((plan.created || alters || groups.length > 0) && !authority.canCreateRoles) {
+    throw new UsageError("pgwarden's role can neither create nor change roles: it needs CREATEROLE (or superuser)");
+  }
+  if (alters && !authority.canAlterRole) {
+    throw new UsageError(`pgwarden's role may not alter ${JSON.stringify(plan.request.role)} (PostgreSQL 16+: it needs ADMIN OPTION on it)`);
+  }
+  const group = authority.ungrantableGroups[0];
+  if (group !== undefined) throw new UsageError(`--in-role ${JSON.stringify(group)}: pgwarden's role may not grant it (PostgreSQL 16+: it needs ADMIN OPTION on it)`);
+  const database = authority.ungrantableDatabases[0];
+  if (database !== undefined) throw new UsageError(`--connect ${JSON.stringify(database)}: pgwarden's role may not grant CONNECT on it (it needs to own it, or CONNECT WITH GRANT OPTION)`);
+  for (const s of plan.steps) {
+    if (s.schema === undefined || s.database === undefined) continue;
+    const held = schemaGrantable.get(schemaKey(s.database, s.schema)) ?? new Set<string>();
+    const missing = (s.privileges ?? []).filter((p) => !held.has(p));
+    if (missing.length > 0) {
+      throw new UsageError(`--schema ${s.database}.${s.schema}: pgwarden's role may not grant ${missing.join(', ')} on it (it needs to own the schema, or the privilege WITH GRANT OPTION)`);
+    }
+  }
+}
+
 function printSteps(io: Io, steps: readonly AddUserStep[]): void {
   printTable(
     io.stdout,
@@ -153,34 +193,42 @@ async function runAddUser(role: string, options: AddUserOptions, globals: Global
   const schemas = options.schema.map(parseSchemaSpec);
   if (Buffer.byteLength(role, 'utf8') > 63) throw new UsageError(`role ${JSON.stringify(role)} is longer than 63 bytes: PostgreSQL would truncate it`);
   if (role.startsWith('pg_')) throw new UsageError(`role ${JSON.stringify(role)}: names starting with pg_ are reserved by PostgreSQL`);
+  if (RESERVED_ROLE_NAMES.has(role)) throw new UsageError(`role ${JSON.stringify(role)}: the name is reserved by PostgreSQL`);
   if (options.inRole.includes(role)) throw new UsageError(`--in-role ${JSON.stringify(role)}: a role cannot be a member of itself`);
   const context = loadContext(globals, io);
   const audit = context.logger.child({ component: 'audit' });
 
   const outcome = await withTargets(context, options.target, async (dbs) => {
     const db = singleTarget(dbs);
-    if (expiry === null) {
+    if (expiry === null || expiry === 'infinity') {
       const policy = expiryRequiredBy(context.config, role, db.name);
-      if (policy) throw new UsageError(`--no-expiry: policy ${JSON.stringify(policy)} requires an expiry for ${JSON.stringify(role)} (requireExpiry: true); give --valid-for or --valid-until`);
+      if (policy) throw new UsageError(`${expiry === null ? '--no-expiry' : '--valid-until infinity'}: policy ${JSON.stringify(policy)} requires an expiry for ${JSON.stringify(role)} (requireExpiry: true); give --valid-for or --valid-until`);
     }
     const found = await fetchExistingUser(db, role);
     if (found && !options.update) throw new UsageError(`role ${JSON.stringify(role)} already exists on target ${db.name} (--update adds only what it is missing)`);
     if (!found && expiry === undefined) throw new UsageError('an expiry is required: --valid-for 90d, --valid-until 2027-03-01, or --no-expiry to say there is none');
-    for (const group of options.inRole) await requireRole(db, group).catch((err: Error) => Promise.reject(new UsageError(`--in-role: ${err.message}`)));
+    // Only a usage error is the caller's: a lost connection stays a runtime failure (exit 1).
+    const asUsage = (flag: string) => (err: unknown): never => {
+      throw err instanceof UsageError ? new UsageError(`${flag}: ${err.message}`) : err;
+    };
+    for (const group of options.inRole) await requireRole(db, group).catch(asUsage('--in-role'));
     for (const database of [...options.connect, ...schemas.map((s) => s.database)]) {
-      await requireDatabase(db, database).catch((err: Error) => Promise.reject(new UsageError(`${options.connect.includes(database) ? '--connect' : '--schema'}: ${err.message}`)));
+      await requireDatabase(db, database).catch(asUsage(options.connect.includes(database) ? '--connect' : '--schema'));
     }
     // Schemas must exist before anything is done; --update also needs what is granted on them.
     const schemaPrivileges = new Map<string, Set<string>>();
+    const schemaGrantable = new Map<string, Set<string>>();
     const byDatabase = new Map<string, string[]>();
     for (const s of schemas) byDatabase.set(s.database, [...(byDatabase.get(s.database) ?? []), s.schema]);
     for (const [database, names] of byDatabase) {
       const state = await fetchSchemaState(db, database, names, role);
       if (state.missing.length > 0) throw new UsageError(`--schema: schema ${JSON.stringify(state.missing[0])} does not exist in database ${JSON.stringify(database)}`);
       for (const [schema, privileges] of state.privileges) schemaPrivileges.set(schemaKey(database, schema), privileges);
+      for (const [schema, privileges] of state.grantable) schemaGrantable.set(schemaKey(database, schema), privileges);
     }
     const existing: ExistingUser | null = found ? { ...found, schemaPrivileges } : null;
     const plan = planAddUser(db.name, { role, validUntil: expiry ?? null, connLimit, inRoles: options.inRole, connect: options.connect, schemas }, existing);
+    await requireAuthority(db, plan, schemaGrantable);
     const granted = new Set([...options.connect, ...(found?.connect ?? [])]);
     const unreachable = await unreachableDatabases(db, schemas.map((s) => s.database), role, [...options.inRole, ...(found?.memberOf ?? [])], granted);
     const notes = unreachable.map((d) => `${role} will not be able to connect to ${d} (no CONNECT through the role, its groups or PUBLIC): add --connect ${d}`);
@@ -191,8 +239,13 @@ async function runAddUser(role: string, options: AddUserOptions, globals: Global
     }
     // Asked before anything is done: a refused password leaves the server untouched.
     const password = plan.created ? await readNewPassword(io) : null;
-    await executeAddUser(db, plan, password, context.config.lockTimeoutMs);
-    for (const s of plan.steps) auditAddUserStep(audit, s, false);
+    try {
+      await executeAddUser(db, plan, password, context.config.lockTimeoutMs);
+    } finally {
+      // Whatever happened, what was done is on record.
+      for (const s of plan.steps) auditAddUserStep(audit, s, false);
+      if (options.metricsFile) await writeMetrics(options.metricsFile, context.config, plan.steps);
+    }
     if (plan.created && plan.steps[0]?.result === 'done') {
       const scram = await db.withClient(async (client) => storedAsScram(client, role, await fetchPasswordSettings(client)));
       if (scram === false) throw new Error(`the password of ${JSON.stringify(role)} was not stored as a SCRAM-SHA-256 verifier`);
@@ -201,11 +254,6 @@ async function runAddUser(role: string, options: AddUserOptions, globals: Global
   });
 
   const { plan, notes } = outcome;
-  if (!outcome.dryRun && options.metricsFile) {
-    const metrics = new Metrics(context.config.settings.metrics);
-    for (const s of plan.steps) metrics.countAction(s.target, ADDUSER_POLICY, s.action, s.result);
-    await writeActionCounts(options.metricsFile, metrics);
-  }
   const created = plan.created && plan.steps[0]?.result === 'done';
   // The expiry the role has now (or will have, in a dry run): an --update leaves a set one alone.
   const expirySet = plan.steps.some((s) => (s.action === 'create_role' || s.action === 'set_valid_until') && (s.result === 'done' || s.result === 'planned'));

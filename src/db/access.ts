@@ -51,18 +51,22 @@ export interface RoleFacts {
   readonly validUntil: string | null;
   readonly expired: boolean;
   readonly connLimit: number;
-  readonly memberOf: readonly { role: string; inherits: boolean; direct: boolean }[];
+  /** Every role it is a member of, directly or not: whether it has its privileges, and may SET ROLE to it. */
+  readonly memberOf: readonly { role: string; inherits: boolean; canSet: boolean; direct: boolean }[];
 }
 
 const ROLE_FACTS_SQL = `
   select r.rolname::text as role, r.rolcanlogin as login, r.rolsuper as superuser, r.rolbypassrls as bypass_rls,
          r.rolconnlimit as conn_limit,
-         case when r.rolvaliduntil = 'infinity' then 'infinity'
-              else to_char(r.rolvaliduntil at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') end as valid_until,
+         case when isfinite(r.rolvaliduntil) then to_char(r.rolvaliduntil at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+              else r.rolvaliduntil::text end as valid_until,
          coalesce(r.rolvaliduntil < now(), false) as expired,
          (select coalesce(json_agg(json_build_object(
                    'role', g.rolname::text,
                    'inherits', pg_has_role(r.oid, g.oid, 'USAGE'),
+                   -- PostgreSQL 16 made SET ROLE an option of each grant; before, any member may.
+                   'canSet', case when current_setting('server_version_num')::int >= 160000
+                                  then pg_has_role(r.oid, g.oid, 'SET') else true end,
                    'direct', exists (select 1 from pg_auth_members m where m.member = r.oid and m.roleid = g.oid))
                  order by g.rolname), '[]'::json)
           from pg_roles g
@@ -104,6 +108,8 @@ export interface DatabaseFacts {
   readonly database: string;
   readonly owner: string;
   readonly allowConnections: boolean;
+  /** datconnlimit: 0 lets only superusers in, -1 is no limit. */
+  readonly connLimit: number;
   /** Whether PUBLIC holds CONNECT (the default; `logout --lock` and hardening guides revoke it). */
   readonly publicConnect: boolean;
   readonly connect: RightFacts;
@@ -114,6 +120,7 @@ export interface DatabaseFacts {
 const DATABASE_FACTS_SQL = `
   with r as (select oid from pg_roles where rolname = $1)
   select d.datname::text as database, pg_get_userbyid(d.datdba)::text as owner, d.datallowconn as allow_connections,
+         d.datconnlimit as conn_limit,
          exists (select 1 from aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a
                  where a.grantee = 0 and a.privilege_type = 'CONNECT') as public_connect,
          has_database_privilege(r.oid, d.oid, 'CONNECT') as connect,
@@ -134,6 +141,7 @@ export async function fetchDatabaseFacts(db: Queryable, role: string, database?:
     database: string;
     owner: string;
     allow_connections: boolean;
+    conn_limit: number;
     public_connect: boolean;
     connect: boolean;
     create: boolean;
@@ -144,6 +152,7 @@ export async function fetchDatabaseFacts(db: Queryable, role: string, database?:
     database: r.database,
     owner: r.owner,
     allowConnections: r.allow_connections,
+    connLimit: r.conn_limit,
     publicConnect: r.public_connect,
     connect: rightOf(r.connect, r.sources, 'CONNECT'),
     create: rightOf(r.create, r.sources, 'CREATE'),
@@ -311,6 +320,10 @@ export interface TableFacts {
   readonly ownedByRole: boolean;
   readonly rowSecurity: boolean;
   readonly forceRowSecurity: boolean;
+  /** A view with security_invoker (PostgreSQL 15+): it reads its tables with the caller's rights, not its owner's. */
+  readonly securityInvoker: boolean;
+  /** Sequences whose nextval() a column default calls (serial) and the role has no USAGE on. */
+  readonly defaultSequencesDenied: readonly { schema: string; name: string }[];
   readonly schemaUsage: RightFacts;
   /** Privilege → whether the role holds it on the relation (table-level). */
   readonly privileges: Readonly<Record<string, boolean>>;
@@ -336,6 +349,14 @@ const TABLE_FACTS_SQL = `
   select n.nspname::text as schema, c.relname::text as name, c.relkind::text as relkind,
          pg_get_userbyid(c.relowner)::text as owner, pg_has_role(r.oid, c.relowner, 'USAGE') as owned_by_role,
          c.relrowsecurity as row_security, c.relforcerowsecurity as force_row_security,
+         coalesce(c.reloptions::text[] && array['security_invoker=true', 'security_invoker=on', 'security_invoker=1'], false) as security_invoker,
+         (select coalesce(json_agg(json_build_object('schema', sn.nspname::text, 'name', sq.relname::text)), '[]'::json)
+          from pg_attrdef ad
+          join pg_depend dp on dp.classid = 'pg_attrdef'::regclass and dp.objid = ad.oid and dp.refclassid = 'pg_class'::regclass
+          join pg_class sq on sq.oid = dp.refobjid and sq.relkind = 'S'
+          join pg_namespace sn on sn.oid = sq.relnamespace
+          -- the default also depends on its own table's column: guard the sequence check with a CASE
+          where ad.adrelid = c.oid and case when sq.relkind = 'S' then not has_sequence_privilege(r.oid, sq.oid, 'USAGE') else false end) as default_sequences_denied,
          has_schema_privilege(r.oid, n.oid, 'USAGE') as schema_usage,
          ${sourcesOf("coalesce(n.nspacl, acldefault('n', n.nspowner))")} as schema_sources,
          ${sourcesOf(`coalesce(c.relacl, acldefault((case when c.relkind = 'S' then 's' else 'r' end)::"char", c.relowner))`)} as sources,
@@ -360,6 +381,8 @@ export async function fetchTableFacts(client: Queryable, role: string, oid: stri
     owned_by_role: boolean;
     row_security: boolean;
     force_row_security: boolean;
+    security_invoker: boolean;
+    default_sequences_denied: { schema: string; name: string }[];
     schema_usage: boolean;
     schema_sources: AclSource[];
     sources: AclSource[];
@@ -377,6 +400,8 @@ export async function fetchTableFacts(client: Queryable, role: string, oid: stri
     ownedByRole: row.owned_by_role,
     rowSecurity: row.row_security,
     forceRowSecurity: row.force_row_security,
+    securityInvoker: row.security_invoker,
+    defaultSequencesDenied: row.default_sequences_denied,
     schemaUsage: rightOf(row.schema_usage, row.schema_sources, 'USAGE'),
     privileges: row.privileges,
     sources: row.sources,

@@ -30,6 +30,10 @@ export async function silenceStatementLog(client: Queryable, settings: PasswordS
   await client.query("set local log_statement = 'none'");
   await client.query('set local log_min_duration_statement = -1');
   await client.query("set local log_min_error_statement = 'panic'");
+  // pg_stat_statements keeps utility statements' text (track_utility is on by default).
+  await client.query(
+    "select set_config('pg_stat_statements.track_utility', 'off', true) where current_setting('pg_stat_statements.track_utility', true) is not null",
+  );
 }
 
 /** Whether `role`'s stored password is a SCRAM verifier (readable by superusers only: null otherwise). */

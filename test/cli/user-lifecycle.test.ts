@@ -114,7 +114,7 @@ const schemaArg = (database: string, schema: string, privilege?: string) =>
 
 interface AccessJson {
   problems: string[];
-  memberOf: { role: string; inherits: boolean; direct: boolean }[];
+  memberOf: { role: string; inherits: boolean; canSet: boolean; direct: boolean }[];
   databases: {
     database: string;
     connect: { granted: boolean; via: string[] };
@@ -182,9 +182,10 @@ describe('the life of a user: adduser, access, offboard', () => {
       ['create_role', 'done'],
       ['grant_role', 'done'],
       ['grant_connect', 'done'],
+      ['set_password', 'done'],
       ['grant_schema', 'done'],
     ]);
-    expect(out.actions[0]?.sql).toContain("password '***'");
+    expect(out.actions[3]?.sql).toBe(`alter role ${quoteIdent(role)} password '***'`);
     const days = (Date.parse(out.validUntil) - Date.now()) / 86_400_000;
     expect(days).toBeGreaterThan(89.9);
     expect(days).toBeLessThan(90.1);
@@ -221,7 +222,7 @@ describe('the life of a user: adduser, access, offboard', () => {
 
     // access agrees with what just worked, and says which membership gives each right.
     const report = await access(role, '--database', database, '--schema', schema, '--table', table);
-    expect(report.memberOf).toEqual([{ role: readers, inherits: true, direct: true }]);
+    expect(report.memberOf).toEqual([{ role: readers, inherits: true, canSet: true, direct: true }]);
     const there = report.databases[0];
     expect(there?.connect).toEqual({ granted: true, via: [role, 'PUBLIC'] });
     expect(there?.schemas?.[0]?.usage).toEqual({ granted: true, via: [role] });
@@ -268,7 +269,7 @@ describe('the life of a user: adduser, access, offboard', () => {
       await admin.query(`grant ${quoteIdent(readers)} to ${quoteIdent(role)} with inherit false`);
     } else await admin.query(`alter role ${quoteIdent(role)} noinherit`);
     report = await explain();
-    expect(report.memberOf).toEqual([{ role: readers, inherits: false, direct: true }]);
+    expect(report.memberOf).toEqual([{ role: readers, inherits: false, canSet: true, direct: true }]);
     expect(privilegeOf(report, 'SELECT')?.usable).toBe(false);
     expect(privilegeOf(report, 'SELECT')?.reasons.join('\n')).toMatch(/granted to pgw_life_\w+_readers, but .* does not inherit/);
     expect(await runAs(role, password, database, select)).toMatch(/permission denied/);
@@ -312,18 +313,104 @@ describe('the life of a user: adduser, access, offboard', () => {
     expect(await runAs(role, password, database, `update ${quoteIdent(schema)}.${quoteIdent(table)} set note = 'x'`)).toBe(true);
     expect(await runAs(role, password, database, `update ${quoteIdent(schema)}.${quoteIdent(table)} set id = 3`)).toMatch(/permission denied/);
 
-    // Every table privilege: usable exactly where the server lets the statement through.
-    report = await explain();
+    // Every table privilege: usable exactly where the server lets the statement through — before
+    // and after the group gets INSERT, UPDATE and DELETE, so both answers are exercised for each.
     const statements: Record<string, string> = {
       SELECT: select,
       INSERT: `insert into ${quoteIdent(schema)}.${quoteIdent(table)} (id) values (9)`,
+      UPDATE: `update ${quoteIdent(schema)}.${quoteIdent(table)} set id = 1 where false`,
       DELETE: `delete from ${quoteIdent(schema)}.${quoteIdent(table)} where false`,
       TRUNCATE: `truncate ${quoteIdent(schema)}.${quoteIdent(table)}`,
     };
-    for (const [privilege, sql] of Object.entries(statements)) {
-      const works = (await runAs(role, password, database, `begin; ${sql}; rollback`)) === true;
-      expect([privilege, works]).toEqual([privilege, privilegeOf(report, privilege)?.usable]);
+    const agree = async () => {
+      const now = await explain();
+      const seen: Record<string, boolean> = {};
+      for (const [privilege, sql] of Object.entries(statements)) {
+        const works = (await runAs(role, password, database, `begin; ${sql}; rollback`)) === true;
+        expect([privilege, works]).toEqual([privilege, privilegeOf(now, privilege)?.usable]);
+        seen[privilege] = works;
+      }
+      return seen;
+    };
+    expect(await agree()).toEqual({ SELECT: true, INSERT: false, UPDATE: false, DELETE: false, TRUNCATE: false });
+    await inDatabase(database, (c) => c.query(`grant insert, update, delete on ${quoteIdent(schema)}.${quoteIdent(table)} to ${quoteIdent(readers)}`));
+    expect(await agree()).toEqual({ SELECT: true, INSERT: true, UPDATE: true, DELETE: true, TRUNCATE: false });
+  });
+
+  it('sees what a bare grant check misses: serial sequences, views, -infinity, connection limits', async () => {
+    const role = await createRole(name('edge'), `login password ${quoteLiteral(password)}`);
+    await inDatabase(database, async (c) => {
+      await c.query(`grant usage on schema ${quoteIdent(schema)} to ${quoteIdent(role)}`);
+      await c.query(`create table ${quoteIdent(schema)}.tickets (id serial, body text)`);
+      await c.query(`grant insert, select on ${quoteIdent(schema)}.tickets to ${quoteIdent(role)}`);
+      await c.query(`create view ${quoteIdent(schema)}.v as select id from ${quoteIdent(schema)}.tickets`);
+      await c.query(`grant select on ${quoteIdent(schema)}.v to ${quoteIdent(role)}`);
+    });
+    const insert = `insert into ${quoteIdent(schema)}.tickets (body) values ('x')`;
+    let report = await access(role, '--database', database, '--schema', schema, '--table', 'tickets');
+    expect(privilegeOf(report, 'INSERT')).toMatchObject({ granted: true, usable: false });
+    expect(privilegeOf(report, 'INSERT')?.reasons.join()).toMatch(/calls nextval\(\) of sequence "Sales ""Q""".tickets_id_seq, on which .* has no USAGE/);
+    expect(await runAs(role, password, database, insert)).toMatch(/permission denied for sequence/);
+    await inDatabase(database, (c) => c.query(`grant usage on sequence ${quoteIdent(schema)}.tickets_id_seq to ${quoteIdent(role)}`));
+    report = await access(role, '--database', database, '--schema', schema, '--table', 'tickets');
+    expect(privilegeOf(report, 'INSERT')).toMatchObject({ usable: true, reasons: [] });
+    expect(await runAs(role, password, database, insert)).toBe(true);
+
+    report = await access(role, '--database', database, '--schema', schema, '--table', 'v');
+    expect(report.table?.notes.join()).toMatch(/is a view: it reads its tables with the rights of its owner/);
+    expect(privilegeOf(report, 'SELECT')?.usable).toBe(true);
+    expect(await runAs(role, password, database, `select * from ${quoteIdent(schema)}.v`)).toBe(true);
+
+    await admin.query(`alter database ${quoteIdent(database)} connection limit 0`);
+    try {
+      report = await access(role, '--database', database);
+      expect(report.databases[0]?.problems).toEqual([`database "${database}" has CONNECTION LIMIT 0: only superusers can connect`]);
+      expect(await runAs(role, password, database, 'select 1')).toMatch(/too many connections|not currently accepting connections/);
+    } finally {
+      await admin.query(`alter database ${quoteIdent(database)} connection limit -1`);
     }
+
+    await admin.query(`alter role ${quoteIdent(role)} valid until '-infinity'`);
+    report = await access(role, '--database', database);
+    expect(report.problems).toEqual(['rolvaliduntil is -infinity: password logins are refused for good (certificate or trust logins are not)']);
+    expect(await runAs(role, password, database, 'select 1')).toMatch(/password authentication failed/);
+    // adduser --update never undoes that lock, even when asked for an expiry.
+    const update = await cli(['--database-url', url, '--json', '--log-level', 'error', 'adduser', role, '--update', '--valid-for', '30d']);
+    expect(JSON.parse(update.stdout)).toMatchObject({ actions: [], validUntil: '-infinity' });
+  });
+
+  it('as a CREATEROLE role (not a superuser): refuses what it could not grant, before doing anything', async () => {
+    const manager = await createRole(name('manager'), `login createrole password ${quoteLiteral(password)}`);
+    const managerUrl = urlAs(manager, password, 'postgres');
+    const newcomer = name('newcomer');
+    roles.push(newcomer);
+    const run = (...args: string[]) => cli(['--database-url', managerUrl, '--log-level', 'error', 'adduser', newcomer, '--valid-for', '7d', ...args], {}, { stdin: `${password}\n` });
+    const exists = async () => (await admin.query('select 1 from pg_roles where rolname = $1', [newcomer])).rowCount === 1;
+
+    const connect = await run('--connect', database);
+    expect(connect.code).toBe(2);
+    expect(connect.stderr).toMatch(/--connect ".*": pgwarden's role may not grant CONNECT on it/);
+    const usage = await run('--schema', schemaArg(database, schema));
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toMatch(/may not grant USAGE on it/);
+    const group = await run('--in-role', readers);
+    if (versionNum >= 160000) {
+      expect(group.code).toBe(2);
+      expect(group.stderr).toMatch(/--in-role ".*readers": pgwarden's role may not grant it \(PostgreSQL 16\+: it needs ADMIN OPTION/);
+      expect(await exists()).toBe(false);
+      // With ADMIN OPTION on the group (and CONNECT grantable), it goes through.
+      await admin.query(`grant ${quoteIdent(readers)} to ${quoteIdent(manager)} with admin option`);
+    } else {
+      expect(group.code).toBe(0);
+      await admin.query(`drop role ${quoteIdent(newcomer)}`);
+    }
+    expect(await exists()).toBe(false);
+    await admin.query(`grant connect on database ${quoteIdent(database)} to ${quoteIdent(manager)} with grant option`);
+    const ok = await run('--in-role', readers, '--connect', database, '--json');
+    expect(ok.stderr).toBe('');
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).not.toContain('SCRAM-SHA-256$');
+    expect(await runAs(newcomer, password, database, 'select 1')).toBe(true);
   });
 
   it('refuses bad input with exit 2 before anything is created', async () => {
@@ -350,7 +437,8 @@ describe('the life of a user: adduser, access, offboard', () => {
     // --dry-run prints every statement, asks for no password and creates nothing.
     const dry = await cli(['--database-url', url, 'adduser', role, '--no-expiry', '--connect', database, '--dry-run']);
     expect(dry.code).toBe(0);
-    expect(dry.stdout).toMatch(/planned\s+create_role\s+create role "pgw_life_\w+_never" login password '\*\*\*'/);
+    expect(dry.stdout).toMatch(/planned\s+create_role\s+create role "pgw_life_\w+_never" login\n/);
+    expect(dry.stdout).toMatch(/planned\s+set_password\s+alter role "pgw_life_\w+_never" password '\*\*\*'/);
     expect(dry.stdout).toMatch(/planned\s+grant_connect .*grant connect on database/);
     expect((await admin.query('select 1 from pg_roles where rolname = $1', [role])).rowCount).toBe(0);
   });
