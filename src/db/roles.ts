@@ -4,13 +4,16 @@
  */
 import type { Queryable } from './pool.js';
 
-/** For each role, the databases it can connect to now (directly, through PUBLIC, a group, or ownership). */
+/**
+ * For each role, the databases it can connect to now (directly, through PUBLIC, a group, or
+ * ownership). A database that refuses all connections (template0) is nobody's way in: left out.
+ */
 export async function fetchConnectableDatabases(db: Queryable, roles: readonly string[]): Promise<Map<string, string[]>> {
   if (roles.length === 0) return new Map();
   const { rows } = await db.query<{ role: string; databases: string[] }>(
     `select r.rolname::text as role, array_agg(d.datname::text order by d.datname) as databases
      from pg_roles r cross join pg_database d
-     where r.rolname = any($1::text[]) and has_database_privilege(r.oid, d.oid, 'CONNECT')
+     where r.rolname = any($1::text[]) and d.datallowconn and has_database_privilege(r.oid, d.oid, 'CONNECT')
      group by r.rolname`,
     [roles],
   );
