@@ -30,7 +30,7 @@ interface RolesOptions {
 
 /** Whole days until expiry, rounded down (so negative as soon as it is past). */
 export function daysLeft(validSeconds: number | null): number | null {
-  return validSeconds === null ? null : Math.floor(validSeconds / 86_400);
+  return validSeconds === null || !Number.isFinite(validSeconds) ? null : Math.floor(validSeconds / 86_400);
 }
 
 /**

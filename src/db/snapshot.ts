@@ -31,6 +31,8 @@ export interface Session {
   readonly stateSeconds: number | null;
   readonly xactSeconds: number | null;
   readonly querySeconds: number | null;
+  /** Seconds since the backend started. */
+  readonly backendSeconds: number | null;
   readonly waitEventType: string | null;
   readonly waitEvent: string | null;
   readonly query: string | null;
@@ -42,9 +44,12 @@ export interface RoleInfo {
   readonly login: boolean;
   readonly superuser: boolean;
   readonly connLimit: number;
-  /** Finite rolvaliduntil, or null for none or `infinity`. */
+  /** Finite rolvaliduntil, or null for none, `infinity` or `-infinity`. */
   readonly validUntil: Date | null;
-  /** Seconds until validUntil (negative when past), by the server's clock; null when none. */
+  /**
+   * Seconds until validUntil (negative when past), by the server's clock; null when none
+   * (`infinity` too); -Infinity for `-infinity` (password logins refused for good).
+   */
   readonly validSeconds: number | null;
   /** Roles this one is a direct member of. */
   readonly memberOf: readonly string[];
@@ -153,6 +158,7 @@ function toSession(row: readonly (string | null)[]): Session {
     stateSeconds: secondsSince(stateChange, nowUs),
     xactSeconds: secondsSince(xactStart, nowUs),
     querySeconds: secondsSince(queryStart, nowUs),
+    backendSeconds: secondsSince(backendStart, nowUs),
     waitEventType: row[13] ?? null,
     waitEvent: row[14] ?? null,
     query: row[15] ?? null,
@@ -174,6 +180,9 @@ export async function fetchSessions(db: TargetDb): Promise<Snapshot> {
   };
 }
 
+/** The role query's stand-in for a `-infinity` rolvaliduntil (the smallest int8). */
+const NEGATIVE_INFINITY_US = '-9223372036854775808';
+
 /**
  * Not ordered: sorting 10,000 roles by name costs the server more than anything else here, and
  * only what is shown needs an order (violations are sorted by the rules, `pgwarden roles` sorts
@@ -184,7 +193,11 @@ export const ROLES_SQL = `
          r.rolcanlogin,
          r.rolsuper,
          r.rolconnlimit,
-         case when isfinite(r.rolvaliduntil) then (extract(epoch from r.rolvaliduntil) * 1000000)::int8 end,
+         -- capped at JavaScript's last Date (and inside int8: PostgreSQL goes to the year 294276);
+         -- -infinity, which refuses password logins for good, as the smallest int8
+         case when isfinite(r.rolvaliduntil)
+              then (extract(epoch from least(r.rolvaliduntil, '275760-09-13 00:00:00+00')) * 1000000)::int8
+              when r.rolvaliduntil = '-infinity' then '${NEGATIVE_INFINITY_US}'::int8 end,
          m.member_of,
          s.sessions,
          n.now_us
@@ -216,7 +229,8 @@ export async function fetchRoles(db: TargetDb): Promise<RoleSnapshot> {
   const roles: RoleInfo[] = new Array<RoleInfo>(rows.length);
   for (let i = 0; i < rows.length; i++) {
     const row = rows[i] as (string | null)[];
-    const validUntil = micros(row[4] ?? null);
+    const negativeInfinity = row[4] === NEGATIVE_INFINITY_US;
+    const validUntil = negativeInfinity ? null : micros(row[4] ?? null);
     const memberOf = row[5] ?? null;
     const sessions = row[6] ?? null;
     roles[i] = {
@@ -225,7 +239,7 @@ export async function fetchRoles(db: TargetDb): Promise<RoleSnapshot> {
       superuser: row[2] === 't',
       connLimit: Number(row[3]),
       validUntil: dateOf(validUntil),
-      validSeconds: validUntil === null ? null : (validUntil - Number(row[7])) / 1e6,
+      validSeconds: negativeInfinity ? -Infinity : validUntil === null ? null : (validUntil - Number(row[7])) / 1e6,
       memberOf: memberOf === null ? NO_ROLES : parseTextArray(memberOf),
       sessions: sessions === null ? 0 : Number(sessions),
     };

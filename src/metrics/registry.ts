@@ -381,7 +381,7 @@ export class Metrics {
    */
   recordRoles(target: string, roles: readonly RoleInfo[]): void {
     const finite: { role: string; value: number }[] = [];
-    for (const r of roles) if (r.login && r.validSeconds !== null) finite.push({ role: r.role, value: r.validSeconds });
+    for (const r of roles) if (r.login && r.validSeconds !== null && Number.isFinite(r.validSeconds)) finite.push({ role: r.role, value: r.validSeconds });
     const { keep, rest, restMin } = smallestByValue(finite, this.#options.maxRoleSeries);
     const series = keep.map((r) => ({ labels: { role: r.role }, value: r.value }));
     if (restMin !== null) series.push({ labels: { role: OTHER_ROLE }, value: restMin });

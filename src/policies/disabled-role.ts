@@ -29,7 +29,8 @@ const REASONS: Readonly<Record<DisabledCondition, (role: RoleInfo, when: Disable
   listed: () => 'listed in disabledWhen.roles',
   memberOf: (_r, when) => `member of ${when.memberOf ?? ''}`,
   nologin: (r) => `NOLOGIN but still has ${r.sessions} session${r.sessions > 1 ? 's' : ''} (ALTER ROLE NOLOGIN does not end existing sessions)`,
-  expired: (r) => `password expired ${Math.floor(-(r.validSeconds ?? 0) / 86_400)} days ago`,
+  expired: (r) =>
+    Number.isFinite(r.validSeconds) ? `password expired ${Math.floor(-(r.validSeconds ?? 0) / 86_400)} days ago` : 'VALID UNTIL -infinity: password logins refused for good',
 };
 
 /** Disabled roles, one violation each, with the policy's actions in the fixed order. */

@@ -33,7 +33,16 @@ export function passwordExpiry(snapshot: RoleSnapshot, policy: PasswordExpiryPol
       }
       continue;
     }
-    if (left < 0) {
+    if (left === -Infinity) {
+      // -infinity: password logins are refused for good, longer ago than any grace; there is no age.
+      const disable = policy.action === 'nologin';
+      out.push({
+        ...base,
+        condition: 'expired',
+        reason: `VALID UNTIL -infinity: password logins are refused for good${sessionsNote(role.sessions)}`,
+        actions: disable ? ['nologin'] : [],
+      });
+    } else if (left < 0) {
       const past = -left;
       const disable = policy.action === 'nologin' && past > policy.graceSeconds;
       out.push({

@@ -27,7 +27,7 @@ export function ageOf(session: Session, since: AgeColumn): number | null {
     case 'xact_start':
       return session.xactSeconds;
     case 'backend_start':
-      return session.backendStart ? Math.max(0, (Date.now() - session.backendStart.getTime()) / 1000) : null;
+      return session.backendSeconds === null ? null : Math.max(0, session.backendSeconds);
   }
 }
 

@@ -72,12 +72,15 @@ describe('fetchSessions', () => {
 });
 
 describe('fetchRoles', () => {
-  it('reports expiry, infinity as none, memberships (inherited through groups) and session counts', async () => {
+  it('reports expiry, infinity as none, -infinity as refused for good, far dates capped, memberships (inherited through groups) and session counts', async () => {
     const f = fixture();
     const soon = await f.createRole(f.name('soon'), "valid until '2999-01-01'");
     await f.sql(`alter role ${quoteIdent(soon)} valid until ${"'" + new Date(Date.now() + 3 * 86_400_000).toISOString() + "'"}`);
     const past = await f.createRole(f.name('past'), "valid until '2001-01-01'");
     const forever = await f.createRole(f.name('forever'), "valid until 'infinity'");
+    const lockedForGood = await f.createRole(f.name('never'), "valid until '-infinity'");
+    // near PostgreSQL's last timestamp: beyond int8 microseconds and JavaScript's Date
+    const farFuture = await f.createRole(f.name('far'), "valid until '294250-01-01 00:00:00+00'");
     const marker = await f.createRole(f.name('marker'), 'nologin');
     const group = await f.createRole(f.name('group'), 'nologin');
     await f.sql(`grant ${quoteIdent(marker)} to ${quoteIdent(group)}`);
@@ -95,6 +98,9 @@ describe('fetchRoles', () => {
     expect(r(past).validSeconds).toBeLessThan(0);
     expect(r(forever)).toMatchObject({ validUntil: null, validSeconds: null, login: true, superuser: false, sessions: 2 });
     expect(r(forever).memberOf).toEqual([group]);
+    expect(r(lockedForGood)).toMatchObject({ validUntil: null, validSeconds: -Infinity });
+    expect(r(farFuture).validUntil?.toISOString()).toBe('+275760-09-13T00:00:00.000Z');
+    expect(r(farFuture).validSeconds).toBeGreaterThan(8e12);
     expect(r(marker).login).toBe(false);
     expect(membersOf(roles, marker)).toEqual(new Set([group, forever]));
     expect(r(soon).sessions).toBe(0);

@@ -36,6 +36,11 @@ describe('password_expiry', () => {
       ['soon', 'expiring', 3 * DAY],
     ]);
     expect(v.every((x) => x.actions.length === 0)).toBe(true);
+    // -infinity: refused for good, with no age to report
+    const locked = passwordExpiry(roles(role('locked', { validSeconds: -Infinity })), { ...policy, action: 'nologin', graceSeconds: 7 * DAY });
+    expect(locked.map((x) => [x.condition, x.seconds, x.actions, x.reason])).toEqual([
+      ['expired', undefined, ['nologin'], 'VALID UNTIL -infinity: password logins are refused for good'],
+    ]);
     // an expired role with sessions: the reason says the expiry does not end them
     expect(v[0]?.reason).toMatch(/still has 2 sessions: rolvaliduntil only limits password logins/);
   });

@@ -23,6 +23,7 @@ export function session(overrides: Partial<Session> = {}): Session {
     stateSeconds: 10,
     xactSeconds: null,
     querySeconds: 10,
+    backendSeconds: 10,
     waitEventType: 'Client',
     waitEvent: 'ClientRead',
     query: 'select 1',
