@@ -98,6 +98,11 @@ describe('npm run demo', () => {
       const run = startDemo(['--duration', '20s']);
       try {
         const [, serverUrl] = await run.waitFor(/^server: (postgres:\/\/\S+)$/m, 150_000);
+        // No password is printed: it is in the pgpass file named on the next line.
+        const [, passFile] = await run.waitFor(/its one-off password is in (\S+) /m, 5_000);
+        expect(serverUrl).not.toMatch(/:[^/@]*@/);
+        const password = readFileSync(passFile as string, 'utf8').trim().split(':').pop() as string;
+        expect(run.stdout()).not.toContain(password);
         const [, dataDir] = await run.waitFor(/^data: +(\/\S+)$/m, 5_000);
         expect(existsSync(dataDir as string)).toBe(true);
         // Dry-run first: the pile-up, then the plan with its SQL.
@@ -118,6 +123,7 @@ describe('npm run demo', () => {
         // What the narration claims, checked on the demo's server while it still runs.
         const shop = new URL(serverUrl as string);
         shop.pathname = '/shop';
+        shop.password = password;
         const client = new pg.Client({ connectionString: shop.toString() });
         await client.connect();
         try {
@@ -162,6 +168,7 @@ describe('npm run demo', () => {
         expect(await run.exited).toBe(0);
         expect(run.stdout()).toContain(`removed the server and ${dataDir}`);
         expect(existsSync(dataDir as string)).toBe(false);
+        expect(existsSync(passFile as string)).toBe(false);
         expect(processesOf(dataDir as string)).toEqual([]);
       } finally {
         killGroup(run);

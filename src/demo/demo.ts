@@ -5,6 +5,9 @@
  * an error — the server is stopped and its data directory removed before this returns.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { loadContext, withTargets } from '../cli/context.js';
 import type { Io } from '../cli/io.js';
@@ -108,16 +111,24 @@ export async function runDemo(options: DemoOptions, deps: DemoDeps): Promise<num
     throw err;
   }
   let scene: Scene | undefined;
+  // A password is never printed, not even a one-off one: it goes to a pgpass file (mode 0600) that
+  // psql and pgwarden read through PGPASSFILE, removed with the server.
+  const secrets = mkdtempSync(join(tmpdir(), 'pgwarden-demo-'));
+  const passFile = join(secrets, 'pgpass');
   try {
-    // The URL carries the server's one-off password: the server is on loopback and is deleted
-    // with the demo, and printing it is what lets a person look around with psql meanwhile.
-    out.write(`server: ${server.url}\n`);
+    const address = new URL(server.url);
+    writeFileSync(passFile, `${address.hostname}:${address.port}:*:postgres:${password}\n`, { mode: 0o600 });
+    address.password = '';
+    const shownUrl = address.toString();
+    out.write(`server: ${shownUrl}\n`);
+    out.write(`        its one-off password is in ${passFile} (export PGPASSFILE=${passFile} for psql or pgwarden)\n`);
     out.write(`data:   ${server.dataDir}\n`);
     if (interruptedBy) return 0;
-    return await runScene(options, deps, server, interrupted, () => interruptedBy, (s) => (scene = s));
+    return await runScene(options, deps, server, { url: shownUrl, passFile }, interrupted, () => interruptedBy, (s) => (scene = s));
   } finally {
     out.write('\nstopping…\n');
     await scene?.close();
+    rmSync(secrets, { recursive: true, force: true });
     await server.stop();
     out.write(`removed the server and ${server.dataDir}\n`);
   }
@@ -127,6 +138,8 @@ async function runScene(
   options: DemoOptions,
   deps: DemoDeps,
   server: DemoServer,
+  /** The server as shown to the person: its URL without the password, and the pgpass file holding it. */
+  shown: { url: string; passFile: string },
   interrupted: Promise<'interrupted'>,
   interruptedBy: () => string | undefined,
   keep: (scene: Scene) => void,
@@ -203,7 +216,7 @@ async function runScene(
         out.write(`  (could not read /metrics: ${errorReason(err)})\n`);
       }
       out.write(`\nopen ${metricsUrl} (also /healthz, /readyz) while the demo runs; look around with\n`);
-      out.write(`  npx pgwarden --database-url '${server.url}' roles --expiring 14d\n`);
+      out.write(`  PGPASSFILE=${shown.passFile} npx pgwarden --database-url '${shown.url}' roles --expiring 14d\n`);
       out.write('on a real server (dry-run unless you say enforce: nothing is changed):\n');
       out.write('  npx pgwarden --database-url postgres://USER@HOST:5432/postgres --config config/pgwarden.example.yaml plan\n');
       out.write('  npx pgwarden --database-url postgres://USER@HOST:5432/postgres --config config/pgwarden.example.yaml run   # /metrics on :9816\n');
