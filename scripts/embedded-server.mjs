@@ -19,7 +19,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
-const options = JSON.parse(process.argv[2] ?? '{}');
+// Options come in the environment when they hold a password (a command line is readable by every
+// local user in /proc; the environment only by the owner), else as the first argument.
+const options = JSON.parse(process.env.PGWARDEN_EMBEDDED_OPTIONS ?? process.argv[2] ?? '{}');
 const pkg = options.package ?? 'pg17';
 
 /** A free TCP port on loopback: never the default 5432, where it could start beside the local server. */

@@ -167,6 +167,7 @@ describe('npm run demo', () => {
         // --duration ends it: exit 0, and nothing left.
         expect(await run.exited).toBe(0);
         expect(run.stdout()).toContain(`removed the server and ${dataDir}`);
+        expect(run.stdout() + run.stderr()).not.toContain(password);
         expect(existsSync(dataDir as string)).toBe(false);
         expect(existsSync(passFile as string)).toBe(false);
         expect(processesOf(dataDir as string)).toEqual([]);

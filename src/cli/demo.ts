@@ -9,23 +9,25 @@ import { parseDuration } from '../config/duration.js';
 import { UsageError } from '../errors.js';
 import { runDemo } from '../demo/demo.js';
 import type { GlobalOptions } from './context.js';
-import type { Io } from './io.js';
+import { SECOND_SIGNAL_AFTER_MS, type Io } from './io.js';
 
 interface DemoFlags {
   duration?: string;
 }
 
-/** Resolves on the first SIGINT/SIGTERM; a second one exits 1 at once. */
+/** Resolves on the first SIGINT/SIGTERM; a second one (a second later or more) exits 1 at once. */
 function listenForInterrupt(io: Io): { interrupted: Promise<string>; release: () => void } {
-  let received = false;
+  let receivedAt: number | undefined;
   let resolve: (signal: string) => void = () => undefined;
   const interrupted = new Promise<string>((r) => (resolve = r));
   const onSignal = (signal: string) => {
-    if (received) {
+    if (receivedAt !== undefined) {
+      // npm passes a terminal's Ctrl-C on to the script that got it too: one keypress, two signals.
+      if (Date.now() - receivedAt < SECOND_SIGNAL_AFTER_MS) return;
       io.stderr.write(`pgwarden: second ${signal}: exiting now (the server's supervisor removes it by itself)\n`);
       process.exit(1);
     }
-    received = true;
+    receivedAt = Date.now();
     resolve(signal);
   };
   process.on('SIGINT', onSignal);
@@ -52,8 +54,8 @@ export function registerDemo(program: Command, io: Io): void {
         durationMs = seconds * 1000;
       }
       const globals = command.optsWithGlobals<GlobalOptions>();
-      if (globals.config !== undefined || globals.databaseUrl !== undefined || globals.mode !== undefined) {
-        io.stderr.write('pgwarden: demo makes its own server and configuration: --config, --database-url and --mode are ignored\n');
+      if (globals.config !== undefined || globals.databaseUrl !== undefined || globals.mode !== undefined || globals.json || globals.logLevel !== undefined) {
+        io.stderr.write('pgwarden: demo makes its own server and configuration, and writes for a person: --config, --database-url, --mode, --json and --log-level are ignored\n');
       }
       // program.ts registers this command: taken when the demo runs, not at load, so the two
       // modules do not import each other.

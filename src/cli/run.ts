@@ -11,7 +11,7 @@ import { LeaderLock } from '../leader.js';
 import { Metrics } from '../metrics/registry.js';
 import { ConfigError } from '../errors.js';
 import { loadContext, withTargets, type Context, type GlobalOptions } from './context.js';
-import type { Io } from './io.js';
+import { SECOND_SIGNAL_AFTER_MS, type Io } from './io.js';
 import { printJson } from './output.js';
 
 /** DESIGN.md `plan` / `run --once` shape. */
@@ -31,7 +31,9 @@ function printRun(context: Context, output: RunOutput): void {
   io.stdout.write(`mode: ${output.mode}; ${output.violations.length} violation(s), ${output.actions.length} action(s)\n`);
   for (const v of output.violations) {
     io.stdout.write(`\n[${v.target}] ${v.policy} (${v.kind}): pid ${v.pid ?? '-'} role ${v.role ?? '-'} database ${v.database ?? '-'} application ${v.application ?? '-'}\n  ${v.reason}\n`);
-    for (const a of output.actions.filter((x) => x.target === v.target && x.policy === v.policy && x.pid === v.pid && x.role === v.role)) {
+    // A role violation (no pid) owns every action on its role, its sessions' terminations included.
+    const own = (x: RunOutput['actions'][number]) => x.target === v.target && x.policy === v.policy && x.role === v.role && (v.pid === undefined || x.pid === v.pid);
+    for (const a of output.actions.filter(own)) {
       io.stdout.write(`  -> ${a.action}: ${a.result}${a.detail ? ` (${a.detail})` : ''}\n`);
       io.stdout.write(`${a.sql.replace(/^/gm, '     ')};\n`);
     }
@@ -73,13 +75,15 @@ function requirePolicies(context: Context): Context {
 
 function waitForSignal(io: Io): Promise<string> {
   return new Promise((resolve) => {
-    let received = false;
+    let receivedAt: number | undefined;
     const onSignal = (signal: string) => {
-      if (received) {
+      if (receivedAt !== undefined) {
+        // Under `npm start` one Ctrl-C arrives twice (npm forwards it): only a later one forces.
+        if (Date.now() - receivedAt < SECOND_SIGNAL_AFTER_MS) return;
         io.stderr.write(`pgwarden: second ${signal}: exiting now\n`);
         process.exit(1);
       }
-      received = true;
+      receivedAt = Date.now();
       resolve(signal);
     };
     process.on('SIGTERM', onSignal);

