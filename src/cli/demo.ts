@@ -9,36 +9,11 @@ import { parseDuration } from '../config/duration.js';
 import { UsageError } from '../errors.js';
 import { runDemo } from '../demo/demo.js';
 import type { GlobalOptions } from './context.js';
-import { SECOND_SIGNAL_AFTER_MS, type Io } from './io.js';
+import type { Io } from './io.js';
+import { listenForInterrupt } from './signals.js';
 
 interface DemoFlags {
   duration?: string;
-}
-
-/** Resolves on the first SIGINT/SIGTERM; a second one (a second later or more) exits 1 at once. */
-function listenForInterrupt(io: Io): { interrupted: Promise<string>; release: () => void } {
-  let receivedAt: number | undefined;
-  let resolve: (signal: string) => void = () => undefined;
-  const interrupted = new Promise<string>((r) => (resolve = r));
-  const onSignal = (signal: string) => {
-    if (receivedAt !== undefined) {
-      // npm passes a terminal's Ctrl-C on to the script that got it too: one keypress, two signals.
-      if (Date.now() - receivedAt < SECOND_SIGNAL_AFTER_MS) return;
-      io.stderr.write(`pgwarden: second ${signal}: exiting now (the server's supervisor removes it by itself)\n`);
-      process.exit(1);
-    }
-    receivedAt = Date.now();
-    resolve(signal);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  return {
-    interrupted,
-    release: () => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    },
-  };
 }
 
 export function registerDemo(program: Command, io: Io): void {
@@ -60,7 +35,7 @@ export function registerDemo(program: Command, io: Io): void {
       // program.ts registers this command: taken when the demo runs, not at load, so the two
       // modules do not import each other.
       const { runCli } = await import('./program.js');
-      const signals = listenForInterrupt(io);
+      const signals = listenForInterrupt(io, { forcedNote: "the server's supervisor removes it by itself" });
       try {
         io.raiseExitCode(await runDemo({ durationMs }, { io, runCommand: runCli, interrupted: signals.interrupted }));
       } finally {

@@ -22,12 +22,6 @@ export interface Io {
   readonly raiseExitCode: (code: number) => void;
 }
 
-/**
- * A signal this soon after the first is the same interrupt delivered twice, not a second one: npm
- * forwards a terminal's Ctrl-C to the script that received it too.
- */
-export const SECOND_SIGNAL_AFTER_MS = 1000;
-
 const EXIT_PRIORITY = [0, 3, 1, 2];
 
 /** The more important of two exit codes (DESIGN.md: 2, then 1, then 3). */

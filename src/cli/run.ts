@@ -11,7 +11,8 @@ import { LeaderLock } from '../leader.js';
 import { Metrics } from '../metrics/registry.js';
 import { ConfigError } from '../errors.js';
 import { loadContext, withTargets, type Context, type GlobalOptions } from './context.js';
-import { SECOND_SIGNAL_AFTER_MS, type Io } from './io.js';
+import type { Io } from './io.js';
+import { listenForInterrupt } from './signals.js';
 import { printJson } from './output.js';
 
 /** DESIGN.md `plan` / `run --once` shape. */
@@ -73,24 +74,6 @@ function requirePolicies(context: Context): Context {
   return context;
 }
 
-function waitForSignal(io: Io): Promise<string> {
-  return new Promise((resolve) => {
-    let receivedAt: number | undefined;
-    const onSignal = (signal: string) => {
-      if (receivedAt !== undefined) {
-        // Under `npm start` one Ctrl-C arrives twice (npm forwards it): only a later one forces.
-        if (Date.now() - receivedAt < SECOND_SIGNAL_AFTER_MS) return;
-        io.stderr.write(`pgwarden: second ${signal}: exiting now\n`);
-        process.exit(1);
-      }
-      receivedAt = Date.now();
-      resolve(signal);
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  });
-}
-
 export function registerRun(program: Command, io: Io): void {
   program
     .command('run')
@@ -105,7 +88,7 @@ export function registerRun(program: Command, io: Io): void {
         return;
       }
       const outcome = await withTargets(context, undefined, async (dbs) => {
-        const daemon = await startDaemon({ config: context.config, targets: dbs, logger: context.logger, stopSignal: waitForSignal(io) });
+        const daemon = await startDaemon({ config: context.config, targets: dbs, logger: context.logger, stopSignal: listenForInterrupt(io).interrupted });
         return daemon.done;
       });
       // An abandoned statement keeps its socket open until the server answers: leave now rather
