@@ -17,7 +17,8 @@ import {
   type ObjectCounts,
   type RoleFacts,
 } from '../db/access.js';
-import type { SkippedDatabase } from '../db/databases.js';
+import { forEachDatabase, type SkippedDatabase } from '../db/databases.js';
+import type { Queryable, TargetDb } from '../db/pool.js';
 import { UsageError } from '../errors.js';
 import { loadContext, requireDatabase, singleTarget, withTargets, type GlobalOptions } from './context.js';
 import type { Io } from './io.js';
@@ -74,22 +75,19 @@ async function buildReport(options: AccessOptions, role: string, globals: Global
     if (options.database !== undefined) await requireDatabase(db, options.database);
     const facts = await fetchRoleFacts(db, role);
     if (!facts) throw new UsageError(`role ${JSON.stringify(role)} does not exist on target ${db.name}`);
-    const databases = await fetchDatabaseFacts(db, role, options.database);
-    const visit = await visitDatabaseAccess(db, role, options);
+    // --table alone: the one database that has it (the report then covers that database).
+    const scope = { ...options, database: options.database ?? (options.table !== undefined ? await locateTable(db, options.table, options.schema) : undefined) };
+    const databases = await fetchDatabaseFacts(db, role, scope.database);
+    const visit = await visitDatabaseAccess(db, role, scope);
     const inside = new Map(visit.results.map((r) => [r.database, r.value]));
 
     let table: TableReport | undefined;
     if (options.table !== undefined) {
-      const database = databases.find((d) => d.database === options.database);
-      if (!database) throw new UsageError('--table needs --database: the database the table is in');
+      const database = databases.find((d) => d.database === scope.database);
+      if (!database) throw new Error(`database ${JSON.stringify(scope.database)} disappeared while it was being read`);
       const client = await db.connectTo(database.database);
       try {
-        let found = await findRelations(client, options.table, options.schema);
-        // `schema.table` without --schema, when no relation has the whole text as its name.
-        const dot = options.table.indexOf('.');
-        if (found.length === 0 && options.schema === undefined && dot > 0) {
-          found = await findRelations(client, options.table.slice(dot + 1), options.table.slice(0, dot));
-        }
+        const found = await findTable(client, options.table, options.schema);
         if (found.length === 0) {
           throw new UsageError(`--table: no table, view or sequence ${JSON.stringify(options.table)}${options.schema !== undefined ? ` in schema ${JSON.stringify(options.schema)}` : ''} in database ${JSON.stringify(database.database)}`);
         }
@@ -135,6 +133,24 @@ async function buildReport(options: AccessOptions, role: string, globals: Global
       ...(table ? { table } : {}),
     };
   });
+}
+
+/** Relations named `table` (`schema.table` too, when no relation has the whole text as its name). */
+async function findTable(client: Queryable, table: string, schema: string | undefined): Promise<{ oid: string; schema: string }[]> {
+  const found = await findRelations(client, table, schema);
+  const dot = table.indexOf('.');
+  if (found.length > 0 || schema !== undefined || dot <= 0) return found;
+  return findRelations(client, table.slice(dot + 1), table.slice(0, dot));
+}
+
+/** The database holding `table` when --database was not given: exactly one must. */
+async function locateTable(db: TargetDb, table: string, schema: string | undefined): Promise<string> {
+  const visit = await forEachDatabase(db, async (client) => (await findTable(client, table, schema)).length > 0);
+  const holding = visit.results.filter((r) => r.value).map((r) => r.database);
+  const unsearched = visit.skipped.length > 0 ? ` (not searched: ${visit.skipped.map((s) => s.database).join(', ')})` : '';
+  if (holding.length === 0) throw new UsageError(`--table: no table, view or sequence ${JSON.stringify(table)} in any database${unsearched}`);
+  if (holding.length > 1) throw new UsageError(`--table: ${JSON.stringify(table)} is in several databases (${holding.join(', ')}): choose one with --database`);
+  return holding[0] as string;
 }
 
 function yesVia(right: RightReport): string {
@@ -227,7 +243,7 @@ export function registerAccess(program: Command, io: Io): void {
     .argument('<role>', 'the role (exact name, any characters)')
     .option('--database <database>', 'only this database')
     .option('--schema <schema>', 'only this schema')
-    .option('--table <table>', 'explain every privilege on this table, view or sequence (needs --database)')
+    .option('--table <table>', 'explain every privilege on this table, view or sequence (found in every database unless --database)')
     .option('--target <name>', 'the target (with several configured)')
     .action(async (role: string, options: AccessOptions, command: Command) => {
       await runAccess(role, options, command.optsWithGlobals<GlobalOptions>(), io);

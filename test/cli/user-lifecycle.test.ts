@@ -122,7 +122,7 @@ interface AccessJson {
     schemas: { schema: string; usage: { granted: boolean; via: string[] }; create: { granted: boolean; via: string[] }; objects: { kind: string; total: number; privileges: Record<string, number> }[] }[] | null;
     defaultPrivileges: { creator: string; schema: string | null; objectType: string; privileges: string[]; grantee: string }[] | null;
   }[];
-  table?: { privileges: { privilege: string; granted: boolean; usable: boolean; via: string[]; reasons: string[]; columns?: string[] }[]; notes: string[] };
+  table?: { database: string; schema: string; name: string; privileges: { privilege: string; granted: boolean; usable: boolean; via: string[]; reasons: string[]; columns?: string[] }[]; notes: string[] };
 }
 
 async function access(role: string, ...args: string[]): Promise<AccessJson> {
@@ -257,6 +257,14 @@ describe('the life of a user: adduser, access, offboard', () => {
     expect(privilegeOf(report, 'SELECT')).toMatchObject({ granted: true, usable: false });
     expect(privilegeOf(report, 'SELECT')?.reasons).toEqual([`SELECT on "Sales ""Q"""."Orders ü" is granted, but no USAGE on schema "Sales ""Q"""`]);
     expect(await runAs(role, password, database, select)).toMatch(/permission denied for schema/);
+
+    // Without --database, the one database that has the table is found, and the report is about it.
+    const anywhere = await access(role, '--table', table);
+    expect(anywhere.table).toMatchObject({ database, schema, name: table });
+    expect(anywhere.databases.map((d) => d.database)).toEqual([database]);
+    const nowhere = await cli(['--database-url', url, 'access', role, '--table', `${table} nowhere`]);
+    expect(nowhere.code).toBe(2);
+    expect(nowhere.stderr).toMatch(/--table: no table, view or sequence ".*nowhere" in any database/);
 
     await inDatabase(database, (c) => c.query(`grant usage on schema ${quoteIdent(schema)} to ${quoteIdent(readers)}`));
     report = await explain();
