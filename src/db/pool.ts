@@ -4,6 +4,7 @@
  * statement timeout; the daemon knows its own backends by pid (a name is never proof).
  */
 import { userInfo } from 'node:os';
+import pgpass from 'pgpass';
 import pg from 'pg';
 import { parseIntoClientConfig } from 'pg-connection-string';
 import type { Logger } from 'pino';
@@ -33,10 +34,16 @@ export function clientConfig(url: string, options: ConnectionOptions, database?:
   // explicit `database`, and visiting other databases needs exactly that override.
   const fromUrl = url ? parseIntoClientConfig(url) : {};
   const user = new pg.Client(fromUrl).user ? undefined : osUser();
-  return {
+  const config: pg.ClientConfig = {
     ...fromUrl,
     ...(user !== undefined ? { user } : {}),
     ...(database !== undefined ? { database } : {}),
+  };
+  return {
+    ...config,
+    // No password in the URL or PGPASSWORD: the password file, as libpq reads it (pg's own
+    // fallback to it is deprecated and warns on every connection).
+    ...(!config.password && process.env.PGPASSWORD === undefined ? { password: passwordFileLookup(config) } : {}),
     application_name: APPLICATION_NAME,
     connectionTimeoutMillis: options.connectTimeoutMs,
     statement_timeout: options.statementTimeoutMs,
@@ -44,6 +51,46 @@ export function clientConfig(url: string, options: ConnectionOptions, database?:
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
   };
+}
+
+/**
+ * A password for pg to ask for when the server wants one: the entry of PGPASSFILE (or ~/.pgpass)
+ * matching the connection, or a clear error naming where it looked.
+ */
+function passwordFileLookup(config: pg.ClientConfig): () => Promise<string> {
+  return () =>
+    new Promise((resolve, reject) => {
+      const where = new pg.Client({ ...config, password: undefined });
+      pgpass({ host: where.host, port: where.port, database: where.database, user: where.user }, (password) => {
+        if (password !== undefined) resolve(password);
+        else reject(new Error('the server asks for a password and none was given: not in the URL, PGPASSWORD, nor the password file (PGPASSFILE or ~/.pgpass, which must not be readable by group or others)'));
+      });
+    });
+}
+
+/**
+ * A pooled client that closes its socket when connecting fails. pg leaves the socket open after a
+ * failure in the authentication exchange (no password to send), and pg-pool drops such a client
+ * without ending it: the process would wait for the server's authentication_timeout (60 s by
+ * default) before it could exit, and a retrying daemon would hold one socket per attempt.
+ */
+class ClosingClient extends pg.Client {
+  override connect(): Promise<pg.Client>;
+  override connect(callback: (err: Error) => void): void;
+  override connect(callback?: (err: Error) => void): Promise<pg.Client> | void {
+    if (callback === undefined) {
+      return super.connect().catch(async (err: unknown) => {
+        await this.end().catch(() => undefined);
+        throw err;
+      });
+    }
+    super.connect((err: Error | null) => {
+      if (!err) return callback(err as unknown as Error);
+      this.end()
+        .catch(() => undefined)
+        .finally(() => callback(err));
+    });
+  }
 }
 
 function osUser(): string | undefined {
@@ -96,7 +143,7 @@ export class TargetDb {
     this.#options = options;
     const config = clientConfig(target.url, options);
     this.where = describeConnection(config);
-    this.#pool = new pg.Pool({ ...config, max: options.poolSize, idleTimeoutMillis: 30_000 });
+    this.#pool = new pg.Pool({ ...config, max: options.poolSize, idleTimeoutMillis: 30_000, Client: ClosingClient as unknown as new () => pg.ClientBase });
     // An idle client's failure (server restart, network) must not crash the process.
     this.#pool.on('error', (err) => logger.warn({ err, target: this.name }, 'idle database connection failed'));
     this.#pool.on('connect', (client) => {

@@ -6,7 +6,10 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { quoteIdent, quoteLiteral } from '../../src/db/quote.js';
-import { cli } from '../support/cli.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cli, spawnCli } from '../support/cli.js';
 import { startEmbeddedServer, type EmbeddedServer } from '../support/embedded.js';
 import { testDatabaseUrl, tryLogin } from '../support/fixture.js';
 
@@ -77,6 +80,27 @@ describe('pgwarden passwd', () => {
     expect(bad.stderr).toMatch(/--valid-until: "next week" is not a timestamp/);
     expect((await cli(['--database-url', url, 'passwd', `${role}_ghost`], {}, { stdin: 'x\n' })).code).toBe(2);
     expect(await login(role, 'old-password')).toBe(true);
+  });
+
+  it('reads the password from PGPASSFILE as libpq does, when the URL has none', async () => {
+    const role = await createRole(`pgw_passwd_${suffix}_file`);
+    const target = new URL(url);
+    target.username = encodeURIComponent(role);
+    target.password = '';
+    const dir = mkdtempSync(join(tmpdir(), 'pgwarden-pgpass-'));
+    try {
+      const file = join(dir, 'pgpass');
+      writeFileSync(file, `${target.hostname}:${target.port}:*:${role.replace(/[:\\]/g, '\\$&')}:old-password\n`, { mode: 0o600 });
+      const found = await spawnCli(['--database-url', target.toString(), 'roles', '--json'], { PGPASSFILE: file });
+      expect(found.stderr).toBe('');
+      expect(found.code).toBe(0);
+      expect(JSON.parse(found.stdout)).toEqual(expect.arrayContaining([expect.objectContaining({ role })]));
+      const none = await spawnCli(['--database-url', target.toString(), 'roles'], { PGPASSFILE: join(dir, 'missing') });
+      expect(none.code).toBe(1);
+      expect(none.stderr).toMatch(/none was given: not in the URL, PGPASSWORD, nor the password file/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('on a terminal asks twice and refuses a mismatch', async () => {
