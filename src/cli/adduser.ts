@@ -21,12 +21,11 @@ import { fetchPasswordSettings, storedAsScram } from '../db/password.js';
 import type { TargetDb } from '../db/pool.js';
 import { fetchAddUserAuthority, fetchExistingUser, fetchSchemaState, type ExistingUser } from '../db/user-state.js';
 import { UsageError } from '../errors.js';
-import { Metrics } from '../metrics/registry.js';
-import { writeActionCounts } from '../metrics/textfile.js';
 import { matches } from '../policies/match.js';
 import type { Config } from '../config/load.js';
 import { loadContext, requireDatabase, requireRole, singleTarget, withTargets, type GlobalOptions } from './context.js';
 import type { Io } from './io.js';
+import { METRICS_FILE_HELP, recordActions } from './metrics-file.js';
 import { printJson, printTable } from './output.js';
 import { parseValidUntil, readNewPassword, validUntilAfter } from './password.js';
 
@@ -136,13 +135,6 @@ async function unreachableDatabases(db: TargetDb, databases: readonly string[], 
   return rows.filter((r) => !r.reachable).map((r) => r.database);
 }
 
-/** This run's statements, added to the textfile's pgwarden_actions_total. */
-async function writeMetrics(path: string, config: Config, steps: readonly AddUserStep[]): Promise<void> {
-  const metrics = new Metrics(config.settings.metrics);
-  for (const s of steps) metrics.countAction(s.target, ADDUSER_POLICY, s.action, s.result);
-  await writeActionCounts(path, metrics);
-}
-
 /**
  * Refuses (exit 2, nothing done) what pgwarden's role could not do: a GRANT without the grant
  * option does not fail, it grants nothing with a warning, so this is checked first.
@@ -244,7 +236,7 @@ async function runAddUser(role: string, options: AddUserOptions, globals: Global
     } finally {
       // Whatever happened, what was done is on record.
       for (const s of plan.steps) auditAddUserStep(audit, s, false);
-      if (options.metricsFile) await writeMetrics(options.metricsFile, context.config, plan.steps);
+      await recordActions(options.metricsFile, context.config, plan.steps.map((step) => ({ ...step, policy: ADDUSER_POLICY })));
     }
     if (plan.created && plan.steps[0]?.result === 'done') {
       const scram = await db.withClient(async (client) => storedAsScram(client, role, await fetchPasswordSettings(client)));
@@ -292,7 +284,7 @@ export function registerAddUser(program: Command, io: Io): void {
     .option('--conn-limit <n>', 'CONNECTION LIMIT')
     .option('--update', 'the role exists: add only what it is missing, and report it')
     .option('--dry-run', 'only print the statements')
-    .option('--metrics-file <path>', "add this run's pgwarden_actions_total to a node_exporter textfile")
+    .option('--metrics-file <path>', METRICS_FILE_HELP)
     .option('--target <name>', 'the target (with several configured)')
     .action(async (role: string, options: AddUserOptions, command: Command) => {
       await runAddUser(role, options, command.optsWithGlobals<GlobalOptions>(), io);

@@ -14,6 +14,7 @@ import { UsageError } from '../errors.js';
 import { confirmAct } from './confirm.js';
 import { loadContext, requireDatabase, requireRole, singleTarget, withTargets, type GlobalOptions } from './context.js';
 import type { Io } from './io.js';
+import { METRICS_FILE_HELP, recordActions } from './metrics-file.js';
 import { printJson, printTable } from './output.js';
 import type { TargetDb } from '../db/pool.js';
 import { terminateSessions } from '../actions/role-actions.js';
@@ -24,6 +25,7 @@ interface LogoutOptions {
   yes?: boolean;
   dryRun?: boolean;
   target?: string;
+  metricsFile?: string;
 }
 
 async function isSuperuser(db: TargetDb): Promise<boolean> {
@@ -114,6 +116,7 @@ async function runLogout(role: string | undefined, options: LogoutOptions, globa
       for (const k of kills) Object.assign(k, { result: 'skipped', detail: 'the lock failed: sessions left alone so nothing reconnects unlocked' });
     } else await terminateSessions(db, kills);
     for (const a of actions) auditRoleAction(audit, 'logout', a, false);
+    await recordActions(options.metricsFile, context.config, actions);
     printActions(io, context.json, actions, undo);
     if (actions.some((a) => a.result === 'failed')) io.raiseExitCode(1);
   });
@@ -128,6 +131,7 @@ export function registerLogout(program: Command, io: Io): void {
     .option('--lock [scope]', 'lock first so nobody reconnects: NOLOGIN for ROLE; for a database, revoke CONNECT (or --lock=all)')
     .option('--yes', 'do not ask for confirmation')
     .option('--dry-run', 'only print the SQL')
+    .option('--metrics-file <path>', METRICS_FILE_HELP)
     .option('--target <name>', 'the target (with several configured)')
     .action(async (role: string | undefined, options: LogoutOptions, command: Command) => {
       await runLogout(role, options, command.optsWithGlobals<GlobalOptions>(), io);

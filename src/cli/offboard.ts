@@ -14,6 +14,7 @@ import { UsageError } from '../errors.js';
 import { confirmAct } from './confirm.js';
 import { loadContext, requireRole, singleTarget, withTargets, type GlobalOptions } from './context.js';
 import type { Io, TextSink } from './io.js';
+import { METRICS_FILE_HELP, recordActions } from './metrics-file.js';
 import { printJson, printTable } from './output.js';
 
 interface OffboardOptions {
@@ -23,6 +24,7 @@ interface OffboardOptions {
   yes?: boolean;
   force?: boolean;
   target?: string;
+  metricsFile?: string;
 }
 
 function printPlan(out: TextSink, actions: readonly RoleActionPlan[]): void {
@@ -108,6 +110,7 @@ async function runOffboard(role: string, options: OffboardOptions, globals: Glob
     }
     await executeOffboard(plan, { db, lockTimeoutMs: context.config.lockTimeoutMs, audit });
     for (const a of plan.actions) auditRoleAction(audit, 'offboard', a, false);
+    await recordActions(options.metricsFile, context.config, plan.actions);
     if (context.json) printJson(io.stdout, output());
     else {
       printPlan(io.stdout, plan.actions);
@@ -127,6 +130,7 @@ export function registerOffboard(program: Command, io: Io): void {
     .option('--dry-run', 'only print the SQL')
     .option('--yes', 'do not ask for confirmation')
     .option('--force', 'allow offboarding a superuser')
+    .option('--metrics-file <path>', METRICS_FILE_HELP)
     .option('--target <name>', 'the target (with several configured)')
     .action(async (role: string, options: OffboardOptions, command: Command) => {
       await runOffboard(role, options, command.optsWithGlobals<GlobalOptions>(), io);

@@ -10,12 +10,14 @@ import { fetchPasswordSettings, silenceStatementLog, storedAsScram } from '../db
 import { scramVerifier } from '../db/scram.js';
 import { loadContext, requireRole, singleTarget, withTargets, type GlobalOptions } from './context.js';
 import type { Io } from './io.js';
+import { METRICS_FILE_HELP, recordActions } from './metrics-file.js';
 import { printJson } from './output.js';
 import { parseValidUntil, readNewPassword } from './password.js';
 
 interface PasswdOptions {
   validUntil?: string;
   target?: string;
+  metricsFile?: string;
 }
 
 async function runPasswd(role: string, options: PasswdOptions, globals: GlobalOptions, io: Io): Promise<void> {
@@ -45,13 +47,14 @@ async function runPasswd(role: string, options: PasswdOptions, globals: GlobalOp
       if ((await storedAsScram(client, role, settings)) === false) {
         throw new Error(`the password of ${JSON.stringify(role)} was not stored as a SCRAM-SHA-256 verifier`);
       }
-      return { role, validUntil: check.rows[0]?.valid_until ?? null, iterations: settings.iterations };
+      return { role, target: db.name, validUntil: check.rows[0]?.valid_until ?? null, iterations: settings.iterations };
     });
   });
   context.logger.child({ component: 'audit' }).info(
     { audit: true, target: context.config.targets[0]?.name, action: 'passwd', result: 'done', role, validUntil: result.validUntil },
     'passwd done',
   );
+  await recordActions(options.metricsFile, context.config, [{ target: result.target, policy: 'passwd', action: 'set_password', result: 'done' }]);
   if (context.json) printJson(io.stdout, { role: result.role, validUntil: result.validUntil });
   else {
     const until = result.validUntil ? result.validUntil.toISOString() : 'no expiry';
@@ -65,6 +68,7 @@ export function registerPasswd(program: Command, io: Io): void {
     .description('set a new password: read from stdin or asked twice; only a SCRAM-SHA-256 verifier is sent')
     .argument('<role>', 'the role')
     .option('--valid-until <timestamp>', 'password expiry (VALID UNTIL), e.g. 2027-03-01, or infinity')
+    .option('--metrics-file <path>', METRICS_FILE_HELP)
     .option('--target <name>', 'the target (with several configured)')
     .action(async (role: string, options: PasswdOptions, command: Command) => {
       await runPasswd(role, options, command.optsWithGlobals<GlobalOptions>(), io);

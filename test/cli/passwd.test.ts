@@ -6,7 +6,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { quoteIdent, quoteLiteral } from '../../src/db/quote.js';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli, spawnCli } from '../support/cli.js';
@@ -53,7 +53,11 @@ describe('pgwarden passwd', () => {
   it('stores only a SCRAM verifier with the server iteration count, and the new password logs in over TCP', async () => {
     const role = await createRole(`pgw_passwd_${suffix}_Zoë "Q"`);
     const password = 'n3w pässwörd\u00AD!'; // the soft hyphen is removed by SASLprep on both sides
-    const result = await cli(['--database-url', url, '--json', 'passwd', role, '--valid-until', '2031-05-01T12:00:00Z'], {}, { stdin: `${password}\n` });
+    const metricsDir = mkdtempSync(join(tmpdir(), 'pgwarden-passwd-'));
+    const metricsFile = join(metricsDir, 'passwd.prom');
+    const result = await cli(['--database-url', url, '--json', 'passwd', role, '--valid-until', '2031-05-01T12:00:00Z', '--metrics-file', metricsFile], {}, { stdin: `${password}\n` });
+    expect(readFileSync(metricsFile, 'utf8')).toContain('pgwarden_actions_total{target="default",policy="passwd",action="set_password",result="done"} 1');
+    rmSync(metricsDir, { recursive: true, force: true });
     expect(result.stderr).not.toContain(password);
     expect(result.stderr).not.toContain('SCRAM-SHA-256$');
     expect(result.code).toBe(0);

@@ -239,8 +239,12 @@ describe('the life of a user: adduser, access, offboard', () => {
     expect(await runAs(role, password, database, `insert into ${quoteIdent(schema)}.${quoteIdent(table)} values (2, 'two')`)).toMatch(/permission denied/);
 
     // Offboarding ends its life: everything it owns goes to the owner, then the role is dropped.
-    const off = await cli(['--database-url', url, '--json', '--log-level', 'error', 'offboard', role, '--reassign-to', owner, '--drop', '--yes']);
+    const off = await cli(['--database-url', url, '--json', '--log-level', 'error', 'offboard', role, '--reassign-to', owner, '--drop', '--yes', '--metrics-file', metricsFile]);
     expect(off.code).toBe(0);
+    // The same textfile now counts both commands' actions.
+    const counted = readFileSync(metricsFile, 'utf8');
+    expect(counted).toContain('pgwarden_actions_total{target="default",policy="offboard",action="drop_role",result="done"} 1');
+    expect(counted).toContain('pgwarden_actions_total{target="default",policy="adduser",action="create_role",result="done"} 1');
     expect((await admin.query('select 1 from pg_roles where rolname = $1', [role])).rowCount).toBe(0);
     const mine = await inDatabase(database, (c) => c.query<{ owner: string }>(`select tableowner as owner from pg_tables where tablename = 'mine'`));
     expect(mine.rows[0]?.owner).toBe(owner);
