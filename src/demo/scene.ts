@@ -87,16 +87,30 @@ async function connect(url: string, application: string): Promise<Connection> {
   return { client, pid: (rows[0] as { pid: number }).pid, ended };
 }
 
+/**
+ * Runs `fn` on a superuser connection of the demo (in `database`, else the server URL's), and
+ * closes it. Every look the demo takes at its own server goes through here.
+ */
+export async function asDemoAdmin<T>(serverUrl: string, fn: (client: pg.Client) => Promise<T>, database?: string): Promise<T> {
+  const url = new URL(serverUrl);
+  if (database !== undefined) url.pathname = `/${database}`;
+  const client = new pg.Client({ connectionString: url.toString(), application_name: 'pgwarden-demo' });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
 function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)}s`;
 }
 
 /** Creates the roles, the database and its table, as the superuser of `serverUrl`. */
 async function createSchema(serverUrl: string, passwords: ReadonlyMap<string, string>): Promise<void> {
-  const admin = new pg.Client({ connectionString: serverUrl, application_name: 'pgwarden-demo' });
-  admin.on('error', () => undefined);
-  await admin.connect();
-  try {
+  await asDemoAdmin(serverUrl, async (admin) => {
     const now = Date.now();
     const validUntil: Record<string, string> = {
       [SCENE_ROLES.expiring]: new Date(now + 3 * DAY_MS).toISOString(),
@@ -112,29 +126,21 @@ async function createSchema(serverUrl: string, passwords: ReadonlyMap<string, st
     await admin.query(`create role ${quoteIdent(DISABLED_MARKER)} nologin`);
     await admin.query(`grant ${quoteIdent(DISABLED_MARKER)} to ${quoteIdent(SCENE_ROLES.disabled)}`);
     await admin.query(`create database ${quoteIdent(SCENE_DATABASE)}`);
-  } finally {
-    await admin.end().catch(() => undefined);
-  }
-  const shopUrl = new URL(serverUrl);
-  shopUrl.pathname = `/${SCENE_DATABASE}`;
-  const shop = new pg.Client({ connectionString: shopUrl.toString(), application_name: 'pgwarden-demo' });
-  shop.on('error', () => undefined);
-  await shop.connect();
-  try {
-    await shop.query(`create table orders (id int primary key, status text not null default 'new', updated_by text[] not null default '{}')`);
-    await shop.query('insert into orders (id) select generate_series(1, 100)');
-    await shop.query(`grant select, update on orders to ${quoteIdent(SCENE_ROLES.web)}, ${quoteIdent(SCENE_ROLES.api)}`);
-  } finally {
-    await shop.end().catch(() => undefined);
-  }
+  });
+  await asDemoAdmin(
+    serverUrl,
+    async (shop) => {
+      await shop.query(`create table orders (id int primary key, status text not null default 'new', updated_by text[] not null default '{}')`);
+      await shop.query('insert into orders (id) select generate_series(1, 100)');
+      await shop.query(`grant select, update on orders to ${quoteIdent(SCENE_ROLES.web)}, ${quoteIdent(SCENE_ROLES.api)}`);
+    },
+    SCENE_DATABASE,
+  );
 }
 
 /** Polls the server until `sql` returns a row whose `ok` is true. */
 async function waitFor(serverUrl: string, sql: string, values: unknown[], what: string, timeoutMs = 30_000): Promise<void> {
-  const client = new pg.Client({ connectionString: serverUrl, application_name: 'pgwarden-demo' });
-  client.on('error', () => undefined);
-  await client.connect();
-  try {
+  await asDemoAdmin(serverUrl, async (client) => {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const { rows } = await client.query<{ ok: boolean }>(sql, values);
@@ -142,9 +148,7 @@ async function waitFor(serverUrl: string, sql: string, values: unknown[], what: 
       if (Date.now() > deadline) throw new Error(`scene: ${what} did not happen within ${timeoutMs / 1000}s`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+  });
 }
 
 /**
