@@ -19,11 +19,11 @@ import {
 } from '../actions/adduser.js';
 import { fetchPasswordSettings, storedAsScram } from '../db/password.js';
 import type { TargetDb } from '../db/pool.js';
-import { fetchAddUserAuthority, fetchExistingUser, fetchSchemaState, type ExistingUser } from '../db/user-state.js';
+import { fetchAddUserAuthority, fetchExistingUser, fetchSchemaState, unreachableDatabases, type ExistingUser } from '../db/user-state.js';
 import { UsageError } from '../errors.js';
 import { matches } from '../policies/match.js';
 import type { Config } from '../config/load.js';
-import { loadContext, requireDatabase, requireRole, singleTarget, withTargets, type GlobalOptions } from './context.js';
+import { loadContext, requireDatabase, requireIdentifierLength, requireRole, singleTarget, withTargets, type GlobalOptions } from './context.js';
 import type { Io } from './io.js';
 import { METRICS_FILE_HELP, recordActions } from './metrics-file.js';
 import { printJson, printTable } from './output.js';
@@ -119,22 +119,6 @@ function expiryRequiredBy(config: Config, role: string, target: string): string 
   )?.name;
 }
 
-/** Databases among `databases` that `role` would not be able to connect to after the plan. */
-async function unreachableDatabases(db: TargetDb, databases: readonly string[], role: string, groups: readonly string[], granted: ReadonlySet<string>): Promise<string[]> {
-  const candidates = [...new Set(databases)].filter((d) => !granted.has(d));
-  if (candidates.length === 0) return [];
-  const { rows } = await db.query<{ database: string; reachable: boolean }>(
-    `select d.datname::text as database,
-            coalesce(has_database_privilege(r.oid, d.oid, 'CONNECT'), false)
-            or exists (select 1 from aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a where a.grantee = 0 and a.privilege_type = 'CONNECT')
-            or exists (select 1 from pg_roles g where g.rolname = any($3::text[]) and has_database_privilege(g.oid, d.oid, 'CONNECT')) as reachable
-     from pg_database d left join pg_roles r on r.rolname = $2
-     where d.datname = any($1::text[])`,
-    [candidates, role, groups],
-  );
-  return rows.filter((r) => !r.reachable).map((r) => r.database);
-}
-
 /**
  * Refuses (exit 2, nothing done) what pgwarden's role could not do: a GRANT without the grant
  * option does not fail, it grants nothing with a warning, so this is checked first.
@@ -183,7 +167,7 @@ async function runAddUser(role: string, options: AddUserOptions, globals: Global
   const expiry = requestedExpiry(options, new Date());
   const connLimit = parseConnLimit(options.connLimit);
   const schemas = options.schema.map(parseSchemaSpec);
-  if (Buffer.byteLength(role, 'utf8') > 63) throw new UsageError(`role ${JSON.stringify(role)} is longer than 63 bytes: PostgreSQL would truncate it`);
+  requireIdentifierLength('role', role);
   if (role.startsWith('pg_')) throw new UsageError(`role ${JSON.stringify(role)}: names starting with pg_ are reserved by PostgreSQL`);
   if (RESERVED_ROLE_NAMES.has(role)) throw new UsageError(`role ${JSON.stringify(role)}: the name is reserved by PostgreSQL`);
   if (options.inRole.includes(role)) throw new UsageError(`--in-role ${JSON.stringify(role)}: a role cannot be a member of itself`);

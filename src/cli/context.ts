@@ -72,7 +72,7 @@ export function singleTarget(dbs: readonly TargetDb[]): TargetDb {
 }
 
 /** PostgreSQL truncates identifiers to 63 bytes: a longer name would silently mean another one. */
-function requireIdentifierLength(what: string, name: string): void {
+export function requireIdentifierLength(what: string, name: string): void {
   if (Buffer.byteLength(name, 'utf8') > 63) {
     throw new UsageError(`${what} ${JSON.stringify(name)} is longer than 63 bytes: PostgreSQL would truncate it and act on another name`);
   }

@@ -127,3 +127,22 @@ export async function fetchAddUserAuthority(db: TargetDb, role: string, groups: 
     canAlterRole: row?.can_alter !== false,
   };
 }
+
+/**
+ * Databases among `databases` that `role` (perhaps not created yet) could not connect to: no CONNECT
+ * of its own, through PUBLIC or through `groups`. Those in `granted` are about to be granted.
+ */
+export async function unreachableDatabases(db: TargetDb, databases: readonly string[], role: string, groups: readonly string[], granted: ReadonlySet<string>): Promise<string[]> {
+  const candidates = [...new Set(databases)].filter((d) => !granted.has(d));
+  if (candidates.length === 0) return [];
+  const { rows } = await db.query<{ database: string; reachable: boolean }>(
+    `select d.datname::text as database,
+            coalesce(has_database_privilege(r.oid, d.oid, 'CONNECT'), false)
+            or exists (select 1 from aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a where a.grantee = 0 and a.privilege_type = 'CONNECT')
+            or exists (select 1 from pg_roles g where g.rolname = any($3::text[]) and has_database_privilege(g.oid, d.oid, 'CONNECT')) as reachable
+     from pg_database d left join pg_roles r on r.rolname = $2
+     where d.datname = any($1::text[])`,
+    [candidates, role, groups],
+  );
+  return rows.filter((r) => !r.reachable).map((r) => r.database);
+}
