@@ -60,8 +60,7 @@ export function clientConfig(url: string, options: ConnectionOptions, database?:
 function passwordFileLookup(config: pg.ClientConfig): () => Promise<string> {
   return () =>
     new Promise((resolve, reject) => {
-      const where = new pg.Client({ ...config, password: undefined });
-      pgpass({ host: where.host, port: where.port, database: where.database, user: where.user }, (password) => {
+      pgpass(describeConnection(config), (password) => {
         if (password !== undefined) resolve(password);
         else reject(new Error('the server asks for a password and none was given: not in the URL, PGPASSWORD, nor the password file (PGPASSFILE or ~/.pgpass, which must not be readable by group or others)'));
       });
