@@ -1,20 +1,12 @@
 /** The built binary, as users and scripts run it: exit codes, one-line errors, no secrets. */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { spawnCli } from '../support/cli.js';
+import { useConfigFiles } from '../support/config-file.js';
 import { startEmbeddedServer, type EmbeddedServer } from '../support/embedded.js';
 import { testDatabaseUrl } from '../support/fixture.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'pgwarden-bin-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-function configFile(doc: unknown): string {
-  const path = join(dir, `${Math.random().toString(36).slice(2)}.yaml`);
-  writeFileSync(path, JSON.stringify(doc));
-  return path;
-}
+const configFile = useConfigFiles('bin', 'yaml');
 
 // Nothing listens on port 1: if a command got as far as connecting, it would exit 1, not 2.
 const UNREACHABLE = 'postgres://someone:hunter2@127.0.0.1:1/postgres';

@@ -1,9 +1,6 @@
 /** Role policies end to end against the real server: expiring passwords and disabled users. */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pg from 'pg';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import type { RunOutput } from '../../src/cli/run.js';
 import { loadConfig } from '../../src/config/load.js';
@@ -11,19 +8,13 @@ import { quoteIdent } from '../../src/db/quote.js';
 import { Engine } from '../../src/engine.js';
 import { Metrics } from '../../src/metrics/registry.js';
 import { cli } from '../support/cli.js';
+import { useConfigFiles } from '../support/config-file.js';
 import { ROLE_PASSWORD, testDatabaseUrl, tryLogin, urlFor, useFixture, waitFor } from '../support/fixture.js';
 import { testTarget } from '../support/target.js';
 
 const fixture = useFixture('rolepol');
-const dir = mkdtempSync(join(tmpdir(), 'pgwarden-rolepol-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const writeConfig = useConfigFiles('rolepol');
 const DAY = 86_400_000;
-
-function writeConfig(doc: unknown): string {
-  const path = join(dir, `${Math.random().toString(36).slice(2)}.json`);
-  writeFileSync(path, JSON.stringify(doc));
-  return path;
-}
 
 async function run(args: string[]): Promise<{ code: number; out: RunOutput; audit: Record<string, unknown>[] }> {
   const result = await cli(['--database-url', testDatabaseUrl(), '--json', ...args]);

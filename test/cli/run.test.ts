@@ -1,24 +1,15 @@
 /** `run --once`, `plan` and the daemon, end to end through the CLI against real sessions. */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RunOutput } from '../../src/cli/run.js';
 import { cli, isolatedEnv } from '../support/cli.js';
+import { useConfigFiles } from '../support/config-file.js';
 import { freePort } from '../support/net.js';
 import { testDatabaseUrl, useFixture, waitFor, type Fixture } from '../support/fixture.js';
 
 const fixture = useFixture('run');
-const dir = mkdtempSync(join(tmpdir(), 'pgwarden-run-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function writeConfig(doc: unknown): string {
-  const path = join(dir, `${Math.random().toString(36).slice(2)}.json`);
-  writeFileSync(path, JSON.stringify(doc));
-  return path;
-}
+const writeConfig = useConfigFiles('run');
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
