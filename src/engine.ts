@@ -19,7 +19,7 @@ import { coerceError } from './errors.js';
 import type { TargetDb } from './db/pool.js';
 import { fetchRoles, fetchSessions, type RoleSnapshot, type Snapshot } from './db/snapshot.js';
 import { fetchConnectableDatabases } from './db/roles.js';
-import { auditRestorePoints, auditRoleAction } from './actions/audit.js';
+import { auditRestorePoints, auditRoleAction, auditSessionAction } from './actions/audit.js';
 import { fetchRoleGrants } from './db/grants.js';
 import { executeRoleActions, planRoleActions, roleActionJson, roleViolationJson, type RoleActionPlan } from './actions/role-actions.js';
 import { errorReason } from './db/pg-errors.js';
@@ -351,29 +351,11 @@ export class Engine {
   /** One audit line and one counter increment per action. */
   #record(target: string, policy: Policy, action: SessionActionPlan, mode: Mode): void {
     this.#metrics.countAction(target, policy.name, action.action, action.result);
-    const s = action.violation.session;
     const { includeQuery, queryMaxLength } = this.#config.settings.audit;
-    const line = {
-      audit: true,
-      target,
-      policy: policy.name,
-      kind: policy.kind,
-      action: action.action,
-      result: action.result,
-      dryRun: mode === 'dry-run',
-      pid: s.pid,
-      role: s.role,
-      database: s.database,
-      application: s.application,
-      clientAddr: s.clientAddr,
-      state: s.state,
-      seconds: Math.round(action.violation.seconds),
-      overSeconds: Math.round(action.violation.overSeconds),
-      reason: action.violation.reason,
-      ...(action.detail !== undefined ? { detail: action.detail } : {}),
-      ...(includeQuery && s.query !== null ? { query: s.query.slice(0, queryMaxLength) } : {}),
-    };
-    if (action.result === 'failed') this.#audit.error(line, 'action failed');
-    else this.#audit.info(line, `${action.action} ${action.result}`);
+    auditSessionAction(
+      this.#audit,
+      { target, policy: policy.name, kind: policy.kind, dryRun: mode === 'dry-run', query: { include: includeQuery, maxLength: queryMaxLength } },
+      action,
+    );
   }
 }

@@ -5,7 +5,45 @@
 import type { Logger } from 'pino';
 import { restoreSql, type Grant } from '../db/grants.js';
 import { ADDUSER_POLICY, addUserStepJson, type AddUserStep } from './adduser.js';
+import type { Session } from '../db/snapshot.js';
 import type { RoleActionPlan } from './role-actions.js';
+import type { SessionActionPlan } from './types.js';
+
+/** Writes one audit line: an error when the action failed, else info. */
+function writeAuditLine(audit: Logger, line: Record<string, unknown> & { action: string; result: string }): void {
+  if (line.result === 'failed') audit.error(line, 'action failed');
+  else audit.info(line, `${line.action} ${line.result}`);
+}
+
+/** Who an action on a session was about. */
+function sessionFields(s: Session): Record<string, unknown> {
+  return { pid: s.pid, database: s.database, application: s.application, clientAddr: s.clientAddr, state: s.state };
+}
+
+/** Writes the audit line of one session action of a policy run (kill or cancel). */
+export function auditSessionAction(
+  audit: Logger,
+  context: { target: string; policy: string; kind: string; dryRun: boolean; query: { include: boolean; maxLength: number } },
+  action: SessionActionPlan,
+): void {
+  const s = action.violation.session;
+  writeAuditLine(audit, {
+    audit: true,
+    target: context.target,
+    policy: context.policy,
+    kind: context.kind,
+    action: action.action,
+    result: action.result,
+    dryRun: context.dryRun,
+    role: s.role,
+    ...sessionFields(s),
+    seconds: Math.round(action.violation.seconds),
+    overSeconds: Math.round(action.violation.overSeconds),
+    reason: action.violation.reason,
+    ...(action.detail !== undefined ? { detail: action.detail } : {}),
+    ...(context.query.include && s.query !== null ? { query: s.query.slice(0, context.query.maxLength) } : {}),
+  });
+}
 
 /** Writes the audit line of one role (or manual) action. */
 export function auditRoleAction(audit: Logger, kind: string, action: RoleActionPlan, dryRun: boolean): void {
@@ -18,23 +56,14 @@ export function auditRoleAction(audit: Logger, kind: string, action: RoleActionP
     result: action.result,
     dryRun,
     role: action.role,
-    ...(action.session
-      ? {
-          pid: action.session.pid,
-          database: action.session.database,
-          application: action.session.application,
-          clientAddr: action.session.clientAddr,
-          state: action.session.state,
-        }
-      : {}),
+    ...(action.session ? sessionFields(action.session) : {}),
     ...(action.database !== undefined ? { database: action.database } : {}),
     sql: action.sql,
     ...(action.restore !== undefined && action.result === 'done' ? { restore: action.restore } : {}),
     ...(action.effective !== undefined ? { effective: action.effective } : {}),
     ...(action.detail !== undefined ? { detail: action.detail } : {}),
   };
-  if (action.result === 'failed') audit.error(line, 'action failed');
-  else audit.info(line, `${action.action} ${action.result}`);
+  writeAuditLine(audit, line);
 }
 
 /**
@@ -75,7 +104,5 @@ export function auditRestorePoints(audit: Logger, kind: string, plans: readonly 
 
 /** The audit line of one `adduser` statement (its SQL printed with the verifier as '***'). */
 export function auditAddUserStep(audit: Logger, step: AddUserStep, dryRun: boolean): void {
-  const line = { audit: true, kind: ADDUSER_POLICY, dryRun, ...addUserStepJson(step) };
-  if (step.result === 'failed') audit.error(line, 'action failed');
-  else audit.info(line, `${step.action} ${step.result}`);
+  writeAuditLine(audit, { audit: true, kind: ADDUSER_POLICY, dryRun, ...addUserStepJson(step) });
 }
