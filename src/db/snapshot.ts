@@ -10,6 +10,16 @@ import pg from 'pg';
 import type { LockSnapshot } from './locks.js';
 import type { TargetDb } from './pool.js';
 
+/**
+ * May the current role signal the backend of row `s` (pg_stat_get_activity) whose role is row
+ * `u` (pg_roles), given `n.superuser` and `n.signal_backend` of the current role? The one
+ * classification of Session.signallable, used by the snapshot and re-checked by every kill.
+ */
+export const SIGNALLABLE_SQL = `case when n.superuser then true
+              when u.rolsuper or s.usesysid is null then false
+              when n.signal_backend then true
+              else pg_has_role(s.usesysid, 'USAGE') end`;
+
 /** One row of pg_stat_activity, any backend type. */
 export interface Session {
   readonly pid: number;
@@ -36,6 +46,23 @@ export interface Session {
   readonly waitEventType: string | null;
   readonly waitEvent: string | null;
   readonly query: string | null;
+  /**
+   * The server hides this backend's state, query and timestamps from pgwarden's role (no
+   * pg_read_all_stats, not a role whose privileges it has): a backend of a role, in a database,
+   * whose type the server does not say — a client backend as far as anyone can tell (logical
+   * replication and other database-connected workers look the same). Never judged, never acted
+   * on, always counted (pgwarden_sessions_hidden). The rule is the server's
+   * HAS_PGSTAT_PERMISSIONS: https://www.postgresql.org/docs/current/monitoring-stats.html#MONITORING-PG-STAT-ACTIVITY-VIEW
+   */
+  readonly hidden: boolean;
+  /**
+   * Whether pgwarden's role may signal this backend, decided as pg_signal_backend() decides
+   * (src/backend/storage/ipc/signalfuncs.c): a superuser may signal anyone; a superuser's backend
+   * (or one with no role) only a superuser; any other backend a role with the privileges of
+   * pg_signal_backend or of the backend's role (inheritance counts, plain membership does not).
+   * https://www.postgresql.org/docs/current/functions-admin.html#FUNCTIONS-ADMIN-SIGNAL
+   */
+  readonly signallable: boolean;
 }
 
 /** One role of pg_roles with what policies need to judge it. */
@@ -62,6 +89,8 @@ export interface Snapshot {
   readonly target: string;
   readonly takenAt: Date;
   readonly serverVersionNum: number;
+  /** pgwarden's role on the target and its rights, at the same instant. */
+  readonly self: Identity;
   readonly sessions: readonly Session[];
   /** Lock waits, attached only when a policy needs them (lock_blocker, onlyWhenBlocking). */
   readonly locks?: LockSnapshot;
@@ -110,12 +139,25 @@ export const SESSIONS_SQL = `
          s.wait_event,
          left(s.query, $1),
          n.now_us,
-         n.server_version_num
+         n.server_version_num,
+         ${SIGNALLABLE_SQL},
+         n.session_role,
+         n.current_role,
+         n.bootstrap_role,
+         n.superuser,
+         n.read_all_stats,
+         n.signal_backend
   from pg_stat_get_activity(null) s
   left join pg_database d on d.oid = s.datid
   left join pg_roles u on u.oid = s.usesysid
   cross join (select (extract(epoch from clock_timestamp()) * 1000000)::int8 as now_us,
-                     current_setting('server_version_num')::int as server_version_num) n`;
+                     current_setting('server_version_num')::int as server_version_num,
+                     session_user::text as session_role,
+                     current_user::text as current_role,
+                     (select rolname::text from pg_roles where oid = 10) as bootstrap_role,
+                     (select rolsuper from pg_roles where rolname = current_user) as superuser,
+                     pg_has_role('pg_read_all_stats', 'USAGE') as read_all_stats,
+                     pg_has_role('pg_signal_backend', 'USAGE') as signal_backend) n`;
 
 /** Epoch microseconds (int8 text, exact below 2^53, i.e. until the year 2255) as a number. */
 function micros(text: string | null): number | null {
@@ -162,6 +204,35 @@ function toSession(row: readonly (string | null)[]): Session {
     waitEventType: row[13] ?? null,
     waitEvent: row[14] ?? null,
     query: row[15] ?? null,
+    // The server says nothing of a hidden backend but its pid, role, database and application.
+    hidden: row[8] === null && row[3] !== null && row[1] !== null,
+    signallable: row[18] === 't',
+  };
+}
+
+/** Who pgwarden is on a target and what its role may see and do, read with every session snapshot. */
+export interface Identity {
+  /** The role pgwarden logged in as (session_user). */
+  readonly role: string;
+  /** The role its privileges are checked as (current_user; differs only after SET ROLE). */
+  readonly currentRole: string;
+  /** The bootstrap superuser (oid 10): never a candidate of any policy or command. */
+  readonly bootstrapRole: string;
+  readonly superuser: boolean;
+  /** Has the privileges of pg_read_all_stats: sees every backend's state (superusers too). */
+  readonly readAllStats: boolean;
+  /** Has the privileges of pg_signal_backend: may signal other roles' non-superuser backends. */
+  readonly signalBackend: boolean;
+}
+
+function identityOf(row: readonly (string | null)[] | undefined): Identity {
+  return {
+    role: row?.[19] ?? '',
+    currentRole: row?.[20] ?? '',
+    bootstrapRole: row?.[21] ?? '',
+    superuser: row?.[22] === 't',
+    readAllStats: row?.[23] === 't',
+    signalBackend: row?.[24] === 't',
   };
 }
 
@@ -176,6 +247,7 @@ export async function fetchSessions(db: TargetDb): Promise<Snapshot> {
     takenAt: new Date(),
     // Our own backend is always in the view, so the version rides along with no extra round trip.
     serverVersionNum: Number(rows[0]?.[17] ?? 0),
+    self: identityOf(rows[0]),
     sessions,
   };
 }

@@ -136,6 +136,7 @@ export class Metrics {
   readonly sessions: Gauge;
   readonly sessionOldest: Gauge;
   readonly transactionOldest: Gauge;
+  readonly sessionsHidden: Gauge;
   readonly violations: Gauge;
   readonly actions: Counter;
   readonly runDuration: Histogram;
@@ -181,6 +182,12 @@ export class Metrics {
     this.transactionOldest = new Gauge({
       name: 'pgwarden_transaction_oldest_seconds',
       help: 'Seconds the oldest open transaction of a client session has been open (0 when none).',
+      labelNames: ['target'],
+      registers,
+    });
+    this.sessionsHidden = new Gauge({
+      name: 'pgwarden_sessions_hidden',
+      help: "Client backends whose state pgwarden cannot read (its role lacks pg_read_all_stats and the backend's role privileges): policies cannot judge them.",
       labelNames: ['target'],
       registers,
     });
@@ -301,7 +308,12 @@ export class Metrics {
     const perRole = new Map<string, number>();
     let oldestTransaction = 0;
     const waits: { database: string; seconds: number }[] = [];
+    let hidden = 0;
     for (const s of sessions) {
+      if (s.hidden) {
+        hidden += 1;
+        continue;
+      }
       if (s.backendType !== 'client backend' || ownPids.has(s.pid)) continue;
       clients.push(s);
       const role = s.role ?? '';
@@ -319,6 +331,7 @@ export class Metrics {
     const counts = new Map<string, { labels: Labels; value: number }>();
     const oldest = new Map<string, number>();
     this.transactionOldest.set({ target }, oldestTransaction);
+    this.sessionsHidden.set({ target }, hidden);
     for (const s of clients) {
       const state = s.state ?? 'unknown';
       const role = keep.has(s.role ?? '') ? (s.role ?? '') : OTHER_ROLE;

@@ -1,5 +1,5 @@
 /** Fixture snapshots for the pure rule and planner tests (no database). */
-import type { Session, Snapshot } from '../../src/db/snapshot.js';
+import type { Identity, Session, Snapshot } from '../../src/db/snapshot.js';
 
 let nextPid = 1000;
 
@@ -27,10 +27,22 @@ export function session(overrides: Partial<Session> = {}): Session {
     waitEventType: 'Client',
     waitEvent: 'ClientRead',
     query: 'select 1',
+    hidden: false,
+    signallable: true,
     ...overrides,
   };
 }
 
-export function snapshot(sessions: Session[], target = 'default'): Snapshot {
-  return { target, takenAt: new Date(), serverVersionNum: 170000, sessions };
+/** pgwarden connected as `pgwarden`, with pg_read_all_stats and pg_signal_backend. */
+export const IDENTITY: Identity = {
+  role: 'pgwarden',
+  currentRole: 'pgwarden',
+  bootstrapRole: 'postgres',
+  superuser: false,
+  readAllStats: true,
+  signalBackend: true,
+};
+
+export function snapshot(sessions: Session[], target = 'default', self: Identity = IDENTITY): Snapshot {
+  return { target, takenAt: new Date(), serverVersionNum: 170000, self, sessions };
 }
