@@ -133,6 +133,7 @@ export class TargetDb {
   readonly #pool: pg.Pool;
   readonly #url: string;
   readonly #options: ConnectionOptions;
+  readonly #log: Logger;
   #ended = false;
   #queries = 0;
 
@@ -140,6 +141,7 @@ export class TargetDb {
     this.name = target.name;
     this.#url = target.url;
     this.#options = options;
+    this.#log = logger;
     const config = clientConfig(target.url, options);
     this.where = describeConnection(config);
     this.#pool = new pg.Pool({ ...config, max: options.poolSize, idleTimeoutMillis: 30_000, Client: ClosingClient as unknown as new () => pg.ClientBase });
@@ -186,7 +188,14 @@ export class TargetDb {
     }
   }
 
-  /** Runs `fn` on one pooled client (for statements that must share a session). */
+  /**
+   * Runs `fn` on one pooled client (for statements that must share a session). pg-pool removes its
+   * idle `error` listener while a client is checked out, and pg emits 'error' when the backend is
+   * terminated or the socket breaks: without a listener of ours for that time the event would end
+   * the process (issue 14, case 9). The statement in flight, or the next one, fails instead; the
+   * client goes back as broken, never to be reused. So does a client whose `fn` threw: its session
+   * may be left in an aborted transaction or with a SET in force (pg-pool's own `query` does the same).
+   */
   async withClient<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     let client: pg.PoolClient;
     try {
@@ -194,10 +203,27 @@ export class TargetDb {
     } catch (err) {
       throw asConnectionError(err, this.where);
     }
+    let broken: unknown;
+    const onError = (err: unknown): void => {
+      if (broken !== undefined) return;
+      broken = err;
+      this.#log.warn({ err, target: this.name }, 'database connection failed while in use');
+    };
+    client.on('error', onError);
+    let succeeded = false;
     try {
-      return await fn(client);
+      const result = await fn(client);
+      succeeded = true;
+      return result;
+    } catch (err) {
+      // The server's reason for the statement in flight when it had one; else the connection's
+      // failure, the cause of pg's "not queryable" on a statement sent after it.
+      throw broken !== undefined && !(err instanceof pg.DatabaseError) ? broken : err;
     } finally {
-      client.release();
+      // Released first (pg-pool puts its idle listener back), then ours removed: never a moment
+      // without one.
+      client.release(!succeeded || broken !== undefined);
+      client.off('error', onError);
     }
   }
 
