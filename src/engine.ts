@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config/load.js';
 import type { Mode, Policy } from './config/policies.js';
 import { executeSessionActions } from './actions/executor.js';
-import { countClientSessions, planSessionActions } from './actions/planner.js';
+import { breakerVerdict, countClientSessions, planSessionActions } from './actions/planner.js';
 import {
   sessionActionJson,
   sessionViolationJson,
@@ -17,11 +17,22 @@ import {
 } from './actions/types.js';
 import { coerceError } from './errors.js';
 import type { TargetDb } from './db/pool.js';
-import { fetchRoles, fetchSessions, type RoleSnapshot, type Snapshot } from './db/snapshot.js';
+import { fetchRoles, fetchSessions, hiddenSessionsWarning, type RoleSnapshot, type Snapshot } from './db/snapshot.js';
 import { fetchConnectableDatabases } from './db/roles.js';
 import { auditRestorePoints, auditRoleAction, auditSessionAction } from './actions/audit.js';
 import { fetchRoleGrants } from './db/grants.js';
-import { executeRoleActions, planRoleActions, roleActionJson, roleViolationJson, type RoleActionPlan } from './actions/role-actions.js';
+import {
+  executeRoleActions,
+  limitPlans,
+  planRoleActions,
+  planTerminations,
+  roleActionJson,
+  roleViolationJson,
+  rolesToEnd,
+  type RoleActionPlan,
+} from './actions/role-actions.js';
+import { endSessionsAfterLock } from './actions/lockout.js';
+import type { RoleViolation } from './policies/types.js';
 import { errorReason } from './db/pg-errors.js';
 import type { Metrics } from './metrics/registry.js';
 import { evaluateRolePolicy, evaluateSessionPolicy, isRolePolicy, needsLocks } from './policies/registry.js';
@@ -35,6 +46,9 @@ export interface RunReport {
   /** Set when the run could not complete (snapshot or statement failure). */
   readonly error?: string;
 }
+
+/** The snapshot kinds whose failure makes a target down (DESIGN.md: pgwarden_up, /readyz). */
+type SnapshotKind = 'sessions' | 'roles' | 'locks';
 
 /**
  * The snapshots one run may read, fetched only when first asked for and then shared: one query
@@ -74,6 +88,11 @@ export interface EngineOptions {
   readonly logger: Logger;
   /** Milliseconds since epoch; injected so tests control time. */
   readonly clock?: () => number;
+  /**
+   * Where warnings about what pgwarden cannot see or do go (hidden sessions, roles it never acts
+   * on), each once until its cause goes away: default a warn line in the log; commands print them.
+   */
+  readonly onWarning?: (target: string, message: string) => void;
 }
 
 const FORGET_CANCELLED_AFTER_MS = 24 * 3600 * 1000;
@@ -99,6 +118,11 @@ export class Engine {
   readonly #tickSnapshots = new Map<string, { tick: number; snapshots: Snapshots }>();
   /** role/database pairs whose revoke_connect was reported ineffective, per target and policy. */
   readonly #ineffective = new Map<string, Set<string>>();
+  /** Per target, the snapshot kinds whose last attempt failed, with the reason. */
+  readonly #failing = new Map<string, Map<SnapshotKind, string>>();
+  /** Warnings given and not yet cleared, by key: each is given once until its cause goes away. */
+  readonly #warned = new Set<string>();
+  readonly #onWarning: (target: string, message: string) => void;
 
   constructor(options: EngineOptions) {
     this.#config = options.config;
@@ -106,6 +130,7 @@ export class Engine {
     this.#log = options.logger.child({ component: 'engine' });
     this.#audit = options.logger.child({ component: 'audit' });
     this.#clock = options.clock ?? Date.now;
+    this.#onWarning = options.onWarning ?? ((target, message) => this.#log.warn({ target }, message));
     this.targets = options.targets;
     for (const db of this.targets) this.states.set(db.name, { up: false, leader: false, lastSuccess: null, lastError: null });
   }
@@ -140,21 +165,47 @@ export class Engine {
     return this.targets.filter((t) => !policy.targets || policy.targets.includes(t.name));
   }
 
-  /** Takes a session snapshot and records it (pgwarden_up, session gauges, readiness). */
-  async snapshot(db: TargetDb): Promise<Snapshot> {
+  /**
+   * Records how a snapshot of `kind` went on `db`: a target is up while none of its snapshot
+   * kinds failed last time (a role snapshot that fails counts as much as a session snapshot).
+   */
+  #recordOutcome(db: TargetDb, kind: SnapshotKind, err?: unknown): void {
     const state = this.states.get(db.name) as TargetState;
-    try {
-      const snapshot = await fetchSessions(db);
-      this.#metrics.up.set({ target: db.name }, 1);
-      this.#metrics.recordSessions(db.name, snapshot.sessions, db.ownPids);
-      state.up = true;
+    const failing = this.#failing.get(db.name) ?? new Map<SnapshotKind, string>();
+    this.#failing.set(db.name, failing);
+    if (err === undefined) failing.delete(kind);
+    else failing.set(kind, `${kind} snapshot: ${errorReason(err)}`);
+    state.up = failing.size === 0;
+    if (state.up) {
       state.lastSuccess = new Date(this.#clock()).toISOString();
       state.lastError = null;
+    } else state.lastError = [...failing.values()].join('; ');
+    this.#metrics.up.set({ target: db.name }, state.up ? 1 : 0);
+  }
+
+  /** Gives a warning once, until `clearWarning` says its cause went away. */
+  #warn(key: string, target: string, message: string): void {
+    if (this.#warned.has(key)) return;
+    this.#warned.add(key);
+    this.#onWarning(target, message);
+  }
+
+  #clearWarning(key: string): void {
+    this.#warned.delete(key);
+  }
+
+  /** Takes a session snapshot and records it (pgwarden_up, session gauges, readiness, hidden sessions). */
+  async snapshot(db: TargetDb): Promise<Snapshot> {
+    try {
+      const snapshot = await fetchSessions(db);
+      this.#metrics.recordSessions(db.name, snapshot.sessions, db.ownPids);
+      this.#recordOutcome(db, 'sessions');
+      const hidden = hiddenSessionsWarning(snapshot);
+      if (hidden) this.#warn(`hidden/${db.name}`, db.name, hidden);
+      else this.#clearWarning(`hidden/${db.name}`);
       return snapshot;
     } catch (err) {
-      this.#metrics.up.set({ target: db.name }, 0);
-      state.up = false;
-      state.lastError = errorReason(err);
+      this.#recordOutcome(db, 'sessions', err);
       this.#log.error({ err: coerceError(err), target: db.name }, 'snapshot failed');
       throw err;
     }
@@ -165,8 +216,10 @@ export class Engine {
     try {
       const roles = await fetchRoles(db);
       this.#metrics.recordRoles(db.name, roles.roles);
+      this.#recordOutcome(db, 'roles');
       return roles;
     } catch (err) {
+      this.#recordOutcome(db, 'roles', err);
       this.#log.error({ err: coerceError(err), target: db.name }, 'role snapshot failed');
       throw err;
     }
@@ -177,9 +230,15 @@ export class Engine {
     const sessions = memo(() => this.snapshot(db));
     const locks = memo(async () => {
       const { sessions: list } = await sessions();
-      const taken = await fetchLocks(db, list);
-      this.#metrics.recordLocks(db.name, list, taken);
-      return taken;
+      try {
+        const taken = await fetchLocks(db, list);
+        this.#metrics.recordLocks(db.name, list, taken);
+        this.#recordOutcome(db, 'locks');
+        return taken;
+      } catch (err) {
+        this.#recordOutcome(db, 'locks', err);
+        throw err;
+      }
     });
     return { sessions, roles: memo(() => this.roleSnapshot(db)), locks };
   }
@@ -257,20 +316,29 @@ export class Engine {
       exempt,
       safety,
       ownPids: db.ownPids,
+      self: roles.self,
       loginRoles: countLoginRoles(roles.roles),
       knownIneffective: ineffective,
       ...(grants ? { grants: grants.grants } : {}),
       ...(policy.kind === 'disabled_role' && policy.disabledWhen.memberOf ? { keepMembershipIn: policy.disabledWhen.memberOf } : {}),
     });
+    for (const { role, reason } of plan.reserved) {
+      this.#warn(`reserved/${key}/${role}`, db.name, `policy ${policy.name}: role ${JSON.stringify(role)} is ${reason}: pgwarden never acts on it (skipped)`);
+    }
+    let actions = plan.actions;
     if (this.#mayAct(db, mode, plan.actions)) {
       auditRestorePoints(this.#audit, policy.kind, plan.actions);
-      await executeRoleActions(db, plan.actions, this.#config.lockTimeoutMs);
+      const ending = plan.breaker ? new Set<string>() : rolesToEnd(plan.violations);
+      actions = await executeRoleActions(db, plan.actions, {
+        lockTimeoutMs: this.#config.lockTimeoutMs,
+        endSessions: { roles: ending, end: (endingNow) => this.#endRoleSessions(db, policy, endingNow, plan.violations, plan.actions) },
+      });
     }
-    for (const a of plan.actions) {
+    for (const a of actions) {
       if (a.action === 'revoke_connect' && a.effective === false) ineffective.add(`${a.role}/${a.database ?? ''}`);
     }
     this.#ineffective.set(key, ineffective);
-    for (const action of plan.actions) this.#recordRole(db.name, policy, action, mode);
+    for (const action of actions) this.#recordRole(db.name, policy, action, mode);
     if (plan.breaker) this.#log.error({ target: db.name, policy: policy.name }, plan.breaker);
     if (policy.kind === 'password_expiry') {
       const expiring = plan.violations.filter((v) => v.condition === 'expiring' || v.condition === 'expired').length;
@@ -279,7 +347,31 @@ export class Engine {
     if (policy.kind === 'disabled_role') {
       this.#metrics.recordDisabledRoleSessions(db.name, plan.violations.map((v) => ({ role: v.role.role, sessions: v.role.sessions })));
     }
-    return { violations: plan.violations.map(roleViolationJson), actions: plan.actions.map(roleActionJson) };
+    return { violations: plan.violations.map(roleViolationJson), actions: actions.map(roleActionJson) };
+  }
+
+  /**
+   * Ends the sessions of `roles` once their NOLOGIN (or REVOKE CONNECT) committed, from a fresh
+   * read, under what is left of the cap and under the circuit breaker, and verifies they are gone.
+   */
+  #endRoleSessions(db: TargetDb, policy: Policy, roles: ReadonlySet<string>, violations: readonly RoleViolation[], done: readonly RoleActionPlan[]): Promise<RoleActionPlan[]> {
+    const { exempt, safety } = this.#config.settings;
+    // Roles nobody can log in as any more: whatever session of theirs shows up is ended too.
+    const lockedOut = new Set(violations.filter((v) => !v.role.login).map((v) => v.role.role));
+    for (const a of done) if (a.action === 'nologin' && a.result === 'done') lockedOut.add(a.role);
+    const room = policy.maxActionsPerRun - done.filter((a) => a.action !== 'terminate' && a.result !== 'skipped').length;
+    return endSessionsAfterLock(db, {
+      read: () => this.snapshot(db),
+      plan: (snapshot) => {
+        const kills = planTerminations({ target: db.name, policy: policy.name, roles, exempt, ownPids: db.ownPids, self: snapshot.self }, snapshot.sessions);
+        const breaker = limitPlans(kills, room, policy.maxActionsPerRun, () =>
+          breakerVerdict(kills.filter((k) => k.result === 'planned').length, countClientSessions(snapshot.sessions, db.ownPids), 'client sessions', safety),
+        );
+        if (breaker) this.#log.error({ target: db.name, policy: policy.name }, breaker);
+        return kills;
+      },
+      lockedOut: (s) => lockedOut.has(s.role ?? ''),
+    });
   }
 
   /**
@@ -323,6 +415,7 @@ export class Engine {
       exempt,
       safety,
       ownPids: db.ownPids,
+      self: snapshot.self,
     });
   }
 

@@ -6,6 +6,7 @@
  * pg_stat_activity is read afresh because each autocommit statement is its own transaction.
  */
 import { quoteLiteral } from '../db/quote.js';
+import { SIGNALLABLE_SQL } from '../db/snapshot.js';
 import type { AgeColumn, Recheck, SessionAction } from '../policies/types.js';
 
 /** Column names are never user input: they come from this whitelist. */
@@ -22,37 +23,37 @@ const SIGNAL: Readonly<Record<SessionAction, string>> = {
 };
 
 /**
- * Whether the connected role may signal the backend at all: superusers' backends only by a
- * superuser; others by pg_signal_backend or the same role. A backend it may not signal is
- * reported, not attempted — a refused signal would abort the whole batch after some signals had
- * already gone out (signals are not transactional).
+ * Whether the connected role may signal the backend at all — the snapshot's classification
+ * (SIGNALLABLE_SQL: as the server decides, by the privileges of roles, not bare membership). A
+ * backend it may not signal is reported, not attempted: a refused signal would abort the whole
+ * batch after some signals had already gone out (signals are not transactional).
  */
-const SIGNALLABLE = `(select rolsuper from pg_roles where rolname = current_user)
-                or (not coalesce((select rolsuper from pg_roles where oid = a.usesysid), false)
-                    and (pg_has_role(current_user, 'pg_signal_backend', 'MEMBER')
-                         or pg_has_role(current_user, a.usesysid, 'MEMBER')))`;
+const SIGNALLER = `(select (select rolsuper from pg_roles where rolname = current_user) as superuser,
+                     pg_has_role('pg_signal_backend', 'USAGE') as signal_backend) n`;
 
 /** Still blocking someone: a backend waiting on a lock names it among its blockers. */
 const STILL_BLOCKING = `exists (select 1 from pg_stat_activity w
-                  where w.wait_event_type = 'Lock' and a.pid = any(pg_blocking_pids(w.pid)))`;
+                  where w.wait_event_type = 'Lock' and s.pid = any(pg_blocking_pids(w.pid)))`;
 
 /** One statement for many backends: $1 pids, $2 backend_start as epoch µs (text), $3 actions, $4 states, $5 seconds. */
 export function batchKillSql(recheck: Recheck): string {
   const since = AGE_COLUMNS[recheck.since];
   return `
   select c.pid,
-         case when a.pid is null then null
-              when not (${SIGNALLABLE}) then 'denied'
-              when c.action = 'cancel' then pg_cancel_backend(a.pid)::text
-              else pg_terminate_backend(a.pid)::text end as signalled
+         case when s.pid is null then null
+              when not (${SIGNALLABLE_SQL}) then 'denied'
+              when c.action = 'cancel' then pg_cancel_backend(s.pid)::text
+              else pg_terminate_backend(s.pid)::text end as signalled
   from unnest($1::int[], $2::text[], $3::text[]) as c(pid, backend_start_us, action)
-  left join pg_stat_activity a
-    on a.pid = c.pid
-   and a.backend_type = 'client backend'
-   and (extract(epoch from a.backend_start) * 1000000)::bigint = c.backend_start_us::bigint
-   and ($4::text[] is null or a.state = any($4::text[]))
-   and a.${since} <= clock_timestamp() - make_interval(secs => $5::float8)${recheck.stillBlocking ? `
-   and ${STILL_BLOCKING}` : ''}`;
+  cross join ${SIGNALLER}
+  left join pg_stat_activity s
+    on s.pid = c.pid
+   and s.backend_type = 'client backend'
+   and (extract(epoch from s.backend_start) * 1000000)::bigint = c.backend_start_us::bigint
+   and ($4::text[] is null or s.state = any($4::text[]))
+   and s.${since} <= clock_timestamp() - make_interval(secs => $5::float8)${recheck.stillBlocking ? `
+   and ${STILL_BLOCKING}` : ''}
+  left join pg_roles u on u.oid = s.usesysid`;
 }
 
 /** The same kill for one backend, with every value inlined: what `plan` prints and a DBA can run. */
@@ -66,6 +67,6 @@ export function singleKillSql(action: SessionAction, pid: number, backendStartUs
     `where pid = ${Math.trunc(pid)} and backend_type = 'client backend'\n` +
     `  and (extract(epoch from backend_start) * 1000000)::bigint = ${start}${states}\n` +
     `  and ${since} <= clock_timestamp() - interval '${Number(recheck.thresholdSeconds)} seconds'` +
-    (recheck.stillBlocking ? `\n  and ${STILL_BLOCKING.replace('a.pid', 'pg_stat_activity.pid')}` : '')
+    (recheck.stillBlocking ? `\n  and ${STILL_BLOCKING.replace('s.pid', 'pg_stat_activity.pid')}` : '')
   );
 }

@@ -3,7 +3,7 @@
  * would be done. Pure: no I/O. The executor then does it (enforce) or nothing happens (dry-run).
  */
 import { compileGlobs } from '../config/glob.js';
-import type { Session } from '../db/snapshot.js';
+import type { Identity, Session } from '../db/snapshot.js';
 import type { SessionViolation } from '../policies/types.js';
 import { singleKillSql } from './kill-sql.js';
 import type { SessionActionPlan } from './types.js';
@@ -20,17 +20,51 @@ export interface SafetyLimits {
   readonly minActions: number;
 }
 
+/** Who pgwarden is, as far as protection goes: the roles it never acts on. */
+export type SelfRoles = Pick<Identity, 'role' | 'currentRole' | 'bootstrapRole'>;
+
+/**
+ * Why no policy or command may ever act on `role`, whatever the configuration, or null: the
+ * reserved pg_* roles, the role pgwarden is connected as (it would lock itself out, or end a
+ * replica's connections), and the bootstrap superuser (oid 10: the cluster's owner, and on
+ * managed services the provider's own role).
+ */
+export function reservedRole(role: string, self: SelfRoles): string | null {
+  if (role.startsWith('pg_')) return 'reserved pg_* role';
+  if (role === self.role || role === self.currentRole) return 'the role pgwarden is connected as';
+  if (role === self.bootstrapRole) return 'the bootstrap superuser';
+  return null;
+}
+
 /** Why a session can never be acted on, or null when it may be. */
-export function protectionOf(session: Session, exempt: Exemptions, ownPids: ReadonlySet<number>): string | null {
-  if (session.backendType !== 'client backend') return 'not a client backend';
+export function protectionOf(session: Session, exempt: Exemptions, ownPids: ReadonlySet<number>, self: SelfRoles): string | null {
   // Known by pid: any client can call itself "pgwarden", so a name proves nothing.
   if (ownPids.has(session.pid)) return "pgwarden's own session";
   if (session.role === null) return 'no role';
-  if (session.role.startsWith('pg_')) return 'reserved pg_* role';
+  const reserved = reservedRole(session.role, self);
+  if (reserved !== null) return reserved;
+  // A hidden backend has no type to read: a candidate that cannot be acted on (unactionable says why).
+  if (!session.hidden && session.backendType !== 'client backend') return 'not a client backend';
   if (exempt.superusers && session.superuser) return 'superuser (exempt.superusers)';
   if (exempt.roles.length > 0 && compileGlobs(exempt.roles)(session.role)) return 'exempt role';
   if (exempt.applications.length > 0 && compileGlobs(exempt.applications)(session.application)) return 'exempt application';
   return null;
+}
+
+/**
+ * Why pgwarden cannot end or cancel `session` although it should, or null when it can: the
+ * server hides the backend from pgwarden's role (nothing to re-check it against, so it is never
+ * signalled), or would refuse the signal (Session.signallable, decided as the server decides).
+ * Such an action is `failed` from the plan on, in every mode: pgwarden cannot do its job there.
+ */
+export function unactionable(session: Session): string | null {
+  if (session.hidden) {
+    return "hidden: pgwarden's role cannot read this backend's state (it lacks pg_read_all_stats), so it cannot re-check it and does not end it; see pgwarden doctor";
+  }
+  if (session.signallable) return null;
+  // Not signallable although a superuser may signal anything: pgwarden is not one.
+  if (session.superuser) return "cannot be signalled: a superuser's backend, and only a superuser may signal it";
+  return `cannot be signalled: pgwarden's role has neither pg_signal_backend nor the privileges of ${JSON.stringify(session.role ?? '')}; see pgwarden doctor`;
 }
 
 export interface SessionPlanInput {
@@ -41,6 +75,8 @@ export interface SessionPlanInput {
   readonly exempt: Exemptions;
   readonly safety: SafetyLimits;
   readonly ownPids: ReadonlySet<number>;
+  /** pgwarden on the target (from the same snapshot as the violations). */
+  readonly self: SelfRoles;
 }
 
 export interface SessionPlan {
@@ -53,26 +89,26 @@ export interface SessionPlan {
 
 /**
  * Drops protected sessions, orders the rest oldest first, plans one action each up to the cap
- * (the rest `skipped`), and trips the circuit breaker when the run would act on too many.
+ * (the rest `skipped`; those pgwarden cannot signal `failed`), and trips the circuit breaker when
+ * the run would act on too many.
  */
 export function planSessionActions(input: SessionPlanInput): SessionPlan {
   const violations = input.violations
-    .filter((v) => protectionOf(v.session, input.exempt, input.ownPids) === null)
+    .filter((v) => protectionOf(v.session, input.exempt, input.ownPids, input.self) === null)
     .sort((a, b) => b.seconds - a.seconds);
-  const actions: SessionActionPlan[] = violations.map((violation, i) => ({
-    violation,
-    action: violation.action,
-    sql: singleKillSql(violation.action, violation.session.pid, violation.session.backendStartUs, violation.recheck),
-    result: i < input.maxActionsPerRun ? 'planned' : 'skipped',
-    ...(i < input.maxActionsPerRun ? {} : { detail: `cap of ${input.maxActionsPerRun} actions per run reached` }),
-  }));
-  const planned = actions.filter((a) => a.result === 'planned');
-  const fraction = input.clientSessions > 0 ? planned.length / input.clientSessions : 1;
-  if (planned.length > input.safety.minActions && fraction > input.safety.maxFraction) {
-    const breaker =
-      `circuit breaker: the run would act on ${planned.length} of ${input.clientSessions} client sessions ` +
-      `(${Math.round(fraction * 100)}% > ${Math.round(input.safety.maxFraction * 100)}%); acting on none`;
-    for (const a of planned) {
+  let planned = 0;
+  const actions: SessionActionPlan[] = violations.map((violation) => {
+    const sql = singleKillSql(violation.action, violation.session.pid, violation.session.backendStartUs, violation.recheck);
+    const refused = unactionable(violation.session);
+    if (refused !== null) return { violation, action: violation.action, sql, result: 'failed', detail: refused };
+    if (planned >= input.maxActionsPerRun) return { violation, action: violation.action, sql, result: 'skipped', detail: `cap of ${input.maxActionsPerRun} actions per run reached` };
+    planned += 1;
+    return { violation, action: violation.action, sql, result: 'planned' };
+  });
+  const breaker = breakerVerdict(planned, input.clientSessions, 'client sessions', input.safety);
+  if (breaker) {
+    for (const a of actions) {
+      if (a.result !== 'planned') continue;
       a.result = 'skipped';
       a.detail = breaker;
     }
@@ -81,8 +117,26 @@ export function planSessionActions(input: SessionPlanInput): SessionPlan {
   return { violations, actions };
 }
 
-/** Client sessions a target has now, excluding pgwarden's own. */
+/**
+ * The circuit breaker (DESIGN.md, Safety rules): acting on `count` of `of` `what` in one run
+ * trips it when the count is above minActions and the fraction above maxFraction. Returns the
+ * reason when it trips.
+ */
+export function breakerVerdict(count: number, of: number, what: string, safety: SafetyLimits): string | undefined {
+  const fraction = of > 0 ? count / of : 1;
+  if (count <= safety.minActions || fraction <= safety.maxFraction) return undefined;
+  return `circuit breaker: the run would act on ${count} of ${of} ${what} (${Math.round(fraction * 100)}% > ${Math.round(safety.maxFraction * 100)}%); acting on none`;
+}
+
+/** Whether a snapshot row is a client session (hidden ones count: they take slots too), not pgwarden's own. */
+export function isClientSession(s: Session, ownPids: ReadonlySet<number>): boolean {
+  return (s.backendType === 'client backend' || s.hidden) && !ownPids.has(s.pid);
+}
+
+/** Client sessions a target has now (hidden ones included), excluding pgwarden's own. */
 export function countClientSessions(sessions: readonly Session[], ownPids: ReadonlySet<number>): number {
-  return sessions.filter((s) => s.backendType === 'client backend' && !ownPids.has(s.pid)).length;
+  let count = 0;
+  for (const s of sessions) if (isClientSession(s, ownPids)) count += 1;
+  return count;
 }
 

@@ -15,7 +15,7 @@ import type { Session } from '../db/snapshot.js';
 import { ROLE_ACTION_ORDER, type RoleActionKind, type RoleViolation } from '../policies/types.js';
 import { signalBackends, signalOutcome } from './executor.js';
 import { singleKillSql } from './kill-sql.js';
-import { protectionOf, type Exemptions, type SafetyLimits } from './planner.js';
+import { breakerVerdict, isClientSession, protectionOf, reservedRole, unactionable, type Exemptions, type SafetyLimits, type SelfRoles } from './planner.js';
 import { grantConnectSql, loginSql, nologinSql, revokeConnectSql, TERMINATE_RECHECK } from './role-sql.js';
 import type { ActionJson, ActionResult, ViolationJson } from './types.js';
 
@@ -51,6 +51,8 @@ export interface RolePlanInput {
   readonly exempt: Exemptions;
   readonly safety: SafetyLimits;
   readonly ownPids: ReadonlySet<number>;
+  /** The roles pgwarden is on the target: never candidates. */
+  readonly self: SelfRoles;
   /** Login roles on the target (the breaker's denominator for NOLOGIN). */
   readonly loginRoles: number;
   /** role/database pairs whose revoke was already reported ineffective: not planned again. */
@@ -62,22 +64,25 @@ export interface RolePlanInput {
 }
 
 /** Roles and superusers no policy may touch. */
-export function roleProtection(role: { role: string; superuser: boolean }, exempt: Exemptions): string | null {
-  if (role.role.startsWith('pg_')) return 'reserved pg_* role';
+export function roleProtection(role: { role: string; superuser: boolean }, exempt: Exemptions, self: SelfRoles): string | null {
+  const reserved = reservedRole(role.role, self);
+  if (reserved !== null) return reserved;
   if (exempt.superusers && role.superuser) return 'superuser (exempt.superusers)';
   if (exempt.roles.length > 0 && compileGlobs(exempt.roles)(role.role)) return 'exempt role';
   return null;
 }
 
-/** The client sessions of `role`, never pgwarden's own. */
+/** The client sessions of `role` (hidden ones too: they are its sessions), never pgwarden's own. */
 export function sessionsOf(role: string, sessions: readonly Session[], ownPids: ReadonlySet<number>, database?: string): Session[] {
-  return sessions.filter(
-    (s) => s.role === role && s.backendType === 'client backend' && !ownPids.has(s.pid) && (database === undefined || s.database === database),
-  );
+  return sessions.filter((s) => s.role === role && isClientSession(s, ownPids) && (database === undefined || s.database === database));
 }
 
-/** A terminate action for one session of a role, re-checked by pid and backend_start. */
+/**
+ * A terminate action for one session of a role, re-checked by pid and backend_start; `failed`
+ * from the start when pgwarden cannot end it (hidden from it, or not its to signal).
+ */
 export function terminatePlan(target: string, policy: string, session: Session): RoleActionPlan {
+  const refused = unactionable(session);
   return {
     target,
     policy,
@@ -86,8 +91,54 @@ export function terminatePlan(target: string, policy: string, session: Session):
     session,
     database: session.database ?? undefined,
     sql: singleKillSql('terminate', session.pid, session.backendStartUs, TERMINATE_RECHECK),
-    result: 'planned',
+    ...(refused === null ? { result: 'planned' as const } : { result: 'failed' as const, detail: refused }),
   };
+}
+
+/** What decides which sessions of which roles a lockout ends. */
+export interface TerminationInput {
+  readonly target: string;
+  readonly policy: string;
+  /** The roles whose sessions are ended. */
+  readonly roles: ReadonlySet<string>;
+  /** Only sessions in this database (logout --database). */
+  readonly database?: string;
+  readonly exempt: Exemptions;
+  readonly ownPids: ReadonlySet<number>;
+  readonly self: SelfRoles;
+}
+
+/**
+ * The terminations of `input.roles`' client sessions in `sessions` (pure): protected sessions
+ * (exempt applications, pgwarden's own pids) left out, those pgwarden cannot end `failed`.
+ */
+export function planTerminations(input: TerminationInput, sessions: readonly Session[]): RoleActionPlan[] {
+  const out: RoleActionPlan[] = [];
+  for (const s of sessions) {
+    if (s.role === null || !input.roles.has(s.role) || !isClientSession(s, input.ownPids)) continue;
+    if (input.database !== undefined && s.database !== input.database) continue;
+    // Session-level safety too: exempt applications are never touched by any policy.
+    if (protectionOf(s, input.exempt, input.ownPids, input.self) !== null) continue;
+    out.push(terminatePlan(input.target, input.policy, s));
+  }
+  return out;
+}
+
+/**
+ * Applies the cap (`room` more actions may be planned) and the circuit breaker to `plans`, in
+ * order: past the cap `skipped`; when the breaker trips, every planned one `skipped` with the
+ * reason (returned).
+ */
+export function limitPlans(plans: readonly RoleActionPlan[], room: number, cap: number, breaker: () => string | undefined): string | undefined {
+  let planned = 0;
+  for (const a of plans) {
+    if (a.result !== 'planned') continue;
+    if (planned >= room) Object.assign(a, { result: 'skipped', detail: `cap of ${cap} actions per run reached` });
+    else planned += 1;
+  }
+  const tripped = breaker();
+  if (tripped) for (const a of plans) if (a.result === 'planned') Object.assign(a, { result: 'skipped', detail: tripped });
+  return tripped;
 }
 
 export function nologinPlan(target: string, policy: string, role: string): RoleActionPlan {
@@ -120,20 +171,33 @@ export function revokePrivilegePlans(target: string, policy: string, role: strin
     }));
 }
 
+/** What a role policy run plans. */
+export interface RolePlan {
+  /** Violations of roles the policy may act on. */
+  readonly violations: RoleViolation[];
+  readonly actions: RoleActionPlan[];
+  /** Set when the circuit breaker tripped. */
+  readonly breaker?: string;
+  /** Flagged roles no policy ever acts on (pgwarden's own, the bootstrap superuser, pg_*): said, then skipped. */
+  readonly reserved: { role: string; reason: string }[];
+}
+
 /** Plans what each flagged role needs, in the fixed order, under the cap and the circuit breaker. */
-export function planRoleActions(input: RolePlanInput): { violations: RoleViolation[]; actions: RoleActionPlan[]; breaker?: string } {
-  const violations = input.violations.filter((v) => roleProtection(v.role, input.exempt) === null);
+export function planRoleActions(input: RolePlanInput): RolePlan {
+  const reserved: { role: string; reason: string }[] = [];
+  for (const v of input.violations) {
+    const reason = reservedRole(v.role.role, input.self);
+    if (reason !== null) reserved.push({ role: v.role.role, reason });
+  }
+  const violations = input.violations.filter((v) => roleProtection(v.role, input.exempt, input.self) === null);
   const byKind = new Map<RoleActionKind | ManualActionKind, RoleActionPlan[]>(ROLE_ACTION_ORDER.map((k) => [k, []]));
+  const ending = new Set<string>();
   for (const v of violations) {
     const name = v.role.role;
     for (const kind of v.actions) {
       const list = byKind.get(kind) as RoleActionPlan[];
       if (kind === 'nologin' && v.role.login) list.push(nologinPlan(v.target, v.policy, name));
-      if (kind === 'terminate') {
-        // Session-level safety too: exempt applications are never touched by any policy.
-        const sessions = sessionsOf(name, input.sessions, input.ownPids).filter((s) => protectionOf(s, input.exempt, input.ownPids) === null);
-        list.push(...sessions.map((s) => terminatePlan(v.target, v.policy, s)));
-      }
+      if (kind === 'terminate') ending.add(name);
       if (kind === 'revoke_connect') {
         for (const database of input.connectable.get(name) ?? []) {
           if (!input.knownIneffective?.has(`${name}/${database}`)) list.push(revokeConnectPlan(v.target, v.policy, name, database));
@@ -145,42 +209,31 @@ export function planRoleActions(input: RolePlanInput): { violations: RoleViolati
       }
     }
   }
+  const first = violations[0];
+  if (first && ending.size > 0) {
+    const terminations = planTerminations({ target: first.target, policy: first.policy, roles: ending, exempt: input.exempt, ownPids: input.ownPids, self: input.self }, input.sessions);
+    // Shown in role order, as the violations are.
+    const order = new Map(violations.map((v, i) => [v.role.role, i]));
+    (byKind.get('terminate') as RoleActionPlan[]).push(...terminations.sort((a, b) => (order.get(a.role) ?? 0) - (order.get(b.role) ?? 0)));
+  }
   const actions = ROLE_ACTION_ORDER.flatMap((k) => byKind.get(k) as RoleActionPlan[]);
-  let planned = 0;
-  for (const a of actions) {
-    if (a.result !== 'planned') continue;
-    if (planned >= input.maxActionsPerRun) {
-      a.result = 'skipped';
-      a.detail = `cap of ${input.maxActionsPerRun} actions per run reached`;
-    } else planned += 1;
-  }
-  const breaker = tripBreaker(actions, input);
-  if (breaker) {
-    for (const a of actions) {
-      if (a.result === 'planned') {
-        a.result = 'skipped';
-        a.detail = breaker;
-      }
-    }
-  }
-  return { violations, actions, ...(breaker ? { breaker } : {}) };
+  const breaker = limitPlans(actions, input.maxActionsPerRun, input.maxActionsPerRun, () => tripBreaker(actions, input));
+  return { violations, actions, reserved, ...(breaker ? { breaker } : {}) };
+}
+
+/** The roles of `violations` whose sessions the policy ends (what a re-read after the lockout re-plans). */
+export function rolesToEnd(violations: readonly RoleViolation[]): Set<string> {
+  return new Set(violations.filter((v) => v.actions.includes('terminate')).map((v) => v.role.role));
 }
 
 function tripBreaker(actions: readonly RoleActionPlan[], input: RolePlanInput): string | undefined {
-  const { minActions, maxFraction } = input.safety;
   const count = (kind: RoleActionKind) => actions.filter((a) => a.action === kind && a.result === 'planned').length;
-  const clientSessions = input.sessions.filter((s) => s.backendType === 'client backend' && !input.ownPids.has(s.pid)).length;
-  const checks: [number, number, string][] = [
-    [count('nologin'), input.loginRoles, 'login roles'],
-    [count('terminate'), clientSessions, 'client sessions'],
-  ];
-  for (const [n, of, what] of checks) {
-    const fraction = of > 0 ? n / of : 1;
-    if (n > minActions && fraction > maxFraction) {
-      return `circuit breaker: the run would act on ${n} of ${of} ${what} (${Math.round(fraction * 100)}% > ${Math.round(maxFraction * 100)}%); acting on none`;
-    }
-  }
-  return undefined;
+  let clientSessions = 0;
+  for (const s of input.sessions) if (isClientSession(s, input.ownPids)) clientSessions += 1;
+  return (
+    breakerVerdict(count('nologin'), input.loginRoles, 'login roles', input.safety) ??
+    breakerVerdict(count('terminate'), clientSessions, 'client sessions', input.safety)
+  );
 }
 
 /** Runs a utility statement with a lock_timeout: DDL must give up rather than queue others behind it. */
@@ -254,8 +307,26 @@ export async function terminateSessions(db: TargetDb, plans: readonly RoleAction
   }
 }
 
-/** Does every `planned` action, phase by phase in the fixed order; sets results, never throws. */
-export async function executeRoleActions(db: TargetDb, plans: readonly RoleActionPlan[], lockTimeoutMs: number): Promise<void> {
+/** How a role run ends the sessions of the roles it locked out. */
+export interface RoleExecution {
+  readonly lockTimeoutMs: number;
+  /**
+   * The roles whose sessions the run ends, and how: after their lockout committed, read afresh
+   * (lockout.ts endSessionsAfterLock), returning the terminate actions with their results. Called
+   * once, after NOLOGIN and REVOKE CONNECT, with the roles whose NOLOGIN did not fail. Absent:
+   * the planned terminations are done as planned.
+   */
+  readonly endSessions?: { readonly roles: ReadonlySet<string>; readonly end: (roles: ReadonlySet<string>) => Promise<RoleActionPlan[]> };
+}
+
+/**
+ * Does every `planned` action and returns the actions with their results, in the fixed order.
+ * The locks go first — NOLOGIN, then REVOKE CONNECT — so that the sessions are read after they
+ * commit and nobody gets back in between; then the sessions end, then privileges are revoked.
+ * Never throws.
+ */
+export async function executeRoleActions(db: TargetDb, plans: readonly RoleActionPlan[], execution: RoleExecution): Promise<RoleActionPlan[]> {
+  const { lockTimeoutMs } = execution;
   const due = (kind: RoleActionKind | ManualActionKind) => plans.filter((p) => p.action === kind && p.result === 'planned');
   await runDdlPlans(db, due('nologin'), lockTimeoutMs);
   // A role whose NOLOGIN failed could log straight back in: leave its sessions and grants alone.
@@ -265,8 +336,21 @@ export async function executeRoleActions(db: TargetDb, plans: readonly RoleActio
       Object.assign(p, { result: 'skipped', detail: 'NOLOGIN failed for this role: not acting further so it cannot reconnect in between' });
     }
   }
-  await terminateSessions(db, due('terminate'));
-  for (const plan of due('revoke_connect')) {
+  await revokeConnects(db, due('revoke_connect'), lockTimeoutMs);
+  let terminations = plans.filter((p) => p.action === 'terminate');
+  if (execution.endSessions) {
+    // The terminations planned from the earlier snapshot are replaced by those of a fresh read.
+    const ending = new Set([...execution.endSessions.roles].filter((r) => !unlocked.has(r)));
+    const fresh = ending.size > 0 ? await execution.endSessions.end(ending) : [];
+    terminations = [...terminations.filter((p) => !ending.has(p.role)), ...fresh];
+  } else await terminateSessions(db, due('terminate'));
+  await revokePrivileges(db, due('revoke_privileges'), lockTimeoutMs);
+  return ROLE_ACTION_ORDER.flatMap((kind) => (kind === 'terminate' ? terminations : plans.filter((p) => p.action === kind)));
+}
+
+/** Planned REVOKE CONNECTs, each checked afterwards for paths that still let the role in. */
+async function revokeConnects(db: TargetDb, plans: readonly RoleActionPlan[], lockTimeoutMs: number): Promise<void> {
+  for (const plan of plans) {
     const database = plan.database as string;
     try {
       const explicit = await db.query(
@@ -288,7 +372,6 @@ export async function executeRoleActions(db: TargetDb, plans: readonly RoleActio
       Object.assign(plan, await failureIn(db, database, err));
     }
   }
-  await revokePrivileges(db, due('revoke_privileges'), lockTimeoutMs);
 }
 
 /** Runs planned revokes: shared ones on the pool, the rest in their database, one statement each. */

@@ -9,6 +9,7 @@
 import pg from 'pg';
 import type { LockSnapshot } from './locks.js';
 import type { TargetDb } from './pool.js';
+import { quoteIdent } from './quote.js';
 
 /**
  * May the current role signal the backend of row `s` (pg_stat_get_activity) whose role is row
@@ -99,6 +100,8 @@ export interface Snapshot {
 export interface RoleSnapshot {
   readonly target: string;
   readonly takenAt: Date;
+  /** The roles pgwarden is and never acts on (read with the roles). */
+  readonly self: Pick<Identity, 'role' | 'currentRole' | 'bootstrapRole'>;
   readonly roles: readonly RoleInfo[];
 }
 
@@ -272,7 +275,11 @@ export const ROLES_SQL = `
               when r.rolvaliduntil = '-infinity' then '${NEGATIVE_INFINITY_US}'::int8 end,
          m.member_of,
          s.sessions,
-         n.now_us
+         n.now_us,
+         -- who pgwarden is, on the bootstrap superuser's row only (oid 10 is always there): two
+         -- columns of NULL on every other row instead of the same names repeated 10,000 times
+         case when r.oid = 10 then session_user::text end,
+         case when r.oid = 10 then current_user::text end
   from pg_roles r
   cross join (select (extract(epoch from clock_timestamp()) * 1000000)::int8 as now_us) n
   left join (
@@ -283,10 +290,12 @@ export const ROLES_SQL = `
   ) m on m.member = r.oid
   left join (
     -- the function under pg_stat_activity: the view would join every role (10,000) only to
-    -- name them, where a count per role id is all that is needed here
+    -- name them, where a count per role id is all that is needed here. A backend hidden from
+    -- pgwarden's role (no pg_read_all_stats) has no backend_type: one with a role and a
+    -- database counts, as Session.hidden does — "no sessions" must never mean "cannot see them".
     select usesysid, count(*) as sessions
     from pg_stat_get_activity(null)
-    where backend_type = 'client backend'
+    where backend_type = 'client backend' or (backend_type is null and datid is not null and usesysid is not null)
     group by usesysid
   ) s on s.usesysid = r.oid`;
 
@@ -299,8 +308,14 @@ const parseTextArray = (pg.types.getTypeParser as (oid: number, format: 'text') 
 export async function fetchRoles(db: TargetDb): Promise<RoleSnapshot> {
   const rows = await db.queryText({ name: 'pgwarden_roles', text: ROLES_SQL });
   const roles: RoleInfo[] = new Array<RoleInfo>(rows.length);
+  const self = { role: '', currentRole: '', bootstrapRole: '' };
   for (let i = 0; i < rows.length; i++) {
     const row = rows[i] as (string | null)[];
+    if (row[8] !== null && row[8] !== undefined) {
+      self.role = row[8];
+      self.currentRole = row[9] ?? '';
+      self.bootstrapRole = row[0] as string;
+    }
     const negativeInfinity = row[4] === NEGATIVE_INFINITY_US;
     const validUntil = negativeInfinity ? null : micros(row[4] ?? null);
     const memberOf = row[5] ?? null;
@@ -316,7 +331,7 @@ export async function fetchRoles(db: TargetDb): Promise<RoleSnapshot> {
       sessions: sessions === null ? 0 : Number(sessions),
     };
   }
-  return { target: db.name, takenAt: new Date(), roles };
+  return { target: db.name, takenAt: new Date(), self, roles };
 }
 
 /**
@@ -341,4 +356,26 @@ export function membersOf(roles: readonly RoleInfo[], group: string): Set<string
     stack.push(...(directMembers.get(next) ?? []));
   }
   return members;
+}
+
+/** The client backends of a snapshot hidden from pgwarden's role (Session.hidden). */
+export function countHidden(sessions: readonly Session[]): number {
+  let hidden = 0;
+  for (const s of sessions) if (s.hidden) hidden += 1;
+  return hidden;
+}
+
+/**
+ * The one warning every command and run gives when the server hides backends from pgwarden
+ * (DESIGN.md: "never counted as 'no session'"), naming the missing grant; null when none is hidden.
+ */
+export function hiddenSessionsWarning(snapshot: Pick<Snapshot, 'target' | 'sessions' | 'self'>): string | null {
+  const hidden = countHidden(snapshot.sessions);
+  if (hidden === 0) return null;
+  const who = quoteIdent(snapshot.self.currentRole);
+  return (
+    `target ${snapshot.target}: ${hidden} client backend(s) of other roles are hidden from pgwarden's role ${who}: ` +
+    `without pg_read_all_stats it cannot read their state, so it neither shows, judges nor ends them ` +
+    `(fix: GRANT pg_read_all_stats TO ${who}; see pgwarden doctor)`
+  );
 }

@@ -26,13 +26,15 @@ const safety = { maxFraction: 1, minActions: 1000 };
 /** Plans an idle_in_transaction policy (1 s) over this fixture's roles, from a fresh snapshot. */
 async function planIdleInTransaction(target: TargetDb, prefix: string) {
   const policy: IdleInTransactionPolicy = { ...common, name: 'iit', kind: 'idle_in_transaction', maxIdleSeconds: 1, action: 'terminate', onlyWhenBlocking: false, match: only(prefix) };
+  const snapshot = await fetchSessions(target);
   return planSessionActions({
-    violations: idleInTransaction(await fetchSessions(target), policy, EMPTY_HISTORY),
+    violations: idleInTransaction(snapshot, policy, EMPTY_HISTORY),
     maxActionsPerRun: 50,
     clientSessions: 100,
     exempt,
     safety,
     ownPids: target.ownPids,
+    self: snapshot.self,
   });
 }
 
@@ -85,7 +87,7 @@ describe('executeSessionActions', () => {
     db = testTarget();
     const policy: LongQueryPolicy = { ...common, name: 'lq', kind: 'long_query', maxDurationSeconds: 1, action: 'cancel', escalateAfterSeconds: undefined, match: only(f.prefix) };
     const snapshot = await fetchSessions(db);
-    const plan = planSessionActions({ violations: longQuery(snapshot, policy, EMPTY_HISTORY), maxActionsPerRun: 50, clientSessions: 100, exempt, safety, ownPids: db.ownPids });
+    const plan = planSessionActions({ violations: longQuery(snapshot, policy, EMPTY_HISTORY), maxActionsPerRun: 50, clientSessions: 100, exempt, safety, ownPids: db.ownPids, self: snapshot.self });
     await executeSessionActions(db, plan.actions);
     expect(plan.actions.map((a) => [a.action, a.result])).toEqual([['cancel', 'done']]);
     await waitFor(async () => {

@@ -13,7 +13,8 @@ const DAY = 86_400;
 function role(name: string, overrides: Partial<RoleInfo> = {}): RoleInfo {
   return { role: name, login: true, superuser: false, connLimit: -1, validUntil: null, validSeconds: null, memberOf: [], sessions: 0, ...overrides };
 }
-const roles = (...list: RoleInfo[]): RoleSnapshot => ({ target: 'default', takenAt: new Date(), roles: list });
+const SELF = { role: 'pgwarden', currentRole: 'pgwarden', bootstrapRole: 'postgres' };
+const roles = (...list: RoleInfo[]): RoleSnapshot => ({ target: 'default', takenAt: new Date(), self: SELF, roles: list });
 
 describe('password_expiry', () => {
   const policy: PasswordExpiryPolicy = { ...common, name: 'pe', kind: 'password_expiry', warnWithinSeconds: 14 * DAY, requireExpiry: false, action: 'report', graceSeconds: 0 };
@@ -114,6 +115,7 @@ describe('disabled_role', () => {
       exempt: { superusers: true, roles: [], applications: [] },
       safety: { maxFraction: 0.5, minActions: 5 },
       ownPids: new Set<number>(),
+      self: SELF,
       loginRoles: 100,
     };
     const plan = planRoleActions(input);
