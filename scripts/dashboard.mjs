@@ -57,21 +57,45 @@ const panels = [
     { x: 12, unit: 's' },
   ),
   panel('stat', 'Targets up', 'pgwarden_up: 1 when the last snapshot of the target succeeded.', [{ expr: `pgwarden_up{${sel}}`, legend: '{{target}}' }], {
-    w: 8,
+    w: 6,
     h: 4,
     options: { colorMode: 'background', graphMode: 'none', reduceOptions: { calcs: ['lastNotNull'] } },
     fieldConfig: { thresholds: { mode: 'absolute', steps: [{ color: 'red', value: null }, { color: 'green', value: 1 }] } },
   }),
+  panel(
+    'stat',
+    'Sessions hidden from pgwarden',
+    'pgwarden_sessions_hidden, per target: client backends whose state pgwarden cannot read, because its role lacks pg_read_all_stats ' +
+      '(PostgreSQL then shows only its own sessions\' state). Hidden sessions are counted but never judged nor acted on by any policy. ' +
+      'Above 0: `pgwarden doctor` names the missing grant (GRANT pg_read_all_stats or pg_monitor to pgwarden\'s role).',
+    [{ expr: `max by (target) (pgwarden_sessions_hidden{${sel}})`, legend: '{{target}}' }],
+    {
+      w: 6,
+      h: 4,
+      x: 6,
+      options: { colorMode: 'background', graphMode: 'area', reduceOptions: { calcs: ['lastNotNull'] } },
+      fieldConfig: { thresholds: { mode: 'absolute', steps: [{ color: 'green', value: null }, { color: 'orange', value: 1 }] } },
+    },
+  ),
   panel('stat', 'Sessions per role (top 10)', 'The roles with the most client sessions now.', [
     { expr: `topk(10, sum by (role) (pgwarden_sessions{${sessionSel}}))`, legend: '{{role}}' },
-  ], { w: 16, h: 4, x: 8, options: { reduceOptions: { calcs: ['lastNotNull'] }, graphMode: 'none' } }),
+  ], { w: 12, h: 4, x: 12, options: { reduceOptions: { calcs: ['lastNotNull'] }, graphMode: 'none' } }),
   panel('timeseries', 'Sessions waiting on locks', 'pgwarden_blocked_sessions by database, and the longest lock wait.', [
     { expr: `sum by (database) (pgwarden_blocked_sessions{${sel}, database=~"$database"})`, legend: 'waiting in {{database}}' },
-  ]),
+  ], { w: 8 }),
   panel('timeseries', 'Longest lock wait and oldest prepared transaction', 'Lock waits (pg_locks.waitstart) and prepared transactions, which hold locks and block vacuum.', [
     { expr: `max by (database) (pgwarden_lock_wait_oldest_seconds{${sel}, database=~"$database"})`, legend: 'lock wait {{database}}' },
     { expr: `max by (database) (pgwarden_prepared_xact_oldest_seconds{${sel}, database=~"$database"})`, legend: 'prepared {{database}}' },
-  ], { x: 12, unit: 's' }),
+  ], { w: 8, x: 8, unit: 's' }),
+  panel(
+    'timeseries',
+    'Lock pile-up roots reported (lock_blocker)',
+    'pgwarden_policy_violations of lock_blocker policies: roots of lock pile-ups past maxBlocked, from the last run. An enforced root is ended ' +
+      'by the run that reports it; one still reported after a minute (alert PgwardenLockPileUpUnresolved) is a prepared transaction, ' +
+      'a root pgwarden could not signal, or a dry-run policy. `pgwarden locks` shows it.',
+    [{ expr: `max by (target, policy) (pgwarden_policy_violations{${sel}, kind="lock_blocker"})`, legend: '{{policy}} on {{target}}' }],
+    { w: 8, x: 16, options: { legend: { displayMode: 'list', placement: 'bottom' } } },
+  ),
   row('Policies'),
   panel('timeseries', 'Violations by policy', 'Violations found by the last run of each policy.', [
     { expr: `sum by (policy) (pgwarden_policy_violations{${sel}})`, legend: '{{policy}}' },

@@ -38,7 +38,7 @@ describe('deploy/grafana/pgwarden.json', () => {
     const ids = d.panels.map((p) => p.id);
     expect(new Set(ids).size).toBe(ids.length);
     const titles = d.panels.map((p) => p.title);
-    for (const t of ['Client sessions by state', 'Oldest session and transaction', 'Violations by policy', 'Actions by policy and result', 'Run duration (p95) by policy', 'Errors by policy', 'Login roles by days until expiry', 'Disabled roles with sessions']) {
+    for (const t of ['Client sessions by state', 'Oldest session and transaction', 'Violations by policy', 'Actions by policy and result', 'Run duration (p95) by policy', 'Errors by policy', 'Login roles by days until expiry', 'Disabled roles with sessions', 'Sessions hidden from pgwarden', 'Lock pile-up roots reported (lock_blocker)']) {
       expect(titles).toContain(t);
     }
     for (const p of d.panels.filter((x) => x.type !== 'row')) {

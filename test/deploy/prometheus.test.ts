@@ -80,6 +80,8 @@ describe('pgwarden with a real Prometheus', () => {
           { name: 'iit', kind: 'idle_in_transaction', schedule: '* * * * * *', maxIdle: '1s', mode: 'enforce', match: only },
           { name: 'disabled', kind: 'disabled_role', schedule: '* * * * * *', match: only, disabledWhen: { memberOf: marker }, actions: ['terminate'] },
           { name: 'expiry', kind: 'password_expiry', schedule: '* * * * * *', match: only, warnWithin: '14d' },
+          // Nobody waits on a lock here: its violations gauge must be there, at 0, with the labels the alert selects on.
+          { name: 'blockers', kind: 'lock_blocker', schedule: '* * * * * *', match: only, maxBlocked: '1m' },
         ],
       }),
     );
@@ -125,6 +127,22 @@ describe('pgwarden with a real Prometheus', () => {
     }, 'the expiry gauge', 20_000);
     expect(Number(expiry[0]!.value[1]) / 86_400).toBeCloseTo(3, 0);
 
+    // Set on every session snapshot: 0 here, pgwarden connecting as the tests' superuser sees every session.
+    const hidden = await waitFor(async () => {
+      const r = await query(prometheus, 'pgwarden_sessions_hidden');
+      return r.length > 0 && r;
+    }, 'pgwarden_sessions_hidden', 20_000);
+    expect(hidden.map((s) => s.metric)).toEqual([expect.objectContaining({ job: 'pgwarden', target: 'default' })]);
+    expect(hidden[0]?.value[1]).toBe('0');
+
+    // The lock_blocker violations gauge PgwardenLockPileUpUnresolved selects on (kind="lock_blocker"), at 0: no pile-up.
+    const blockers = await waitFor(async () => {
+      const r = await query(prometheus, 'pgwarden_policy_violations{kind="lock_blocker"}');
+      return r.length > 0 && r;
+    }, 'the lock_blocker violations gauge', 20_000);
+    expect(blockers[0]?.metric).toMatchObject({ target: 'default', policy: 'blockers', kind: 'lock_blocker' });
+    expect(blockers[0]?.value[1]).toBe('0');
+
     // Alerts from the shipped rules: pending (for: 5m) for the disabled role's session, firing for the expiry.
     const alerts = await waitFor(async () => {
       const res = await fetch(`${prometheus}/api/v1/alerts`);
@@ -136,9 +154,14 @@ describe('pgwarden with a real Prometheus', () => {
     expect(['pending', 'firing']).toContain(alerts.disabled.state);
     expect(alerts.disabled.labels).toMatchObject({ severity: 'critical', target: 'default' });
     expect(alerts.expiring.state).toBe('firing');
+    // Nothing hidden and no pile-up: the two alerts that watch for them are not even pending.
+    const quiet = ((await (await fetch(`${prometheus}/api/v1/alerts`)).json()) as { data: { alerts: { labels: Record<string, string> }[] } }).data.alerts;
+    expect(quiet.filter((a) => ['PgwardenBlind', 'PgwardenLockPileUpUnresolved'].includes(a.labels.alertname!))).toEqual([]);
 
     // Every metric the rules and the dashboard use is one this pgwarden exports (from the live scrape).
     const scrape = await (await fetch(`http://127.0.0.1:${pgwardenPort}/metrics`)).text();
+    // A gauge set on every snapshot has a sample, not only its # TYPE line.
+    expect(scrape).toMatch(/^pgwarden_sessions_hidden\{target="default"\} 0$/m);
     const exported = new Map([...scrape.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => [m[1]!, m[2]!]));
     for (const expr of [...ruleExpressions(), ...dashboardExpressions()]) {
       for (const name of metricNames(expr)) {
