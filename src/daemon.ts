@@ -11,6 +11,7 @@ import type { Policy } from './config/policies.js';
 import { Engine } from './engine.js';
 import { LeaderLock } from './leader.js';
 import { coerceError } from './errors.js';
+import { logCapabilities } from './doctor/examine.js';
 import type { TargetDb } from './db/pool.js';
 import { Metrics } from './metrics/registry.js';
 import { startHttpServer, type HttpServer } from './server/http.js';
@@ -64,6 +65,8 @@ export async function startDaemon(options: DaemonOptions): Promise<DaemonHandle>
     logger: log,
   });
   log.info({ host: http.host, port: http.port, policies: policies.map((p) => p.name), mode: config.mode }, 'pgwarden started');
+  // What pgwarden's role lacks on each target (as `pgwarden doctor` says), logged once; not awaited.
+  for (const db of options.targets) void logCapabilities(db, config, logger);
 
   // A first snapshot of every target, so /readyz and pgwarden_up speak before the first tick —
   // not awaited: a target that hangs must not hold up the schedule of the others.
