@@ -2,11 +2,15 @@
  * Bad input, table-driven: a clear one-line error and exit 2, never a stack trace; hostile role
  * names are quoted correctly in every command, never injected.
  */
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { quoteIdent } from '../src/db/quote.js';
+import { clientConfig } from '../src/db/pool.js';
+import { quoteIdent, quoteLiteral } from '../src/db/quote.js';
+import { scramVerifier } from '../src/db/scram.js';
 import { cli, spawnCli } from './support/cli.js';
 import { testDatabaseUrl, useFixture } from './support/fixture.js';
 
@@ -34,8 +38,8 @@ describe('bad configuration and arguments: exit 2, one line, no stack trace', ()
     ['duplicate policy names', ['--config', file(`policies:\n  - ${idle}\n  - ${idle}\n`), 'plan'], /^pgwarden: policies\[1\]\.name: "a" is already the name of policies\[0\]/],
     ['an empty policy list for run', ['--config', file('policies: []\n'), 'run', '--once'], /^pgwarden: policies: none configured/],
     ['an empty policy list for plan', ['--config', file('mode: dry-run\n'), 'plan'], /^pgwarden: policies: none configured/],
-    ['an invalid URL', ['--database-url', 'mysql://root:pw@db/x', 'sessions'], /^pgwarden: database\.url: must be a postgres:\/\/ or postgresql:\/\/ URL/],
-    ['a URL with a space', ['--database-url', 'postgres://a b@db/x', 'sessions'], /^pgwarden: database\.url: /],
+    ['an invalid URL', ['--database-url', 'mysql://root:pw@db/x', 'sessions'], /^pgwarden: --database-url: must be a postgres:\/\/ or postgresql:\/\/ URL/],
+    ['a URL with a space', ['--database-url', 'postgres://a b@db/x', 'sessions'], /^pgwarden: --database-url: not a well-formed URL: /],
     ['a bad --expiring', ['roles', '--expiring', '2 weeks'], /^pgwarden: --expiring: "2 weeks" is not a duration/],
     ['a bad --valid-until', ['passwd', 'x', '--valid-until', 'soon'], /^pgwarden: --valid-until: "soon" is not a timestamp/],
     ['a bad --lock value', ['logout', '--database', 'postgres', '--lock=some'], /^pgwarden: --lock: "some" is not valid/],
@@ -49,7 +53,106 @@ describe('bad configuration and arguments: exit 2, one line, no stack trace', ()
   });
 });
 
+describe('a password in a URL that is not percent-encoded: every command refuses it, exit 2, without printing any of it', () => {
+  const ENCODE = 'not a well-formed URL: percent-encode reserved characters in the user and password (/ as %2F, @ as %40';
+  const commands = [
+    ['config', 'check'],
+    ['sessions'],
+    ['roles'],
+    ['locks'],
+    ['plan'],
+    ['run', '--once'],
+    ['owned', 'nobody'],
+    ['logout', 'nobody', '--yes'],
+    ['passwd', 'nobody'],
+    ['adduser', 'nobody'],
+    ['access', 'nobody'],
+    ['offboard', 'nobody', '--reassign-to', 'postgres', '--yes'],
+  ];
+  const bad = 'postgres://u:se/cret@127.0.0.1/db';
+  const sources: [string, string[], NodeJS.ProcessEnv, string][] = [
+    ['env PGWARDEN_DATABASE_URL', [], { PGWARDEN_DATABASE_URL: bad }, 'database.url (env PGWARDEN_DATABASE_URL)'],
+    ['--database-url', ['--database-url', 'postgres://u:p@ss:w?cret@127.0.0.1/db'], {}, '--database-url'],
+    ['database.url in the file', ['--config', file(`database:\n  url: "postgresql://u:12/cret@127.0.0.1/db"\n`)], {}, 'database.url'],
+    ['targets[1].url in the file', ['--config', file(`targets:\n  - { name: a, url: "postgres://u@127.0.0.1/db" }\n  - { name: b, url: "postgres://u:se#cret@127.0.0.1/db" }\n`)], {}, 'targets[1].url'],
+    ['env PGWARDEN_TARGETS', [], { PGWARDEN_TARGETS: JSON.stringify([{ name: 'a', url: bad }]) }, 'targets[0].url (env PGWARDEN_TARGETS)'],
+  ];
+  it.each(sources)('from %s', async (_where, globals, env, key) => {
+    for (const command of commands) {
+      for (const json of [[], ['--json']]) {
+        const result = await cli([...globals, ...json, '--log-level', 'debug', ...command], env, { stdin: 'new-password\n' });
+        const what = `${command.join(' ')} ${json.join('')}`;
+        expect(result.code, what).toBe(2);
+        expect(result.stderr, what).toBe(`pgwarden: ${key}: ${ENCODE}, : as %3A, ? as %3F, # as %23, % as %25, a space as %20; encodeURIComponent does it)\n`);
+        expect(result.stdout, what).toBe('');
+        // 'se' alone is in ordinary words ("user"): look for what only the password holds.
+        expect(`${result.stdout}${result.stderr}`, what).not.toMatch(/cret|se\/|se#|p@ss|ss:w/);
+      }
+    }
+  });
+
+  it('the built binary, as in the report', async () => {
+    const result = await spawnCli(['config', 'check'], { PGWARDEN_DATABASE_URL: 'postgres://u:se/cret@host/db' });
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(/^pgwarden: database\.url \(env PGWARDEN_DATABASE_URL\): not a well-formed URL: percent-encode reserved characters/);
+    expect(result.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(result.stderr).not.toMatch(/cret|se\//);
+  });
+});
+
 const fixture = useFixture('hostile');
+
+describe('a password holding every reserved character works once percent-encoded, and is never shown', () => {
+  // Reserved characters, a literal %41 (which must arrive as %41, not "A"), quotes, a space, non-ASCII.
+  const password = `Kx9@:?#/%Qz7 &='"%41é[]Wv2`;
+  const fragments = /Kx9|Qz7|Wv2|%2541/;
+
+  it('sessions connects over TCP as the role; config check shows ***', async () => {
+    const f = fixture();
+    const role = await f.createRole(f.name('pw'));
+    await f.sql(`alter role ${quoteIdent(role)} password ${quoteLiteral(password)}`);
+    const server = new URL(testDatabaseUrl());
+    const host = server.hostname === 'localhost' ? '127.0.0.1' : server.hostname;
+    const url = `postgresql://${encodeURIComponent(role)}:${encodeURIComponent(password)}@${host}:${server.port || 5432}/postgres?sslmode=disable`;
+
+    // What the connection code sends is the role's password, byte for byte: its SCRAM verifier
+    // (or md5 hash) matches the one the server stored for the role.
+    const sent = clientConfig(url, { connectTimeoutMs: 5000, statementTimeoutMs: 5000, poolSize: 1 });
+    expect(sent).toMatchObject({ host, user: role, password, database: 'postgres' });
+    const { rows } = await f.sql<{ stored: string }>('select rolpassword as stored from pg_authid where rolname = $1', [role]);
+    const stored = rows[0]?.stored ?? '';
+    const scram = /^SCRAM-SHA-256\$(\d+):([^$]+)\$/.exec(stored);
+    if (scram) expect(scramVerifier(password, Number(scram[1]), Buffer.from(scram[2] ?? '', 'base64'))).toBe(stored);
+    else expect(stored).toBe(`md5${createHash('md5').update(password + role).digest('hex')}`);
+    const client = new pg.Client(sent);
+    await client.connect();
+    try {
+      const who = await client.query<{ user: string; tcp: boolean }>('select current_user as user, inet_client_addr() is not null as tcp');
+      expect(who.rows[0]).toEqual({ user: role, tcp: true });
+    } finally {
+      await client.end();
+    }
+
+    const sessions = await cli(['--database-url', url, '--json', '--log-level', 'debug', 'sessions', '--role', role]);
+    expect(sessions.stderr).not.toMatch(fragments);
+    expect(sessions.code).toBe(0);
+    expect(JSON.parse(sessions.stdout)).toEqual([]);
+    expect(sessions.stdout).not.toMatch(fragments);
+
+    const shown = `postgresql://${encodeURIComponent(role)}:***@${host}:${server.port || 5432}/postgres?sslmode=disable`;
+    for (const json of [[], ['--json']]) {
+      const check = await cli([...json, 'config', 'check'], { PGWARDEN_DATABASE_URL: url });
+      expect(check.code).toBe(0);
+      expect(check.stdout).toContain(shown);
+      expect(`${check.stdout}${check.stderr}`).not.toMatch(fragments);
+    }
+    const targets = await cli(['config', 'check'], { PGWARDEN_TARGETS: JSON.stringify([{ name: 'only', url }]) });
+    expect(targets.code).toBe(0);
+    expect(targets.stdout).toContain(shown);
+    expect(`${targets.stdout}${targets.stderr}`).not.toMatch(fragments);
+  });
+});
 
 describe('hostile role names are quoted in every command', () => {
   const names = [

@@ -7,7 +7,7 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { ConfigError } from '../errors.js';
 import { parseDuration } from './duration.js';
 import { compilePolicies, compileTargets, type Mode, type Policy, type Target } from './policies.js';
-import { redactText, redactUrl, REDACTED } from './redact.js';
+import { databaseUrlProblem, redactText, redactUrl, REDACTED } from './redact.js';
 import { createSettings, type Settings } from './schema.js';
 
 /** What the command line says; each set field overrides env and file. */
@@ -94,11 +94,21 @@ export function loadConfig(overrides: ConfigOverrides, env: NodeJS.ProcessEnv = 
     throw new ConfigError(firstConvictError((err as Error).message));
   }
   const doc = settings.getProperties();
-  if (doc.database.url !== '' && !/^postgres(ql)?:\/\/[^\s]*$/.test(doc.database.url)) {
+  if (doc.database.url !== '') {
     // Never echo the value: it may hold a password.
-    throw new ConfigError('database.url: must be a postgres:// or postgresql:// URL (or empty for the libpq environment)');
+    const problem = databaseUrlProblem(doc.database.url);
+    if (problem !== undefined) {
+      const key =
+        overrides.databaseUrl !== undefined
+          ? '--database-url'
+          : env.PGWARDEN_DATABASE_URL !== undefined
+            ? 'database.url (env PGWARDEN_DATABASE_URL)'
+            : 'database.url';
+      const orEmpty = problem.startsWith('must be') ? ' (or empty for the libpq environment)' : '';
+      throw new ConfigError(`${key}: ${problem}${orEmpty}`);
+    }
   }
-  const targets = compileTargets(doc.targets, doc.database.url);
+  const targets = compileTargets(doc.targets, doc.database.url, env.PGWARDEN_TARGETS !== undefined ? 'env PGWARDEN_TARGETS' : undefined);
   const policies = compilePolicies(doc.policies, new Set(targets.map((t) => t.name)));
   const seconds = (text: string) => Math.round((parseDuration(text) as number) * 1000);
   return deepFreeze({

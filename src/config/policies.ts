@@ -7,6 +7,7 @@ import cron from 'node-cron';
 import { ConfigError } from '../errors.js';
 import { parseDuration } from './duration.js';
 import { globProblem } from './glob.js';
+import { databaseUrlProblem } from './redact.js';
 
 export type Mode = 'dry-run' | 'enforce';
 
@@ -418,8 +419,11 @@ export function compilePolicies(docs: readonly unknown[], targetNames: ReadonlyS
   });
 }
 
-/** Validates `targets` (or builds the single "default" target from database.url). */
-export function compileTargets(docs: readonly unknown[], databaseUrl: string): Target[] {
+/**
+ * Validates `targets` (or builds the single "default" target from database.url, checked by the
+ * caller). `source` names where the list came from when that is not the file (an env var).
+ */
+export function compileTargets(docs: readonly unknown[], databaseUrl: string, source?: string): Target[] {
   if (docs.length === 0) return [{ name: 'default', url: databaseUrl }];
   if (databaseUrl !== '') {
     throw new ConfigError('targets: set either database.url (one target) or targets (several), not both');
@@ -432,7 +436,11 @@ export function compileTargets(docs: readonly unknown[], databaseUrl: string): T
     if (seen.has(name)) item.fail('name', `${JSON.stringify(name)} is used twice`);
     seen.add(name);
     const url = item.string('url');
-    if (!/^postgres(ql)?:\/\//.test(url)) item.fail('url', 'must be a postgres:// or postgresql:// URL');
+    // Never echo the value: it may hold a password.
+    const problem = databaseUrlProblem(url);
+    if (problem !== undefined) {
+      throw new ConfigError(`${item.key('url')}${source !== undefined ? ` (${source})` : ''}: ${problem}`);
+    }
     item.rejectUnknown();
     return Object.freeze({ name, url });
   });

@@ -152,6 +152,34 @@ describe('loadConfig', () => {
       const message = errorOf(file({ targets: [{ name: 'a', url: 'mysql://u:hunter2@h/d' }] }));
       expect(message).not.toContain('hunter2');
     });
+
+    describe('a password with unencoded reserved characters is refused, naming where the URL came from', () => {
+      const bad = 'postgres://u:se/cret@host/db';
+      const encode = /: not a well-formed URL: percent-encode reserved characters in the user and password \(\/ as %2F, @ as %40/;
+      it.each<[string, () => string, RegExp]>([
+        ['in the file', () => errorOf(file({ database: { url: bad } })), /^database\.url: not a well-formed/],
+        ['in the environment', () => errorOf(undefined, { PGWARDEN_DATABASE_URL: bad }), /^database\.url \(env PGWARDEN_DATABASE_URL\): not a well-formed/],
+        ['in the environment, over a good file', () => errorOf(file({ database: { url: 'postgres://u@h/db' } }), { PGWARDEN_DATABASE_URL: 'postgres://u:p@ss@h/db' }), /^database\.url \(env PGWARDEN_DATABASE_URL\): /],
+        ['in a flag', () => errorOf(undefined, { PGWARDEN_DATABASE_URL: 'postgres://u@h/db' }, { databaseUrl: bad }), /^--database-url: not a well-formed/],
+        ['in a target', () => errorOf(file({ targets: [{ name: 'a', url: 'postgres://u:pw@h/db' }, { name: 'b', url: 'postgresql://u:12?cret@host/db' }] })), /^targets\[1\]\.url: not a well-formed/],
+        ['in a target from the environment', () => errorOf(undefined, { PGWARDEN_TARGETS: JSON.stringify([{ name: 'a', url: 'postgres://u:p#cret@h/db' }]) }), /^targets\[0\]\.url \(env PGWARDEN_TARGETS\): not a well-formed/],
+      ])('%s', (_what, message, where) => {
+        const text = message();
+        expect(text).toMatch(where);
+        expect(text).toMatch(encode);
+        expect(text).not.toMatch(/cret|p@ss|se\//);
+      });
+
+      it('several host:port pairs, which pg-connection-string cannot parse, are refused up front', () => {
+        expect(errorOf(undefined, {}, { databaseUrl: 'postgres://h1:5432,h2:5433/db' })).toMatch(/^--database-url: not a well-formed URL: several hosts/);
+      });
+
+      it('unix-socket forms keep working', () => {
+        for (const url of ['postgres://u@%2Fvar%2Frun%2Fpostgresql/db', 'postgres:///db?host=/tmp', 'postgresql://u:pw@/db?host=/tmp']) {
+          expect(loadConfig({ databaseUrl: url }, {}).targets[0]?.url).toBe(url);
+        }
+      });
+    });
   });
 
   it('redacts passwords in the effective configuration', () => {
@@ -166,6 +194,14 @@ describe('loadConfig', () => {
     expect(text).not.toMatch(/pw[12]/);
     // the loaded configuration itself still has the secret: only the printed copy is redacted
     expect(several.targets[0]?.url).toBe('postgres://u:pw1@eu/db');
+  });
+
+  it('redacts a percent-encoded password holding reserved characters, and leaves the rest as written', () => {
+    const password = encodeURIComponent('Kx9@:?#/%Qz7');
+    const config = loadConfig({ configFile: file({ targets: [{ name: 'eu', url: `postgresql://app:${password}@eu:5432/db?sslmode=disable` }] }) }, {});
+    const shown = JSON.stringify(redactSettings(config.settings));
+    expect(shown).toContain('postgresql://app:***@eu:5432/db?sslmode=disable');
+    expect(shown).not.toMatch(/Kx9|Qz7|%40|%3A|%3F|%23|%2F|%25/);
   });
 
   it('accepts the shipped example configuration', () => {
