@@ -9,6 +9,7 @@ import { registerAccess } from './access.js';
 import { registerAddUser } from './adduser.js';
 import { registerConfig } from './config-check.js';
 import { registerDemo } from './demo.js';
+import { registerDoctor } from './doctor.js';
 import { worseExitCode, type Io } from './io.js';
 import { registerLocks } from './locks.js';
 import { registerLogout } from './logout.js';
@@ -48,6 +49,7 @@ export function buildProgram(io: Io): Command {
   registerAccess(program, io);
   registerOffboard(program, io);
   registerConfig(program, io);
+  registerDoctor(program, io);
   registerDemo(program, io);
   // Usage errors anywhere (unknown option, bad choice, missing argument) exit 2, not commander's 1.
   const exitOverride = (cmd: Command) => {

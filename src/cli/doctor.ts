@@ -1,0 +1,104 @@
+/**
+ * `pgwarden doctor [--target NAME]`: per target, who pgwarden is connected as and one check per
+ * capability a configured policy or a command needs, with the statement that grants what is
+ * missing. Exit 1 when a gap stops a configured policy (or a target cannot be reached); gaps only
+ * a command would hit are listed and leave the exit code alone.
+ */
+import type { Command } from 'commander';
+import { COMMAND_NEEDS, doctorSettings, policiesStopped, type Check, type DoctorSettings } from '../doctor/checks.js';
+import { examineTarget, type TargetReport } from '../doctor/examine.js';
+import { loadContext, withTargets, type GlobalOptions } from './context.js';
+import type { Io, TextSink } from './io.js';
+import { printJson } from './output.js';
+
+/** DESIGN.md `doctor` shape. */
+export interface DoctorJson {
+  targets: TargetReport[];
+}
+
+const STATUS_WIDTH = 8;
+
+/** The header line of a target: who pgwarden is there and what it holds. */
+export function headerLine(report: TargetReport): string {
+  const a = report.attributes;
+  if (a === null) return `target ${report.target}: cannot read what role ${JSON.stringify(report.role)} may do`;
+  const acting = a.currentRole !== report.role ? ` (acting as ${JSON.stringify(a.currentRole)})` : '';
+  const attributes = [
+    `superuser ${a.superuser ? 'yes' : 'no'}`,
+    `createrole ${a.createRole ? 'yes' : 'no'}`,
+    ...(a.inherit ? [] : ['noinherit']),
+    a.memberOf.length > 0 ? `member of ${a.memberOf.join(', ')}` : 'member of no role',
+  ];
+  // server_version may carry the packager's suffix ("15.20 (Debian 15.20-0+deb12u1)"): the number is enough here.
+  const version = (report.server ?? '?').split(' ')[0] ?? '?';
+  return `target ${report.target}: connected as ${JSON.stringify(report.role)}${acting} (PostgreSQL ${version}): ${attributes.join(', ')}`;
+}
+
+/** Who needs a check, in words: "every policy and command" when that is what the list says. */
+function neededByText(check: Check, settings: DoctorSettings): string {
+  const all = [...settings.policies.map((p) => p.name), ...COMMAND_NEEDS.everything];
+  return all.every((n) => check.neededBy.includes(n)) ? 'every policy and command' : check.neededBy.join(', ');
+}
+
+/** One check as text: status, name, who needs it and why; the fix on its own line. */
+export function checkLines(check: Check, nameWidth: number, settings: DoctorSettings): string[] {
+  const status = (check.ok ? 'ok' : 'MISSING').padEnd(STATUS_WIDTH);
+  const lines = [`${status}${check.name.padEnd(nameWidth)}  needed by ${neededByText(check, settings)}: ${check.detail}`];
+  if (!check.ok && check.fix !== null) lines.push(`${' '.repeat(STATUS_WIDTH)}fix: ${check.fix};`);
+  return lines;
+}
+
+/** The closing line of a target: can every configured policy do its job? */
+export function verdictLine(report: TargetReport, settings: DoctorSettings): string {
+  if (report.checks.some((c) => c.name === 'connect' && !c.ok)) {
+    return `target ${report.target}: not reachable, so nothing runs there${settings.policies.length > 0 ? ` (${settings.policies.length} configured policies)` : ''}`;
+  }
+  const stopped = policiesStopped(report.checks, settings);
+  const commandGaps = report.checks.filter((c) => !c.ok).length;
+  if (stopped.length > 0) {
+    return `target ${report.target}: ${stopped.length} of ${settings.policies.length} configured policies cannot do their job: ${stopped.join(', ')}`;
+  }
+  const policies = settings.policies.length === 0 ? 'no policy is configured here' : 'every configured policy can do its job';
+  return `target ${report.target}: ${policies}${commandGaps > 0 ? `; ${commandGaps} gap${commandGaps === 1 ? '' : 's'} only commands would hit` : ''}`;
+}
+
+function printReport(out: TextSink, report: TargetReport, settings: DoctorSettings): void {
+  out.write(`${headerLine(report)}\n`);
+  const width = Math.max(...report.checks.map((c) => c.name.length));
+  for (const check of report.checks) for (const line of checkLines(check, width, settings)) out.write(`${line}\n`);
+  out.write(`${verdictLine(report, settings)}\n`);
+}
+
+async function runDoctor(options: { target?: string }, globals: GlobalOptions, io: Io): Promise<void> {
+  const context = loadContext(globals, io);
+  const results = await withTargets(context, options.target, async (dbs) => {
+    // Targets are independent: one that hangs does not hold up the others' reading.
+    return Promise.all(
+      dbs.map(async (db) => {
+        const settings = doctorSettings(context.config, db.name);
+        return { settings, report: await examineTarget(db, settings) };
+      }),
+    );
+  });
+  if (context.json) {
+    printJson(io.stdout, { targets: results.map((r) => r.report) } satisfies DoctorJson);
+  } else {
+    results.forEach(({ report, settings }, i) => {
+      if (i > 0) io.stdout.write('\n');
+      printReport(io.stdout, report, settings);
+    });
+  }
+  if (results.some(({ report, settings }) => policiesStopped(report.checks, settings).length > 0 || report.checks.some((c) => c.name === 'connect'))) {
+    io.raiseExitCode(1);
+  }
+}
+
+export function registerDoctor(program: Command, io: Io): void {
+  program
+    .command('doctor')
+    .description("what pgwarden's role may do on each target, what each configured policy and command needs, and the statement that grants what is missing")
+    .option('--target <name>', 'only this target (with several configured)')
+    .action(async (options: { target?: string }, command: Command) => {
+      await runDoctor(options, command.optsWithGlobals<GlobalOptions>(), io);
+    });
+}
