@@ -36,6 +36,7 @@ export const MATRIX_TESTS = [
   'test/least-privilege.test.ts',
   'test/locks.test.ts',
   'test/cli/user-lifecycle.test.ts',
+  'test/cli/doctor.test.ts',
 ];
 
 const reports = mkdtempSync(join(tmpdir(), 'pgwarden-matrix-'));

@@ -274,17 +274,19 @@ function adminOption(c: Context): Check | null {
   const hit = policies.filter((p) => reachOf(p).length > 0);
   const policyMissing = new Set(hit.flatMap(reachOf));
   const ok = missing.length === 0;
-  // The roles policies reach first: those are the ones whose grant changes the exit code.
+  // The roles policies reach first: theirs are the grants that let every policy do its job, so the
+  // fix holds only those while there are any; the rest only commands would meet.
   const ordered = [...[...policyMissing].sort(), ...missing.filter((r) => !policyMissing.has(r))];
+  const fixFor = policyMissing.size > 0 ? ordered.slice(0, policyMissing.size) : ordered;
   const byPolicies = policies.length > 0 ? `, ${policyMissing.size} of them in reach of ${hit.length > 0 ? hit.map((p) => p.name).join(', ') : 'no policy'}` : '';
-  const fixes = ordered.slice(0, FIX_LIMIT).map((r) => `GRANT ${quoteIdent(r)} TO ${c.me} WITH ADMIN OPTION, INHERIT FALSE, SET FALSE`);
+  const fixes = fixFor.slice(0, FIX_LIMIT).map((r) => `GRANT ${quoteIdent(r)} TO ${c.me} WITH ADMIN OPTION, INHERIT FALSE, SET FALSE`);
   return {
     name: 'admin_option',
     ok,
     neededBy: needers(ok ? policies : hit, COMMAND_NEEDS.adminOption),
     detail: ok
       ? 'holds ADMIN OPTION on every non-superuser login role (PostgreSQL 16+: CREATEROLE alters only those)'
-      : `no ADMIN OPTION on ${plural(missing.length, 'login role')}${byPolicies} (PostgreSQL 16+: CREATEROLE alters only roles held WITH ADMIN OPTION; roles it creates it holds so): ${listNames(ordered)}${ordered.length > FIX_LIMIT ? `; the fix grants the first ${FIX_LIMIT}, run doctor again for the next` : ''}`,
+      : `no ADMIN OPTION on ${plural(missing.length, 'login role')}${byPolicies} (PostgreSQL 16+: CREATEROLE alters only roles held WITH ADMIN OPTION; roles it creates it holds so): ${listNames(ordered)}${ordered.length > fixes.length ? `; the fix grants ADMIN OPTION on the first ${plural(fixes.length, 'role')}${policyMissing.size > 0 ? ' policies reach' : ''}: run doctor again for the next` : ''}`,
     fix: ok ? null : joinFix(fixes),
   };
 }
