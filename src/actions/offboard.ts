@@ -15,7 +15,10 @@ import { errorCode, errorReason, SQLSTATE } from '../db/pg-errors.js';
 import type { TargetDb } from '../db/pool.js';
 import { quoteIdent } from '../db/quote.js';
 import type { Session } from '../db/snapshot.js';
-import { failureIn, nologinPlan, runDdlOn, runDdlPlans, sessionsOf, terminatePlan, terminateSessions, type RoleActionPlan } from './role-actions.js';
+import { failureIn, nologinPlan, planTerminations, runDdlOn, runDdlPlans, sessionsOf, terminatePlan, type RoleActionPlan } from './role-actions.js';
+import { fetchSessions } from '../db/snapshot.js';
+import { endSessionsAfterLock } from './lockout.js';
+import { NO_EXEMPTIONS } from './planner.js';
 
 export type DatabaseStatus = 'done' | 'failed' | 'pending';
 
@@ -99,7 +102,22 @@ export async function executeOffboard(plan: OffboardPlan, deps: OffboardDeps): P
     fail(plan.actions, 'NOLOGIN failed: nothing else was done, so the role cannot log back in half-offboarded');
     return;
   }
-  await terminateSessions(db, by('terminate'));
+  // The sessions are read again now that NOLOGIN has committed: one that logged in after the
+  // plan was made is ended too, and every end is verified.
+  try {
+    const ended = await endSessionsAfterLock(db, {
+      read: () => fetchSessions(db),
+      plan: (snapshot) =>
+        planTerminations({ target, policy: POLICY, roles: new Set([plan.role]), exempt: NO_EXEMPTIONS, ownPids: db.ownPids, self: snapshot.self }, snapshot.sessions),
+      lockedOut: (s) => s.role === plan.role,
+    });
+    const others = plan.actions.filter((a) => a.action !== 'terminate');
+    const locks = others.filter((a) => a.action === 'nologin');
+    plan.actions.splice(0, plan.actions.length, ...locks, ...ended, ...others.slice(locks.length));
+  } catch (err) {
+    fail(plan.actions, `could not read the role's sessions after NOLOGIN: ${errorReason(err)}`);
+    return;
+  }
 
   try {
     const version = await db.query<{ v: number }>("select current_setting('server_version_num')::int as v");

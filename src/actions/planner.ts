@@ -15,6 +15,9 @@ export interface Exemptions {
   readonly applications: readonly string[];
 }
 
+/** Manual commands take no policy exemptions: only what no command ever touches is protected. */
+export const NO_EXEMPTIONS: Exemptions = Object.freeze({ superusers: false, roles: [], applications: [] });
+
 export interface SafetyLimits {
   readonly maxFraction: number;
   readonly minActions: number;

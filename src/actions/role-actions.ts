@@ -99,8 +99,8 @@ export function terminatePlan(target: string, policy: string, session: Session):
 export interface TerminationInput {
   readonly target: string;
   readonly policy: string;
-  /** The roles whose sessions are ended. */
-  readonly roles: ReadonlySet<string>;
+  /** The roles whose sessions are ended; absent: every role's (logout --database). */
+  readonly roles?: ReadonlySet<string>;
   /** Only sessions in this database (logout --database). */
   readonly database?: string;
   readonly exempt: Exemptions;
@@ -110,16 +110,21 @@ export interface TerminationInput {
 
 /**
  * The terminations of `input.roles`' client sessions in `sessions` (pure): protected sessions
- * (exempt applications, pgwarden's own pids) left out, those pgwarden cannot end `failed`.
+ * (exempt applications, pgwarden's own pids) left out, a reserved role's said and `skipped`,
+ * those pgwarden cannot end `failed`.
  */
 export function planTerminations(input: TerminationInput, sessions: readonly Session[]): RoleActionPlan[] {
   const out: RoleActionPlan[] = [];
   for (const s of sessions) {
-    if (s.role === null || !input.roles.has(s.role) || !isClientSession(s, input.ownPids)) continue;
+    if (s.role === null || !isClientSession(s, input.ownPids)) continue;
+    if (input.roles !== undefined && !input.roles.has(s.role)) continue;
     if (input.database !== undefined && s.database !== input.database) continue;
     // Session-level safety too: exempt applications are never touched by any policy.
-    if (protectionOf(s, input.exempt, input.ownPids, input.self) !== null) continue;
-    out.push(terminatePlan(input.target, input.policy, s));
+    const protection = protectionOf(s, input.exempt, input.ownPids, input.self);
+    if (protection === null) out.push(terminatePlan(input.target, input.policy, s));
+    else if (reservedRole(s.role, input.self) !== null) {
+      out.push({ ...terminatePlan(input.target, input.policy, s), result: 'skipped', detail: `${protection}: pgwarden never acts on it` });
+    }
   }
   return out;
 }

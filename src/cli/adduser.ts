@@ -23,7 +23,7 @@ import { fetchAddUserAuthority, fetchExistingUser, fetchSchemaState, unreachable
 import { UsageError } from '../errors.js';
 import { matches } from '../policies/match.js';
 import type { Config } from '../config/load.js';
-import { loadContext, requireDatabase, requireIdentifierLength, requireRole, singleTarget, withTargets, type GlobalOptions } from './context.js';
+import { loadContext, requireActionableRole, requireDatabase, requireIdentifierLength, requireRole, singleTarget, withTargets, type GlobalOptions } from './context.js';
 import type { Io } from './io.js';
 import { METRICS_FILE_HELP, recordActions } from './metrics-file.js';
 import { printJson, printTable } from './output.js';
@@ -182,6 +182,8 @@ async function runAddUser(role: string, options: AddUserOptions, globals: Global
     }
     const found = await fetchExistingUser(db, role);
     if (found && !options.update) throw new UsageError(`role ${JSON.stringify(role)} already exists on target ${db.name} (--update adds only what it is missing)`);
+    // An existing role is changed by --update: the roles no command acts on are refused here too.
+    if (found) await requireActionableRole(db, role);
     if (!found && expiry === undefined) throw new UsageError('an expiry is required: --valid-for 90d, --valid-until 2027-03-01, or --no-expiry to say there is none');
     // Only a usage error is the caller's: a lost connection stays a runtime failure (exit 1).
     const asUsage = (flag: string) => (err: unknown): never => {

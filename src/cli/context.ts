@@ -7,6 +7,9 @@ import type { Logger } from 'pino';
 import { loadConfig, type Config } from '../config/load.js';
 import { UsageError } from '../errors.js';
 import { TargetDb } from '../db/pool.js';
+import { fetchRoleFacts, type RoleFacts } from '../db/roles.js';
+import { hiddenSessionsWarning, type Snapshot } from '../db/snapshot.js';
+import { reservedRole } from '../actions/planner.js';
 import { createLogger } from '../log.js';
 import type { Io } from './io.js';
 
@@ -90,4 +93,29 @@ export async function requireDatabase(db: TargetDb, database: string): Promise<v
   requireIdentifierLength('database', database);
   const { rowCount } = await db.query('select 1 from pg_database where datname = $1', [database]);
   if (!rowCount) throw new UsageError(`database ${JSON.stringify(database)} does not exist on target ${db.name}`);
+}
+
+/**
+ * Refuses (exit 2) a role no command may act on, before anything is changed: a reserved pg_*
+ * role (before any SQL), one that does not exist, the role pgwarden is connected as (it would
+ * lock itself out), and the bootstrap superuser. Returns the role's facts.
+ */
+export async function requireActionableRole(db: TargetDb, role: string, what = 'role'): Promise<RoleFacts> {
+  requireIdentifierLength(what, role);
+  if (role.startsWith('pg_')) throw new UsageError(`${what} ${JSON.stringify(role)} is a reserved pg_* role: pgwarden never acts on it`);
+  const facts = await fetchRoleFacts(db, [role]);
+  const found = facts.roles.get(role);
+  if (!found) throw new UsageError(`${what} ${JSON.stringify(role)} does not exist on target ${db.name}`);
+  const reason = reservedRole(role, facts.self);
+  if (reason !== null) {
+    const hint = reason === 'the role pgwarden is connected as' ? ' (connect as another role to act on it)' : '';
+    throw new UsageError(`${what} ${JSON.stringify(role)} is ${reason}: pgwarden never acts on it${hint}`);
+  }
+  return found;
+}
+
+/** Says on stderr, once per snapshot, that the server hides sessions from pgwarden (and the fix). */
+export function warnHidden(io: Io, snapshot: Snapshot): void {
+  const warning = hiddenSessionsWarning(snapshot);
+  if (warning) io.stderr.write(`pgwarden: warning: ${warning}\n`);
 }

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { fetchLocks } from '../db/locks.js';
 import { fetchSessions } from '../db/snapshot.js';
 import { buildLockGraph, type LockGraph, type LockNode } from '../policies/lock-graph.js';
-import { loadContext, withTargets, type GlobalOptions } from './context.js';
+import { loadContext, warnHidden, withTargets, type GlobalOptions } from './context.js';
 import type { Io, TextSink } from './io.js';
 import { age, printJson } from './output.js';
 
@@ -49,6 +49,7 @@ export function registerLocks(program: Command, io: Io): void {
         Promise.all(
           dbs.map(async (db) => {
             const snapshot = await fetchSessions(db);
+            warnHidden(io, snapshot);
             const sessions = snapshot.sessions.filter((s) => !db.ownPids.has(s.pid));
             return { target: db.name, graph: buildLockGraph(sessions, await fetchLocks(db, sessions)) };
           }),

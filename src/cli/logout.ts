@@ -8,16 +8,16 @@
 import type { Command } from 'commander';
 import { auditRoleAction } from '../actions/audit.js';
 import { fetchConnectGrantees, lockDatabasePlans } from '../actions/database-lock.js';
-import { nologinPlan, roleActionJson, runDdlPlans, sessionsOf, terminatePlan, type RoleActionPlan } from '../actions/role-actions.js';
-import { fetchSessions } from '../db/snapshot.js';
+import { endSessionsAfterLock } from '../actions/lockout.js';
+import { NO_EXEMPTIONS } from '../actions/planner.js';
+import { nologinPlan, planTerminations, roleActionJson, runDdlPlans, type RoleActionPlan } from '../actions/role-actions.js';
+import { fetchSessions, type Session, type Snapshot } from '../db/snapshot.js';
 import { UsageError } from '../errors.js';
 import { confirmAct } from './confirm.js';
-import { loadContext, requireDatabase, requireRole, singleTarget, withTargets, type GlobalOptions } from './context.js';
+import { loadContext, requireActionableRole, requireDatabase, singleTarget, warnHidden, withTargets, type GlobalOptions } from './context.js';
 import type { Io } from './io.js';
 import { METRICS_FILE_HELP, recordActions } from './metrics-file.js';
 import { printJson, printTable } from './output.js';
-import type { TargetDb } from '../db/pool.js';
-import { terminateSessions } from '../actions/role-actions.js';
 
 interface LogoutOptions {
   database?: string;
@@ -26,11 +26,6 @@ interface LogoutOptions {
   dryRun?: boolean;
   target?: string;
   metricsFile?: string;
-}
-
-async function isSuperuser(db: TargetDb): Promise<boolean> {
-  const { rows } = await db.query<{ su: boolean }>('select rolsuper as su from pg_roles where rolname = current_user');
-  return rows[0]?.su === true;
 }
 
 /** Prints the plan or the outcome: a table, or `{actions, undo}` as JSON. */
@@ -61,60 +56,72 @@ async function runLogout(role: string | undefined, options: LogoutOptions, globa
   const lockAll = options.lock === 'all';
   if (typeof options.lock === 'string' && !lockAll) throw new UsageError(`--lock: ${JSON.stringify(options.lock)} is not valid (use --lock or --lock=all)`);
   if (role !== undefined && lockAll) throw new UsageError('--lock=all locks a database: use it with --database DB and no ROLE');
+  if (role?.startsWith('pg_')) throw new UsageError(`role ${JSON.stringify(role)} is a reserved pg_* role: pgwarden never acts on it`);
   const context = loadContext(globals, io);
   await withTargets(context, options.target, async (dbs) => {
     const db = singleTarget(dbs);
-    if (role !== undefined) await requireRole(db, role);
+    const facts = role !== undefined ? await requireActionableRole(db, role) : undefined;
     if (options.database !== undefined) await requireDatabase(db, options.database);
-    const superuser = await isSuperuser(db);
     const snapshot = await fetchSessions(db);
+    warnHidden(io, snapshot);
     const lock: RoleActionPlan[] = [];
-    let sessions;
-    if (role !== undefined) {
-      if (options.lock) {
-        const { rows } = await db.query<{ login: boolean; me: boolean }>(
-          'select rolcanlogin as login, rolname = current_user as me from pg_roles where rolname = $1',
-          [role],
-        );
-        if (rows[0]?.me) throw new UsageError(`logout --lock: ${JSON.stringify(role)} is the role pgwarden is connected as; it would lock itself out`);
-        if (rows[0]?.login) lock.push(nologinPlan(db.name, 'logout', role));
-      }
-      sessions = sessionsOf(role, snapshot.sessions, db.ownPids, options.database);
-    } else {
+    if (role !== undefined && options.lock && facts?.login) lock.push(nologinPlan(db.name, 'logout', role));
+    if (role === undefined && options.lock) {
       const database = options.database as string;
-      if (options.lock) lock.push(...lockDatabasePlans(db.name, database, lockAll ? [] : await fetchConnectGrantees(db, database), lockAll));
-      sessions = snapshot.sessions.filter((s) => s.database === database && s.backendType === 'client backend' && !db.ownPids.has(s.pid));
+      lock.push(...lockDatabasePlans(db.name, database, lockAll ? [] : await fetchConnectGrantees(db, database), lockAll));
     }
-    const kills = sessions.map((s) => {
-      const plan = terminatePlan(db.name, 'logout', s);
-      // Only a superuser may end a superuser's session: say so rather than fail the whole batch.
-      if (s.superuser && !superuser) Object.assign(plan, { result: 'skipped', detail: "a superuser's session: only a superuser can end it" });
-      return plan;
-    });
-    const actions = [...lock, ...kills];
+    // Pure: which sessions to end, from a snapshot. Run once for the plan shown, and again on a
+    // fresh read once the lock has committed (a session that logged in meanwhile is ended too).
+    const terminations = (from: Snapshot) =>
+      planTerminations(
+        {
+          target: db.name,
+          policy: 'logout',
+          ...(role !== undefined ? { roles: new Set([role]) } : {}),
+          ...(options.database !== undefined ? { database: options.database } : {}),
+          exempt: NO_EXEMPTIONS,
+          ownPids: db.ownPids,
+          self: from.self,
+        },
+        from.sessions,
+      );
+    const preview = [...lock, ...terminations(snapshot)];
     const undo = lock.flatMap((a) => (a.restore ? [a.restore] : []));
     if (options.database !== undefined && role === undefined && options.lock && !lockAll) {
       io.stderr.write(`pgwarden: after the revoke, superusers and the owner of ${JSON.stringify(options.database)} can still connect (use --lock=all to stop them too)\n`);
     }
     const audit = context.logger.child({ component: 'audit' });
-    if (options.dryRun || actions.length === 0) {
-      for (const a of actions) auditRoleAction(audit, 'logout', a, true);
-      printActions(io, context.json, actions, undo);
+    if (options.dryRun || preview.length === 0) {
+      for (const a of preview) auditRoleAction(audit, 'logout', a, true);
+      printActions(io, context.json, preview, undo);
+      if (preview.some((a) => a.result === 'failed')) io.raiseExitCode(1);
       return;
     }
     if (!options.yes) {
       // The plan goes to stderr, beside the question; stdout keeps the outcome.
-      if (io.interactive) printActions({ ...io, stdout: io.stderr }, false, actions, undo);
-      if (!(await confirmAct(io, options, `${actions.length} action(s) on ${db.name}: proceed?`))) {
+      if (io.interactive) printActions({ ...io, stdout: io.stderr }, false, preview, undo);
+      if (!(await confirmAct(io, options, `${preview.length} action(s) on ${db.name}: proceed?`))) {
         io.stderr.write('pgwarden: nothing was done\n');
         return;
       }
     }
-    // NOLOGIN or the database lock first, so nobody reconnects between the kill and the lock.
+    // The lock first (NOLOGIN, or the database's), so nobody reconnects between the kill and the lock.
     await runDdlPlans(db, lock, context.config.lockTimeoutMs);
+    let kills: RoleActionPlan[];
     if (lock.some((a) => a.result === 'failed')) {
-      for (const k of kills) Object.assign(k, { result: 'skipped', detail: 'the lock failed: sessions left alone so nothing reconnects unlocked' });
-    } else await terminateSessions(db, kills);
+      kills = preview.filter((a) => a.action === 'terminate');
+      for (const k of kills) if (k.result === 'planned') Object.assign(k, { result: 'skipped', detail: 'the lock failed: sessions left alone so nothing reconnects unlocked' });
+    } else {
+      // Who can no longer be connected once the lock holds: whatever of theirs shows up is ended too.
+      const lockedOut =
+        role !== undefined && (options.lock || facts?.login === false)
+          ? (s: Session) => s.role === role && (options.database === undefined || s.database === options.database)
+          : lockAll
+            ? (s: Session) => s.database === options.database
+            : undefined;
+      kills = await endSessionsAfterLock(db, { read: () => fetchSessions(db), plan: terminations, ...(lockedOut ? { lockedOut } : {}) });
+    }
+    const actions = [...lock, ...kills];
     for (const a of actions) auditRoleAction(audit, 'logout', a, false);
     await recordActions(options.metricsFile, context.config, actions);
     printActions(io, context.json, actions, undo);

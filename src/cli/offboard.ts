@@ -12,7 +12,7 @@ import { fetchOwned } from '../db/owned.js';
 import { fetchSessions } from '../db/snapshot.js';
 import { UsageError } from '../errors.js';
 import { confirmAct } from './confirm.js';
-import { loadContext, requireRole, singleTarget, withTargets, type GlobalOptions } from './context.js';
+import { loadContext, requireActionableRole, requireRole, singleTarget, warnHidden, withTargets, type GlobalOptions } from './context.js';
 import type { Io, TextSink } from './io.js';
 import { METRICS_FILE_HELP, recordActions } from './metrics-file.js';
 import { printJson, printTable } from './output.js';
@@ -47,26 +47,23 @@ async function runOffboard(role: string, options: OffboardOptions, globals: Glob
   const context = loadContext(globals, io);
   const newOwner = options.reassignTo;
   if (role === newOwner) throw new UsageError('--reassign-to must name another role than the one offboarded');
-  if (role.startsWith('pg_')) throw new UsageError(`${JSON.stringify(role)} is a reserved pg_* role`);
+  if (role.startsWith('pg_')) throw new UsageError(`role ${JSON.stringify(role)} is a reserved pg_* role: pgwarden never acts on it`);
   await withTargets(context, options.target, async (dbs) => {
     const db = singleTarget(dbs);
-    await requireRole(db, role);
-    const { rows } = await db.query<{ role: string; login: boolean; superuser: boolean; me: boolean }>(
-      'select rolname as role, rolcanlogin as login, rolsuper as superuser, rolname = current_user as me from pg_roles where rolname = any($1)',
-      [[role, newOwner]],
-    );
-    const info = rows.find((r) => r.role === role);
-    if (!rows.some((r) => r.role === newOwner)) throw new UsageError(`--reassign-to: role ${JSON.stringify(newOwner)} does not exist on target ${db.name}`);
-    if (info?.me) throw new UsageError(`${JSON.stringify(role)} is the role pgwarden is connected as: connect as another role to offboard it`);
-    if (info?.superuser && !options.force) throw new UsageError(`${JSON.stringify(role)} is a superuser: pass --force to offboard it`);
+    const info = await requireActionableRole(db, role);
+    await requireRole(db, newOwner).catch((err: unknown) => {
+      throw err instanceof UsageError ? new UsageError(`--reassign-to: ${err.message}`) : err;
+    });
+    if (info.superuser && !options.force) throw new UsageError(`${JSON.stringify(role)} is a superuser: pass --force to offboard it`);
 
     const owned = await fetchOwned(db, role);
     const snapshot = await fetchSessions(db);
+    warnHidden(io, snapshot);
     const plan = planOffboard({
       target: db.name,
       role,
       newOwner,
-      login: info?.login ?? false,
+      login: info.login,
       sessions: snapshot.sessions,
       ownPids: db.ownPids,
       databases: await listConnectableDatabases(db),

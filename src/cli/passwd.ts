@@ -8,8 +8,9 @@ import type { Command } from 'commander';
 import { setPasswordSql } from '../actions/role-sql.js';
 import { fetchPasswordSettings, silenceStatementLog, storedAsScram } from '../db/password.js';
 import { scramVerifier } from '../db/scram.js';
-import { loadContext, requireRole, singleTarget, withTargets, type GlobalOptions } from './context.js';
+import { loadContext, requireActionableRole, singleTarget, withTargets, type GlobalOptions } from './context.js';
 import type { Io } from './io.js';
+import { UsageError } from '../errors.js';
 import { METRICS_FILE_HELP, recordActions } from './metrics-file.js';
 import { printJson } from './output.js';
 import { parseValidUntil, readNewPassword } from './password.js';
@@ -21,11 +22,12 @@ interface PasswdOptions {
 }
 
 async function runPasswd(role: string, options: PasswdOptions, globals: GlobalOptions, io: Io): Promise<void> {
+  if (role.startsWith('pg_')) throw new UsageError(`role ${JSON.stringify(role)} is a reserved pg_* role: pgwarden never acts on it`);
   const validUntil = options.validUntil === undefined ? undefined : parseValidUntil(options.validUntil);
   const context = loadContext(globals, io);
   const result = await withTargets(context, options.target, async (dbs) => {
     const db = singleTarget(dbs);
-    await requireRole(db, role);
+    await requireActionableRole(db, role);
     const password = await readNewPassword(io);
     return db.withClient(async (client) => {
       const settings = await fetchPasswordSettings(client);

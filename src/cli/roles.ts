@@ -2,10 +2,10 @@
 import type { Command } from 'commander';
 import { parseDuration } from '../config/duration.js';
 import type { DisabledRolePolicy } from '../config/policies.js';
-import { fetchRoles, membersOf, type RoleInfo } from '../db/snapshot.js';
+import { fetchRoles, fetchSessions, membersOf, type RoleInfo } from '../db/snapshot.js';
 import { UsageError } from '../errors.js';
 import { disabledCondition, type DisabledCondition } from '../policies/disabled-role.js';
-import { loadContext, withTargets, type GlobalOptions } from './context.js';
+import { loadContext, warnHidden, withTargets, type GlobalOptions } from './context.js';
 import type { Io } from './io.js';
 import { printJson, printTable } from './output.js';
 
@@ -74,6 +74,8 @@ async function runRoles(options: RolesOptions, globals: GlobalOptions, io: Io): 
     const out: RoleJson[] = [];
     for (const db of dbs) {
       const snapshot = await fetchRoles(db);
+      // The session counts include backends hidden from pgwarden's role; say that they are hidden.
+      warnHidden(io, await fetchSessions(db));
       out.push(...selectRoles(snapshot.roles, { all: Boolean(options.all), expiringSeconds }, disabledPolicies, db.name));
     }
     return out;

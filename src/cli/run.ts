@@ -21,6 +21,8 @@ export interface RunOutput {
   violations: ViolationJson[];
   actions: ActionJson[];
   errors?: string[];
+  /** What pgwarden could not see or do (hidden sessions, roles it never acts on), each said once. */
+  warnings?: string[];
 }
 
 function printRun(context: Context, output: RunOutput): void {
@@ -42,10 +44,22 @@ function printRun(context: Context, output: RunOutput): void {
   for (const e of output.errors ?? []) io.stderr.write(`pgwarden: ${e}\n`);
 }
 
+/** Warnings go to stderr whatever the output format, before the output. */
+function printWarnings(context: Context, output: RunOutput): void {
+  for (const w of output.warnings ?? []) context.io.stderr.write(`pgwarden: warning: ${w}\n`);
+}
+
 /** Runs every policy once. */
 async function runOnce(context: Context, modeFor: (engine: Engine, policy: Policy) => Mode, globalMode: Mode): Promise<RunOutput> {
   return withTargets(context, undefined, async (dbs) => {
-    const engine = new Engine({ config: context.config, targets: dbs, metrics: new Metrics(context.config.settings.metrics), logger: context.logger });
+    const warnings: string[] = [];
+    const engine = new Engine({
+      config: context.config,
+      targets: dbs,
+      metrics: new Metrics(context.config.settings.metrics),
+      logger: context.logger,
+      onWarning: (_target, message) => warnings.push(message),
+    });
     const policies = context.config.policies;
     // `run --once` takes the leader lock too, so a CronJob beside a Deployment cannot double-enforce.
     const enforcing = policies.some((p) => modeFor(engine, p) === 'enforce');
@@ -62,6 +76,7 @@ async function runOnce(context: Context, modeFor: (engine: Engine, policy: Polic
       violations: result.violations,
       actions: result.actions,
       ...(result.errors.length > 0 ? { errors: result.errors } : {}),
+      ...(warnings.length > 0 ? { warnings } : {}),
     };
   });
 }
@@ -83,6 +98,7 @@ export function registerRun(program: Command, io: Io): void {
       const context = requirePolicies(loadContext(command.optsWithGlobals<GlobalOptions>(), io));
       if (options.once) {
         const output = await runOnce(context, (engine, p) => engine.modeOf(p), context.config.mode);
+        printWarnings(context, output);
         printRun(context, output);
         if (output.errors || output.actions.some((a) => a.result === 'failed')) io.raiseExitCode(1);
         return;
@@ -103,8 +119,10 @@ export function registerRun(program: Command, io: Io): void {
     .action(async (options: { exitCode?: boolean }, command: Command) => {
       const context = requirePolicies(loadContext(command.optsWithGlobals<GlobalOptions>(), io));
       const output = await runOnce(context, () => 'dry-run', 'dry-run');
+      printWarnings(context, output);
       printRun(context, output);
-      if (output.errors) io.raiseExitCode(1);
+      // What pgwarden could not do if it enforced (a backend it cannot signal) fails here too.
+      if (output.errors || output.actions.some((a) => a.result === 'failed')) io.raiseExitCode(1);
       if (options.exitCode && output.violations.length > 0) io.raiseExitCode(3);
     });
 }

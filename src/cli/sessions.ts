@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { SESSION_STATES } from '../config/policies.js';
 import { fetchSessions, type Session } from '../db/snapshot.js';
-import { loadContext, requireDatabase, requireRole, withTargets, type GlobalOptions } from './context.js';
+import { loadContext, requireDatabase, requireRole, warnHidden, withTargets, type GlobalOptions } from './context.js';
 import type { Io } from './io.js';
 import { age, printJson, printTable } from './output.js';
 
@@ -80,6 +80,7 @@ async function runSessions(options: SessionsOptions, globals: GlobalOptions, io:
       if (options.role !== undefined) await requireRole(db, options.role);
       if (options.database !== undefined) await requireDatabase(db, options.database);
       const snapshot = await fetchSessions(db);
+      warnHidden(io, snapshot);
       out.push(...selectSessions(snapshot.sessions, options, db.ownPids).map((s) => toSessionJson(db.name, s)));
     }
     return out;

@@ -40,3 +40,31 @@ export async function connectPaths(db: Queryable, role: string, database: string
   );
   return rows.map((r) => r.path);
 }
+
+/** What a command needs to know of a role before acting on it. */
+export interface RoleFacts {
+  readonly login: boolean;
+  readonly superuser: boolean;
+}
+
+/**
+ * The facts of `roles` (those that exist) and who pgwarden is (session and current role, the
+ * bootstrap superuser): one round trip, before a command acts.
+ */
+export async function fetchRoleFacts(
+  db: Queryable,
+  roles: readonly string[],
+): Promise<{ roles: Map<string, RoleFacts>; self: { role: string; currentRole: string; bootstrapRole: string } }> {
+  const { rows } = await db.query<{ role: string | null; login: boolean | null; superuser: boolean | null; session_role: string; current_role: string; bootstrap_role: string }>(
+    `select r.rolname::text as role, r.rolcanlogin as login, r.rolsuper as superuser,
+            session_user::text as session_role, current_user::text as current_role,
+            (select rolname::text from pg_roles where oid = 10) as bootstrap_role
+     from (select 1) one left join pg_roles r on r.rolname = any($1::text[])`,
+    [roles],
+  );
+  const first = rows[0];
+  return {
+    roles: new Map(rows.filter((r) => r.role !== null).map((r) => [r.role as string, { login: r.login === true, superuser: r.superuser === true }])),
+    self: { role: first?.session_role ?? '', currentRole: first?.current_role ?? '', bootstrapRole: first?.bootstrap_role ?? '' },
+  };
+}
