@@ -28,6 +28,7 @@ export function headerLine(report: TargetReport): string {
     `createrole ${a.createRole ? 'yes' : 'no'}`,
     ...(a.inherit ? [] : ['noinherit']),
     a.memberOf.length > 0 ? `member of ${a.memberOf.join(', ')}` : 'member of no role',
+    ...(a.adminOnly > 0 ? [`ADMIN OPTION only on ${a.adminOnly} role${a.adminOnly === 1 ? '' : 's'}`] : []),
   ];
   // server_version may carry the packager's suffix ("15.20 (Debian 15.20-0+deb12u1)"): the number is enough here.
   const version = (report.server ?? '?').split(' ')[0] ?? '?';

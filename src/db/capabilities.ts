@@ -62,8 +62,14 @@ export interface CapabilityFacts {
   readonly sessionRole: RoleAttributes;
   /** current_user: the role whose privileges are checked (differs only after SET ROLE). */
   readonly currentRole: RoleAttributes;
-  /** Roles the current role is a direct member of. */
+  /** Roles the current role is a direct member of, whatever the grant's options. */
   readonly memberOf: readonly string[];
+  /**
+   * Of those, the ones held only to administer them (PostgreSQL 16+: every grant of the
+   * membership has neither INHERIT nor SET, as CREATEROLE's grant on the roles it creates):
+   * membership without any of the role's privileges. Empty before 16.
+   */
+  readonly adminOnlyMemberOf: readonly string[];
   /** The bootstrap superuser (oid 10). */
   readonly bootstrapRole: string;
   /** The connection database. */
@@ -137,6 +143,12 @@ export const CAPABILITIES_SQL = `
          (select ${ATTRIBUTES_JSON} from pg_roles r where r.rolname = current_user) as current_attributes,
          array(select distinct g.rolname::text from pg_auth_members m join pg_roles g on g.oid = m.roleid
                where m.member = me.oid order by 1) as member_of,
+         -- inherit_option and set_option exist from 16 on: read through to_jsonb so one text serves 14–18
+         array(select g.rolname::text from pg_auth_members m join pg_roles g on g.oid = m.roleid
+               where m.member = me.oid group by g.rolname
+               having not bool_or(coalesce((to_jsonb(m) ->> 'inherit_option')::boolean, true)
+                                  or coalesce((to_jsonb(m) ->> 'set_option')::boolean, true))
+               order by 1) as admin_only_member_of,
          (select rolname::text from pg_roles where oid = 10) as bootstrap_role,
          pg_has_role('pg_read_all_stats', 'USAGE') as read_all_stats,
          pg_has_role('pg_signal_backend', 'USAGE') as signal_backend,
@@ -174,6 +186,7 @@ interface CapabilitiesRow {
   session_attributes: RoleAttributes;
   current_attributes: RoleAttributes;
   member_of: string[];
+  admin_only_member_of: string[];
   bootstrap_role: string;
   read_all_stats: boolean;
   signal_backend: boolean;
@@ -192,6 +205,7 @@ export async function fetchCapabilities(db: Queryable): Promise<CapabilityFacts>
     sessionRole: row.session_attributes,
     currentRole: row.current_attributes,
     memberOf: row.member_of,
+    adminOnlyMemberOf: row.admin_only_member_of,
     bootstrapRole: row.bootstrap_role,
     database: row.database,
     serverVersion: row.server_version,

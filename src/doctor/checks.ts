@@ -127,6 +127,8 @@ function joinFix(statements: readonly string[]): string | null {
  */
 export function grantPrivilegesOf(role: string, facts: CapabilityFacts): string[] {
   const me = quoteIdent(facts.currentRole.name);
+  // A grant already there (say CREATEROLE's own ADMIN-only one) keeps its options when granted
+  // again by the same grantor: only an explicit INHERIT TRUE changes it.
   const member = facts.memberOf.includes(role);
   if (facts.serverVersionNum >= 160000) {
     return [`GRANT ${roleSql(role)} TO ${me}${!facts.currentRole.inherit || member ? ' WITH INHERIT TRUE' : ''}`];

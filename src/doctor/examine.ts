@@ -24,7 +24,10 @@ export interface RoleAttributesJson {
   readonly connectionLimit: number;
   /** ISO-8601 UTC, `infinity`, `-infinity`, or null (none). */
   readonly validUntil: string | null;
+  /** Direct memberships that carry the role's privileges (or SET ROLE to it). */
   readonly memberOf: readonly string[];
+  /** PostgreSQL 16+: roles it is a member of only to administer them (ADMIN OPTION, no INHERIT, no SET). */
+  readonly adminOnly: number;
 }
 
 /** One target of DESIGN.md's `doctor` shape. */
@@ -52,7 +55,8 @@ function attributesOf(facts: CapabilityFacts): RoleAttributesJson {
     login: facts.sessionRole.canLogin,
     connectionLimit: facts.sessionRole.connectionLimit,
     validUntil: validUntilText(facts.sessionRole.validUntil),
-    memberOf: facts.memberOf,
+    memberOf: facts.memberOf.filter((r) => !facts.adminOnlyMemberOf.includes(r)),
+    adminOnly: facts.adminOnlyMemberOf.length,
   };
 }
 
