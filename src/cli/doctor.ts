@@ -57,7 +57,7 @@ export function verdictLine(report: TargetReport, settings: DoctorSettings): str
   const stopped = policiesStopped(report.checks, settings);
   const commandGaps = report.checks.filter((c) => !c.ok).length;
   if (stopped.length > 0) {
-    return `target ${report.target}: ${stopped.length} of ${settings.policies.length} configured policies cannot do their job: ${stopped.join(', ')}`;
+    return `target ${report.target}: ${stopped.length} of ${settings.policies.length} configured policies cannot do all of their job: ${stopped.join(', ')}`;
   }
   const policies = settings.policies.length === 0 ? 'no policy is configured here' : 'every configured policy can do its job';
   return `target ${report.target}: ${policies}${commandGaps > 0 ? `; ${commandGaps} gap${commandGaps === 1 ? '' : 's'} only commands would hit` : ''}`;

@@ -102,7 +102,7 @@ export async function logCapabilities(db: TargetDb, config: Config, logger: Logg
       { role: report.role, server: report.server, missing: failing.map((c) => c.name), policiesStopped: stopped },
       stopped.length === 0
         ? `every configured policy can do its job${failing.length > 0 ? ` (${failing.length} gap(s) only commands would hit)` : ''}`
-        : `${stopped.length} configured polic${stopped.length === 1 ? 'y' : 'ies'} cannot do their job: ${stopped.join(', ')} (pgwarden doctor shows the fixes)`,
+        : `${stopped.length} configured polic${stopped.length === 1 ? 'y' : 'ies'} cannot do all of their job: ${stopped.join(', ')} (pgwarden doctor shows the fixes)`,
     );
   } catch (err) {
     log.warn({ err: coerceError(err) }, 'could not check what pgwarden may do');

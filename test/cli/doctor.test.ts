@@ -106,7 +106,7 @@ describe('pgwarden doctor', () => {
     expect(lines[0]).toMatch(new RegExp(`^target default: connected as ${escape(JSON.stringify(bare.role))} \\(PostgreSQL \\d+\\.\\d+\\): superuser no, createrole no, member of no role$`));
     expect(lines).toContain(`        fix: GRANT pg_read_all_stats TO ${me};`);
     expect(lines.find((l) => l.startsWith('MISSING read_all_sessions'))).toContain('needed by idle-in-transaction, idle-sessions,');
-    expect(lines.filter(Boolean).at(-1)).toMatch(/^target default: \d+ of 7 configured policies cannot do their job: idle-in-transaction, /);
+    expect(lines.filter(Boolean).at(-1)).toMatch(/^target default: \d+ of 7 configured policies cannot do all of their job: idle-in-transaction, /);
 
     for (const name of ['read_all_sessions', 'signal_backends', 'alter_roles']) await runFix(f, checkOf(run, name).fix);
     const fixed = await doctor(bare.url());
@@ -319,7 +319,7 @@ describe('pgwarden doctor', () => {
     });
     const summary = doctorLines.filter((l) => l.level === 'info');
     expect(summary).toHaveLength(1);
-    expect(summary[0]?.msg).toMatch(/configured policies cannot do their job: idle-in-transaction/);
+    expect(summary[0]?.msg).toMatch(/configured policies cannot do all of their job: idle-in-transaction/);
     expect(lines.join('\n')).not.toContain(ROLE_PASSWORD);
   });
 });
