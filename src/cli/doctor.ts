@@ -94,6 +94,7 @@ async function runDoctor(options: { target?: string }, globals: GlobalOptions, i
   }
 }
 
+/** Registers `doctor` on the program. */
 export function registerDoctor(program: Command, io: Io): void {
   program
     .command('doctor')

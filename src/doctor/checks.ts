@@ -34,6 +34,7 @@ export const CHECK_NAMES = [
   'revoke_others_grants',
   'own_login',
 ] as const;
+/** One of CHECK_NAMES. */
 export type CheckName = (typeof CHECK_NAMES)[number];
 
 /** One capability: whether pgwarden has it, who needs it, and the statement that grants it. */
@@ -481,12 +482,6 @@ export function assess(facts: CapabilityFacts, settings: DoctorSettings): Check[
 /** The check of a target that could not be reached or read: a failure, needed by everything. */
 export function connectCheck(reason: string, settings: DoctorSettings): Check {
   return { name: 'connect', ok: false, neededBy: needers(settings.policies, COMMAND_NEEDS.everything), detail: reason, fix: null };
-}
-
-/** Failing checks that stop a configured policy (the ones that decide the exit code). */
-export function policyGaps(checks: readonly Check[], settings: DoctorSettings): Check[] {
-  const names = new Set(settings.policies.map((p) => p.name));
-  return checks.filter((c) => !c.ok && (c.name === 'connect' || c.neededBy.some((n) => names.has(n))));
 }
 
 /** Configured policies that some failing check stops. */
