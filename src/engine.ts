@@ -229,9 +229,9 @@ export class Engine {
   freshSnapshots(db: TargetDb): Snapshots {
     const sessions = memo(() => this.snapshot(db));
     const locks = memo(async () => {
-      const { sessions: list } = await sessions();
+      const { sessions: list, clockUs } = await sessions();
       try {
-        const taken = await fetchLocks(db, list);
+        const taken = await fetchLocks(db, list, clockUs);
         this.#metrics.recordLocks(db.name, list, taken);
         this.#recordOutcome(db, 'locks');
         return taken;
@@ -288,6 +288,11 @@ export class Engine {
     this.#remember(db.name, policy, plan.actions);
     for (const action of plan.actions) this.#record(db.name, policy, action, mode);
     if (plan.breaker) this.#log.error({ target: db.name, policy: policy.name }, plan.breaker);
+    // A pile-up nothing can end (a prepared transaction at its root) is said once while it lasts.
+    const key = `prepared/${db.name}/${policy.name}`;
+    const stuck = plan.violations.filter((v) => v.condition === 'prepared');
+    if (stuck.length > 0) this.#warn(key, db.name, `policy ${policy.name}: ${stuck.map((v) => v.reason).join('; ')}`);
+    else this.#clearWarning(key);
     return { violations: plan.violations.map(sessionViolationJson), actions: plan.actions.map(sessionActionJson) };
   }
 

@@ -168,18 +168,26 @@ describe('lock_blocker', () => {
   });
 });
 
+/** A server that allows prepared transactions: the test server, or a throwaway one when it does not. */
+async function preparedServerUrl(): Promise<string> {
+  const probe = new pg.Client(testDatabaseUrl());
+  await probe.connect();
+  const { rows } = await probe.query<{ max_prepared_transactions: string }>('show max_prepared_transactions');
+  await probe.end();
+  if (Number(rows[0]?.max_prepared_transactions) > 0) return testDatabaseUrl();
+  embedded ??= await startEmbeddedServer({ package: 'pg17' });
+  return embedded.url;
+}
+
+function databaseUrl(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${encodeURIComponent(database)}`;
+  return u.toString();
+}
+
 describe('prepared transactions', () => {
   it('show as a root that cannot be killed, with the gid', async () => {
-    // The local server may not allow prepared transactions (max_prepared_transactions = 0).
-    const probe = new pg.Client(testDatabaseUrl());
-    await probe.connect();
-    const { rows } = await probe.query<{ max_prepared_transactions: string }>('show max_prepared_transactions');
-    await probe.end();
-    let url = testDatabaseUrl();
-    if (Number(rows[0]?.max_prepared_transactions) === 0) {
-      embedded ??= await startEmbeddedServer({ package: 'pg17' });
-      url = embedded.url;
-    }
+    const url = await preparedServerUrl();
     const gid = `pgwarden-test-${Math.random().toString(36).slice(2)}`;
     const setup = new pg.Client(url);
     await setup.connect();
@@ -205,6 +213,76 @@ describe('prepared transactions', () => {
       await waiter.end();
       await setup.query(`drop table ${table}`);
       await setup.end();
+    }
+  });
+
+  it('a pile-up behind an orphaned one is a lock_blocker violation (condition prepared, no action), with its database, and no wait longer than its transaction', async () => {
+    const url = await preparedServerUrl();
+    const suffix = Math.random().toString(36).slice(2, 8);
+    const gid = `pgwarden-orphan-${suffix}`;
+    const other = `pgwarden-other-${suffix}`;
+    const database = `prep_db_${suffix}`;
+    const admin = new pg.Client(url);
+    await admin.connect();
+    await admin.query(`create database ${quoteIdent(database)}`);
+    const setup = new pg.Client(databaseUrl(url, database));
+    await setup.connect();
+    await setup.query('create table t (id int primary key, v int); insert into t values (1, 0); create table quiet (id int)');
+    // The orphan holds the row; another prepared transaction, on another table, blocks nobody.
+    await setup.query(`begin; update t set v = 1 where id = 1; prepare transaction '${gid}'`);
+    await setup.query(`begin; lock table quiet in share mode; prepare transaction '${other}'`);
+    const waiters = await Promise.all([0, 1].map(async () => {
+      const c = new pg.Client(databaseUrl(url, database));
+      c.on('error', () => undefined);
+      await c.connect();
+      return c;
+    }));
+    const done = waiters.map((c) => c.query('update t set v = v + 1 where id = 1').catch((e: unknown) => e));
+    try {
+      await waitFor(async () => (await admin.query(`select 1 from pg_stat_activity where pid = any($1) and wait_event_type = 'Lock'`, [waiters.map(pid)])).rowCount === 2, 'both waiters to wait');
+      await new Promise((r) => setTimeout(r, 1200));
+
+      const locks = await cli(['--database-url', url, '--json', 'locks']);
+      const graph = JSON.parse(locks.stdout) as LockGraph;
+      const root = graph.roots.find((r) => r.pid === 0)!;
+      expect(root.database).toBe(database);
+      expect(root.prepared?.map((p) => p.gid)).toEqual([gid]);
+      expect(root.blocksTotal).toBe(2);
+      const walk = (n: LockNode): LockNode[] => [n, ...n.waiters.flatMap(walk)];
+      for (const w of root.waiters.flatMap(walk)) {
+        expect(w.waitSeconds).not.toBeNull();
+        expect(w.waitSeconds as number).toBeLessThanOrEqual(w.xactSeconds as number);
+      }
+
+      const path = join(dir, `prepared-${suffix}.json`);
+      writeFileSync(path, JSON.stringify({ mode: 'enforce', policies: [{ name: 'lb', kind: 'lock_blocker', maxBlocked: '1s', match: { databases: [database] } }] }));
+      const plan = await cli(['--database-url', url, '--config', path, '--json', 'plan', '--exit-code']);
+      const out = JSON.parse(plan.stdout) as RunOutput;
+      expect(out.violations).toHaveLength(1);
+      expect(out.violations[0]).toMatchObject({ policy: 'lb', kind: 'lock_blocker', condition: 'prepared', database });
+      expect(out.violations[0]?.pid).toBeUndefined();
+      expect(out.violations[0]?.reason).toContain(`'${gid}'`);
+      expect(out.violations[0]?.reason).not.toContain(other);
+      expect(out.violations[0]?.reason).toMatch(/ROLLBACK PREPARED/);
+      expect(out.actions).toEqual([]);
+      expect(plan.code).toBe(3);
+      // Said, once, on stderr beside the output.
+      expect(out.warnings?.join('\n')).toContain(gid);
+
+      // Enforcing changes nothing: no signal can end it, and nothing is killed.
+      const run = await cli(['--database-url', url, '--config', path, '--json', '--log-level', 'error', 'run', '--once']);
+      expect((JSON.parse(run.stdout) as RunOutput).actions).toEqual([]);
+      expect(run.code).toBe(0);
+      const { rows } = await admin.query<{ n: number }>(`select count(*)::int as n from pg_stat_activity where pid = any($1)`, [waiters.map(pid)]);
+      expect(rows[0]?.n).toBe(2);
+    } finally {
+      await setup.query(`rollback prepared '${gid}'`).catch(() => undefined);
+      await setup.query(`rollback prepared '${other}'`).catch(() => undefined);
+      await Promise.all(done);
+      await Promise.all(waiters.map((c) => c.end()));
+      await setup.end();
+      await admin.query(`drop database ${quoteIdent(database)} with (force)`);
+      await admin.end();
     }
   });
 });

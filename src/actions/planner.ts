@@ -96,18 +96,24 @@ export interface SessionPlan {
  * the run would act on too many.
  */
 export function planSessionActions(input: SessionPlanInput): SessionPlan {
+  // A violation with no action (a prepared transaction at a pile-up's root) is reported as is.
   const violations = input.violations
-    .filter((v) => protectionOf(v.session, input.exempt, input.ownPids, input.self) === null)
+    .filter((v) => v.action === null || protectionOf(v.session, input.exempt, input.ownPids, input.self) === null)
     .sort((a, b) => b.seconds - a.seconds);
   let planned = 0;
-  const actions: SessionActionPlan[] = violations.map((violation) => {
-    const sql = singleKillSql(violation.action, violation.session.pid, violation.session.backendStartUs, violation.recheck);
+  const actions: SessionActionPlan[] = [];
+  for (const violation of violations) {
+    const action = violation.action;
+    if (action === null) continue;
+    const sql = singleKillSql(action, violation.session.pid, violation.session.backendStartUs, violation.recheck);
     const refused = unactionable(violation.session);
-    if (refused !== null) return { violation, action: violation.action, sql, result: 'failed', detail: refused };
-    if (planned >= input.maxActionsPerRun) return { violation, action: violation.action, sql, result: 'skipped', detail: `cap of ${input.maxActionsPerRun} actions per run reached` };
-    planned += 1;
-    return { violation, action: violation.action, sql, result: 'planned' };
-  });
+    if (refused !== null) actions.push({ violation, action, sql, result: 'failed', detail: refused });
+    else if (planned >= input.maxActionsPerRun) actions.push({ violation, action, sql, result: 'skipped', detail: `cap of ${input.maxActionsPerRun} actions per run reached` });
+    else {
+      planned += 1;
+      actions.push({ violation, action, sql, result: 'planned' });
+    }
+  }
   const breaker = breakerVerdict(planned, input.clientSessions, 'client sessions', input.safety);
   if (breaker) {
     for (const a of actions) {

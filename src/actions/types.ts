@@ -47,6 +47,20 @@ export interface ViolationJson {
 }
 
 export function sessionViolationJson(v: SessionViolation): ViolationJson {
+  if (v.condition === 'prepared') {
+    // No backend: no pid, start, application or state to show; the gid is in the reason.
+    return {
+      target: v.target,
+      policy: v.policy,
+      kind: v.kind,
+      condition: v.condition,
+      role: v.session.role,
+      database: v.session.database,
+      seconds: round(v.seconds),
+      overSeconds: round(v.overSeconds),
+      reason: v.reason,
+    };
+  }
   return {
     target: v.target,
     policy: v.policy,

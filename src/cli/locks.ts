@@ -51,7 +51,7 @@ export function registerLocks(program: Command, io: Io): void {
             const snapshot = await fetchSessions(db);
             warnHidden(io, snapshot);
             const sessions = snapshot.sessions.filter((s) => !db.ownPids.has(s.pid));
-            return { target: db.name, graph: buildLockGraph(sessions, await fetchLocks(db, sessions)) };
+            return { target: db.name, graph: buildLockGraph(sessions, await fetchLocks(db, sessions, snapshot.clockUs)) };
           }),
         ),
       );

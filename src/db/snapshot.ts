@@ -90,6 +90,8 @@ export interface Snapshot {
   readonly target: string;
   readonly takenAt: Date;
   readonly serverVersionNum: number;
+  /** The server's clock when the snapshot was read, epoch µs: every age in it is measured from it. */
+  readonly clockUs: number;
   /** pgwarden's role on the target and its rights, at the same instant. */
   readonly self: Identity;
   readonly sessions: readonly Session[];
@@ -250,6 +252,7 @@ export async function fetchSessions(db: TargetDb): Promise<Snapshot> {
     takenAt: new Date(),
     // Our own backend is always in the view, so the version rides along with no extra round trip.
     serverVersionNum: Number(rows[0]?.[17] ?? 0),
+    clockUs: Number(rows[0]?.[16] ?? Date.now() * 1000),
     self: identityOf(rows[0]),
     sessions,
   };

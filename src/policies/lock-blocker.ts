@@ -2,13 +2,15 @@
  * `lock_blocker`: the root of a lock pile-up — a session that blocks others and waits on nobody —
  * once the oldest session it blocks (directly or through others) has waited longer than
  * maxBlocked, and only in the configured states (by default idle in a transaction: an active
- * root is doing work, and is acted on only when `active` is listed). Prepared transactions (pid 0)
- * cannot be signalled and are left to `pgwarden locks` and the alert.
+ * root is doing work, and is acted on only when `active` is listed). A root that is a prepared
+ * transaction (pid 0) cannot be signalled: it is still a violation (condition `prepared`, the gid
+ * in the reason, no action), so that it is counted and alerted on (DESIGN.md).
  */
 import { formatSeconds } from '../config/duration.js';
 import type { LockBlockerPolicy } from '../config/policies.js';
-import type { Snapshot } from '../db/snapshot.js';
-import { buildLockGraph } from './lock-graph.js';
+import type { Session, Snapshot } from '../db/snapshot.js';
+import { quoteIdent, quoteLiteral } from '../db/quote.js';
+import { buildLockGraph, type LockRoot } from './lock-graph.js';
 import { matches } from './match.js';
 import { backendKey, type PolicyHistory, type SessionViolation } from './types.js';
 
@@ -18,6 +20,11 @@ export function lockBlocker(snapshot: Snapshot, policy: LockBlockerPolicy, histo
   const byPid = new Map(snapshot.sessions.map((s) => [s.pid, s]));
   const out: SessionViolation[] = [];
   for (const root of graph.roots) {
+    if (root.pid === 0) {
+      const prepared = preparedViolation(snapshot, policy, root);
+      if (prepared) out.push(prepared);
+      continue;
+    }
     const session = byPid.get(root.pid);
     if (!session || session.backendType !== 'client backend') continue;
     if (root.oldestWaitSeconds <= policy.maxBlockedSeconds) continue;
@@ -42,4 +49,58 @@ export function lockBlocker(snapshot: Snapshot, policy: LockBlockerPolicy, histo
     });
   }
   return out;
+}
+
+/**
+ * The violation of a pile-up behind prepared transactions, once its oldest wait passes
+ * maxBlocked and its owner and database are in the policy's `match` (states do not apply: a
+ * prepared transaction has none). No action: no signal ends a prepared transaction, and
+ * pg_terminate_backend(0) would be nonsense; what ends it is COMMIT or ROLLBACK PREPARED.
+ */
+function preparedViolation(snapshot: Snapshot, policy: LockBlockerPolicy, root: LockRoot): SessionViolation | null {
+  const prepared = root.prepared ?? [];
+  const first = prepared[0];
+  if (!first || root.oldestWaitSeconds <= policy.maxBlockedSeconds) return null;
+  const stand: Session = {
+    pid: 0,
+    role: first.owner,
+    superuser: false,
+    database: first.database,
+    application: '',
+    clientAddr: null,
+    clientPort: null,
+    state: null,
+    backendType: 'prepared transaction',
+    backendStart: null,
+    backendStartUs: null,
+    xactStart: null,
+    queryStart: null,
+    stateChange: null,
+    stateSeconds: null,
+    xactSeconds: first.ageSeconds,
+    querySeconds: null,
+    backendSeconds: null,
+    waitEventType: null,
+    waitEvent: null,
+    query: null,
+    hidden: false,
+    signallable: false,
+  };
+  if (!matches(policy.match, { role: stand.role, database: stand.database })) return null;
+  const which = prepared.map((p) => `${quoteLiteral(p.gid)} (database ${quoteIdent(p.database)}, owner ${quoteIdent(p.owner)}, prepared ${formatSeconds(p.ageSeconds)} ago)`);
+  return {
+    target: snapshot.target,
+    policy: policy.name,
+    kind: policy.kind,
+    condition: 'prepared',
+    session: stand,
+    seconds: root.oldestWaitSeconds,
+    overSeconds: root.oldestWaitSeconds - policy.maxBlockedSeconds,
+    reason:
+      `prepared transaction ${which.join(', ')} blocks ${root.blocks} session(s) directly and ${root.blocksTotal} in all; ` +
+      `the oldest has waited ${formatSeconds(root.oldestWaitSeconds)}, over the limit of ${formatSeconds(policy.maxBlockedSeconds)}. ` +
+      `No signal can end it: COMMIT PREPARED or ROLLBACK PREPARED ${quoteLiteral(first.gid)} in database ${quoteIdent(first.database)}`,
+    action: null,
+    recheck: { states: null, since: 'backend_start', thresholdSeconds: 0 },
+  };
 }

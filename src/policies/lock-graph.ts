@@ -26,7 +26,11 @@ export interface LockRoot extends LockNode {
   blocksTotal: number;
   /** The longest wait among every session it blocks. */
   oldestWaitSeconds: number;
-  /** pid 0: the prepared transactions (pg_blocking_pids cannot tell which one). */
+  /**
+   * pid 0: the prepared transactions that block its waiters (those holding a conflicting lock on
+   * what they wait for; all of them when that cannot be told). The root's database and role are
+   * the first one's, its xactSeconds the oldest one's age since PREPARE.
+   */
   prepared?: PreparedXact[];
 }
 
@@ -83,12 +87,25 @@ export function buildLockGraph(sessions: readonly Session[], locks: LockSnapshot
       blocks: new Set(waitersOf.get(pid)).size,
       blocksTotal: all.size,
       oldestWaitSeconds: Math.max(0, ...[...all].map((p) => locks.waits.get(p)?.waitSeconds ?? 0)),
-      ...(pid === 0 ? { prepared: [...locks.prepared] } : {}),
+      ...(pid === 0 ? preparedRoot(waitersOf.get(0) ?? [], locks) : {}),
     };
     roots.push(root);
   }
   roots.sort((a, b) => b.oldestWaitSeconds - a.oldestWaitSeconds || b.blocksTotal - a.blocksTotal);
   return { waiting: locks.waits.size, roots };
+}
+
+/** What the pid-0 root is: the prepared transactions its direct waiters are blocked by. */
+function preparedRoot(waiters: readonly number[], locks: LockSnapshot): Pick<LockRoot, 'prepared' | 'database' | 'role' | 'xactSeconds'> {
+  const gids = new Set(waiters.flatMap((w) => locks.waits.get(w)?.preparedGids ?? []));
+  const blocking = locks.prepared.filter((p) => gids.size === 0 || gids.has(p.gid)).sort((a, b) => b.ageSeconds - a.ageSeconds);
+  const first = blocking[0];
+  return {
+    prepared: blocking,
+    database: first?.database ?? null,
+    role: first?.owner ?? null,
+    xactSeconds: first?.ageSeconds ?? null,
+  };
 }
 
 /** Pids that block someone now. */

@@ -36,7 +36,8 @@ export interface SessionViolation {
   /** How far past the limit, seconds. */
   readonly overSeconds: number;
   readonly reason: string;
-  readonly action: SessionAction;
+  /** What to do; null when nothing can be done (a pile-up whose root is a prepared transaction). */
+  readonly action: SessionAction | null;
   readonly recheck: Recheck;
 }
 
