@@ -94,8 +94,11 @@ export async function logCapabilities(db: TargetDb, config: Config, logger: Logg
     const settings = doctorSettings(config, db.name);
     const report = await examineTarget(db, settings);
     const failing = report.checks.filter((c) => !c.ok);
+    const policies = new Set(settings.policies.map((p) => p.name));
     for (const c of failing) {
-      log.warn({ check: c.name, neededBy: c.neededBy, fix: c.fix, detail: c.detail }, `pgwarden's role lacks what ${c.name} needs`);
+      // A gap a configured policy hits is a warning; one only a command would hit is worth knowing, no more.
+      const level = c.name === 'connect' || c.neededBy.some((n) => policies.has(n)) ? 'warn' : 'info';
+      log[level]({ check: c.name, neededBy: c.neededBy, fix: c.fix, detail: c.detail }, `pgwarden's role lacks what ${c.name} needs`);
     }
     const stopped = policiesStopped(report.checks, settings);
     log.info(
