@@ -35,7 +35,8 @@ export async function createBareRole(f: Fixture, suffix = 'bare'): Promise<TestL
 
 /** PostgreSQL 16+ lets CREATEROLE alter only roles it has ADMIN OPTION on: grants it on `roles`. */
 export async function grantAdminOn(f: Fixture, admin: TestLogin, roles: readonly string[]): Promise<void> {
-  for (const r of roles) await f.sql(`grant ${quoteIdent(r)} to ${quoteIdent(admin.role)} with admin option`);
+  // As PostgreSQL 16 grants it to a CREATEROLE role on the roles it creates: ADMIN, not their privileges.
+  for (const r of roles) await f.sql(`grant ${quoteIdent(r)} to ${quoteIdent(admin.role)} with admin option, inherit false, set false`);
 }
 
 /** server_version_num of the test server. */
