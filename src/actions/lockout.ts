@@ -62,11 +62,16 @@ export async function endSessionsAfterLock(db: TargetDb, options: EndSessionsOpt
     }
     const present = new Set(now.sessions.map(backendKey));
     const latecomers = lockedOut ? options.plan(now).filter((p) => p.session && !seen.has(keyOf(p)) && lockedOut(p.session)) : [];
-    if (latecomers.length > 0) {
+    // Bounded too: a lock that somehow lets sessions in must not keep the command busy forever.
+    if (latecomers.length > 0 && Date.now() < deadline) {
       for (const p of latecomers) seen.add(keyOf(p));
       await terminateSessions(db, latecomers);
       kills.push(...latecomers);
       continue;
+    }
+    for (const p of latecomers) {
+      // Past the deadline: reported, not chased.
+      kills.push({ ...p, result: 'failed', detail: `appeared after the lock held, and was not ended within ${Math.round(verifyMs / 100) / 10}s` });
     }
     const still = signalled.filter((k) => present.has(keyOf(k)));
     if (still.length === 0) return kills;

@@ -146,17 +146,20 @@ export const SESSIONS_SQL = `
          n.now_us,
          n.server_version_num,
          ${SIGNALLABLE_SQL},
-         n.session_role,
-         n.current_role,
-         n.bootstrap_role,
-         n.superuser,
-         n.read_all_stats,
-         n.signal_backend
+         -- who pgwarden is, on its own backend's row only (always there): NULLs on every other
+         -- row rather than the same six values repeated for 1,000 sessions
+         case when s.pid = n.own_pid then n.session_role end,
+         case when s.pid = n.own_pid then n.current_role end,
+         case when s.pid = n.own_pid then n.bootstrap_role end,
+         case when s.pid = n.own_pid then n.superuser end,
+         case when s.pid = n.own_pid then n.read_all_stats end,
+         case when s.pid = n.own_pid then n.signal_backend end
   from pg_stat_get_activity(null) s
   left join pg_database d on d.oid = s.datid
   left join pg_roles u on u.oid = s.usesysid
   cross join (select (extract(epoch from clock_timestamp()) * 1000000)::int8 as now_us,
                      current_setting('server_version_num')::int as server_version_num,
+                     pg_backend_pid() as own_pid,
                      session_user::text as session_role,
                      current_user::text as current_role,
                      (select rolname::text from pg_roles where oid = 10) as bootstrap_role,
@@ -253,7 +256,7 @@ export async function fetchSessions(db: TargetDb): Promise<Snapshot> {
     // Our own backend is always in the view, so the version rides along with no extra round trip.
     serverVersionNum: Number(rows[0]?.[17] ?? 0),
     clockUs: Number(rows[0]?.[16] ?? Date.now() * 1000),
-    self: identityOf(rows[0]),
+    self: identityOf(rows.find((row) => row[19] !== null)),
     sessions,
   };
 }

@@ -21,6 +21,18 @@ describe('fetchSessions', () => {
     if (expected) expect(Math.floor(snapshot.serverVersionNum / 10000)).toBe(Number(expected));
   });
 
+  it('says who pgwarden is and what it may see and signal, as the server decides', async () => {
+    const f = fixture();
+    const { rows } = await f.sql<{ me: string; boot: string }>('select current_user as me, (select rolname from pg_roles where oid = 10) as boot');
+    db = testTarget();
+    const snapshot = await fetchSessions(db);
+    expect(snapshot.self).toEqual({ role: rows[0]!.me, currentRole: rows[0]!.me, bootstrapRole: rows[0]!.boot, superuser: true, readAllStats: true, signalBackend: true });
+    expect(snapshot.clockUs).toBeGreaterThan(0);
+    const clients = snapshot.sessions.filter((s) => s.backendType === 'client backend');
+    expect(clients.length).toBeGreaterThan(0);
+    expect(clients.every((s) => s.signallable && !s.hidden)).toBe(true);
+  });
+
   it('shows real idle, idle-in-transaction, aborted and active sessions with server-clock ages', async () => {
     const f = fixture();
     const role = await f.createRole(f.name('app'));
