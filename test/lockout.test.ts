@@ -39,6 +39,30 @@ async function sessionsOf(f: Fixture, role: string): Promise<number[]> {
   return rows.map((r) => r.pid);
 }
 
+/**
+ * Runs `command` while another transaction holds `role`'s row for 4 s, and logs in as `role`
+ * 1.5 s later (still allowed: the NOLOGIN has not committed); returns the output and both pids.
+ */
+async function lockoutRace(f: Fixture, role: string, command: () => Promise<{ code: number; stdout: string }>) {
+  const first = await f.openSession({ role, state: 'idle' });
+  const blocker = await holdRoleRow(role, 4000);
+  const running = command();
+  const late = await loginMeanwhile(f, role, 1500);
+  const result = await running;
+  await blocker.done;
+  return { code: result.code, out: JSON.parse(result.stdout) as RunOutput, first: first.pid, late: late.pid };
+}
+
+/** NOLOGIN, then both sessions ended: the one from before and the one that logged in meanwhile. */
+function expectBothEnded(race: Awaited<ReturnType<typeof lockoutRace>>): void {
+  expect(race.out.actions.map((a) => [a.action, a.pid ?? null, a.result])).toEqual([
+    ['nologin', null, 'done'],
+    ['terminate', race.first, 'done'],
+    ['terminate', race.late, 'done'],
+  ]);
+  expect(race.code).toBe(0);
+}
+
 /** While the NOLOGIN waits, a new session of `role` logs in (it still may). */
 async function loginMeanwhile(f: Fixture, role: string, afterMs: number): Promise<OpenSession> {
   await new Promise((r) => setTimeout(r, afterMs));
@@ -49,19 +73,7 @@ describe('the lockout window', () => {
   it('logout --lock: a session opened while the NOLOGIN waited is ended too', async () => {
     const f = fixture();
     const x = await f.createRole(f.name('x'));
-    const first = await f.openSession({ role: x, state: 'idle' });
-    const blocker = await holdRoleRow(x, 4000);
-    const logout = cli(['--database-url', testDatabaseUrl(), '--log-level', 'error', '--json', 'logout', x, '--lock', '--yes'], LOCK_TIMEOUT);
-    const late = await loginMeanwhile(f, x, 1500);
-    const result = await logout;
-    await blocker.done;
-    const out = JSON.parse(result.stdout) as RunOutput;
-    expect(out.actions.map((a) => [a.action, a.pid ?? null, a.result])).toEqual([
-      ['nologin', null, 'done'],
-      ['terminate', first.pid, 'done'],
-      ['terminate', late.pid, 'done'],
-    ]);
-    expect(result.code).toBe(0);
+    expectBothEnded(await lockoutRace(f, x, () => cli(['--database-url', testDatabaseUrl(), '--log-level', 'error', '--json', 'logout', x, '--lock', '--yes'], LOCK_TIMEOUT)));
     // Verified by the command before it returned: nobody of x is left.
     expect(await sessionsOf(f, x)).toEqual([]);
   });
@@ -103,20 +115,8 @@ describe('the lockout window', () => {
     const admin = await createCloudAdmin(f);
     const x = await f.createRole(f.name('x'));
     if ((await serverVersionNum(f)) >= 160000) await grantAdminOn(f, admin, [x]);
-    const first = await f.openSession({ role: x, state: 'idle' });
     const config = writeConfig({ mode: 'enforce', policies: [{ name: 'dr', kind: 'disabled_role', disabledWhen: { roles: [x] }, actions: ['nologin', 'terminate'] }] });
-    const blocker = await holdRoleRow(x, 4000);
-    const run = cli(['--database-url', admin.url(), '--log-level', 'error', '--config', config, '--json', 'run', '--once'], LOCK_TIMEOUT);
-    const late = await loginMeanwhile(f, x, 1500);
-    const result = await run;
-    await blocker.done;
-    const out = JSON.parse(result.stdout) as RunOutput;
-    expect(out.actions.map((a) => [a.action, a.pid ?? null, a.result])).toEqual([
-      ['nologin', null, 'done'],
-      ['terminate', first.pid, 'done'],
-      ['terminate', late.pid, 'done'],
-    ]);
-    expect(result.code).toBe(0);
+    expectBothEnded(await lockoutRace(f, x, () => cli(['--database-url', admin.url(), '--log-level', 'error', '--config', config, '--json', 'run', '--once'], LOCK_TIMEOUT)));
     await waitFor(async () => (await sessionsOf(f, x)).length === 0, 'no session of x left', 2000);
   });
 });

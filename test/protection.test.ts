@@ -10,7 +10,7 @@ import { quoteIdent } from '../src/db/quote.js';
 import { cli } from './support/cli.js';
 import { useConfigFiles } from './support/config-file.js';
 import { testDatabaseUrl, useFixture, waitFor } from './support/fixture.js';
-import { createBareRole, createCloudAdmin, serverVersionNum } from './support/roles.js';
+import { canLogIn, createBareRole, createCloudAdmin, serverVersionNum } from './support/roles.js';
 
 const fixture = useFixture('protect');
 const writeConfig = useConfigFiles('protect');
@@ -18,11 +18,6 @@ const writeConfig = useConfigFiles('protect');
 async function bootstrapRole(f: ReturnType<typeof fixture>): Promise<string> {
   const { rows } = await f.sql<{ rolname: string }>('select rolname from pg_roles where oid = 10');
   return rows[0]!.rolname;
-}
-
-async function canLogin(f: ReturnType<typeof fixture>, role: string): Promise<boolean> {
-  const { rows } = await f.sql<{ rolcanlogin: boolean }>('select rolcanlogin from pg_roles where rolname = $1', [role]);
-  return rows[0]?.rolcanlogin === true;
 }
 
 describe('pgwarden never acts on itself', () => {
@@ -50,11 +45,11 @@ describe('pgwarden never acts on itself', () => {
     expect(out.warnings?.join('\n')).toMatch(new RegExp(`policy dr: role "${admin.role}" is the role pgwarden is connected as: pgwarden never acts on it`));
     expect(result.stderr).toMatch(/the role pgwarden is connected as/);
     expect(result.code).toBe(0);
-    expect(await canLogin(f, admin.role)).toBe(true);
+    expect(await canLogIn(f, admin.role)).toBe(true);
     expect(await f.alive(replica.pid)).toBe(true);
     // the other role was locked out as usual
     await waitFor(async () => !(await f.alive(leaver.pid)), 'the leaver to be logged out');
-    expect(await canLogin(f, other)).toBe(false);
+    expect(await canLogIn(f, other)).toBe(false);
   });
 
   it('as a superuser with exempt.superusers false: not itself, not the bootstrap superuser', async () => {
@@ -75,8 +70,8 @@ describe('pgwarden never acts on itself', () => {
     expect(out.warnings?.join('\n')).toMatch(/is the role pgwarden is connected as/);
     expect(out.warnings?.join('\n')).toMatch(/is the bootstrap superuser/);
     expect(result.code).toBe(0);
-    expect(await canLogin(f, su)).toBe(true);
-    expect(await canLogin(f, bootstrap)).toBe(true);
+    expect(await canLogIn(f, su)).toBe(true);
+    expect(await canLogIn(f, bootstrap)).toBe(true);
   });
 });
 
@@ -105,8 +100,8 @@ describe('reserved roles and the bootstrap superuser', () => {
       expect(result.stderr).toMatch(message);
       expect(result.stdout).toBe('');
     }
-    expect(await canLogin(f, admin.role)).toBe(true);
-    expect(await canLogin(f, bootstrap)).toBe(true);
+    expect(await canLogIn(f, admin.role)).toBe(true);
+    expect(await canLogIn(f, bootstrap)).toBe(true);
   });
 
   it('logout --database ends everyone there but pgwarden\'s own role and the bootstrap superuser, and says so', async () => {

@@ -44,3 +44,9 @@ export async function serverVersionNum(f: Fixture): Promise<number> {
   const { rows } = await f.sql<{ v: number }>("select current_setting('server_version_num')::int as v");
   return rows[0]?.v ?? 0;
 }
+
+/** Whether `role` may log in now (rolcanlogin). */
+export async function canLogIn(f: Fixture, role: string): Promise<boolean> {
+  const { rows } = await f.sql<{ rolcanlogin: boolean }>('select rolcanlogin from pg_roles where rolname = $1', [role]);
+  return rows[0]?.rolcanlogin === true;
+}
