@@ -234,6 +234,7 @@ async function main() {
     exempt: config.settings.exempt,
     safety: { maxFraction: 1, minActions: 100000 },
     ownPids: db.ownPids,
+    self: snapshot.self,
   });
   const before = db.queryCount;
   t = performance.now();
