@@ -218,3 +218,40 @@ describe('as the cloud-admin role', () => {
     }
   });
 });
+
+describe('as the cloud-admin role, what it cannot revoke', () => {
+  it('a REVOKE CONNECT that revokes nothing (not the owner, not the grantor) is failed, never done; on a database it owns it works', async () => {
+    const f = fixture();
+    const admin = await createCloudAdmin(f);
+    const app = await f.createRole(f.name('app'));
+    await manage(f, admin, [app]);
+    const theirs = await f.createDatabase(f.name('theirs')); // owned by the test's superuser
+    const mine = await f.createDatabase(f.name('mine'), admin.role);
+    for (const db of [theirs, mine]) {
+      await f.sql(`revoke connect on database ${quoteIdent(db)} from public`);
+      await f.sql(`grant connect on database ${quoteIdent(db)} to ${quoteIdent(app)}`);
+    }
+    const config = writeConfig({
+      mode: 'enforce',
+      policies: [{ name: 'dr', kind: 'disabled_role', disabledWhen: { roles: [app] }, actions: ['revoke_connect'], match: { roles: [app] } }],
+    });
+    const result = await cli([...as(admin), '--config', config, '--json', 'run', '--once']);
+    const byDb = new Map((JSON.parse(result.stdout) as RunOutput).actions.map((a) => [a.database, a]));
+    expect(byDb.get(theirs)).toMatchObject({ action: 'revoke_connect', result: 'failed' });
+    expect(byDb.get(theirs)?.detail).toMatch(/no privileges could be revoked.*see pgwarden doctor/);
+    expect(byDb.get(mine)).toMatchObject({ action: 'revoke_connect', result: 'done', effective: true });
+    expect(result.code).toBe(1);
+    const can = async (db: string) => (await f.sql<{ c: boolean }>(`select has_database_privilege($1, $2, 'CONNECT') as c`, [app, db])).rows[0]?.c;
+    expect(await can(theirs)).toBe(true);
+    expect(await can(mine)).toBe(false);
+
+    // logout --database --lock: the lock that did nothing is failed, and nobody is logged out unlocked.
+    const s = await f.openSession({ role: app, database: theirs, state: 'idle' });
+    const logout = await cli([...as(admin), '--json', 'logout', '--database', theirs, '--lock', '--yes']);
+    const actions = (JSON.parse(logout.stdout) as RunOutput).actions;
+    expect(actions.filter((a) => a.action === 'revoke_connect').every((a) => a.result === 'failed')).toBe(true);
+    expect(actions.find((a) => a.pid === s.pid)).toMatchObject({ result: 'skipped' });
+    expect(logout.code).toBe(1);
+    expect(await f.alive(s.pid)).toBe(true);
+  });
+});

@@ -21,7 +21,8 @@ export async function fetchConnectableDatabases(db: Queryable, roles: readonly s
 }
 
 /**
- * Why CONNECT on `database` still reaches `role`: PUBLIC, groups it belongs to that were granted
+ * Why CONNECT on `database` still reaches `role`: its own grant (made by another grantor, which
+ * a REVOKE by pgwarden's role does not remove), PUBLIC, groups it belongs to that were granted
  * CONNECT, or ownership. Empty when it no longer does.
  */
 export async function connectPaths(db: Queryable, role: string, database: string): Promise<string[]> {
@@ -29,6 +30,12 @@ export async function connectPaths(db: Queryable, role: string, database: string
     `with d as (select oid, datdba, coalesce(datacl, acldefault('d', datdba)) as acl from pg_database where datname = $2),
           r as (select oid from pg_roles where rolname = $1)
      select 'the owner of the database' as path from d, r where d.datdba = r.oid
+     union all
+     select 'its own grant, made by ' || coalesce(gr.rolname, 'another role')
+     from d cross join aclexplode(d.acl) a
+     left join pg_roles gr on gr.oid = a.grantor
+     cross join r
+     where a.privilege_type = 'CONNECT' and a.grantee = r.oid
      union all
      select case when a.grantee = 0 then 'PUBLIC' else 'group ' || g.rolname end
      from d cross join aclexplode(d.acl) a
