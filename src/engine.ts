@@ -18,7 +18,7 @@ import {
 import { coerceError } from './errors.js';
 import type { TargetDb } from './db/pool.js';
 import { fetchRoles, fetchSessions, hiddenSessionsWarning, type RoleSnapshot, type Snapshot } from './db/snapshot.js';
-import { fetchConnectableDatabases } from './db/roles.js';
+import { fetchAlterRefusals, fetchConnectableDatabases } from './db/roles.js';
 import { auditRestorePoints, auditRoleAction, auditSessionAction } from './actions/audit.js';
 import { fetchRoleGrants } from './db/grants.js';
 import {
@@ -26,6 +26,7 @@ import {
   limitPlans,
   planRoleActions,
   planTerminations,
+  refuseUnalterable,
   roleActionJson,
   roleViolationJson,
   rolesToEnd,
@@ -122,6 +123,8 @@ export class Engine {
   readonly #failing = new Map<string, Map<SnapshotKind, string>>();
   /** Warnings given and not yet cleared, by key: each is given once until its cause goes away. */
   readonly #warned = new Set<string>();
+  /** Targets whose failed role snapshot is being read again (one retry at a time). */
+  readonly #retrying = new Set<string>();
   readonly #onWarning: (target: string, message: string) => void;
 
   constructor(options: EngineOptions) {
@@ -200,6 +203,14 @@ export class Engine {
       const snapshot = await fetchSessions(db);
       this.#metrics.recordSessions(db.name, snapshot.sessions, db.ownPids);
       this.#recordOutcome(db, 'sessions');
+      // A failed role snapshot keeps the target down until roles are read again, which an hourly
+      // role policy would do an hour later: read them again now, while it lasts.
+      if (this.#failing.get(db.name)?.has('roles') && !this.#retrying.has(db.name)) {
+        this.#retrying.add(db.name);
+        void this.roleSnapshot(db)
+          .catch(() => undefined)
+          .finally(() => this.#retrying.delete(db.name));
+      }
       const hidden = hiddenSessionsWarning(snapshot);
       if (hidden) this.#warn(`hidden/${db.name}`, db.name, hidden);
       else this.#clearWarning(`hidden/${db.name}`);
@@ -327,6 +338,9 @@ export class Engine {
       ...(grants ? { grants: grants.grants } : {}),
       ...(policy.kind === 'disabled_role' && policy.disabledWhen.memberOf ? { keepMembershipIn: policy.disabledWhen.memberOf } : {}),
     });
+    // What pgwarden's role may not alter is failed from the plan on (and the rest of that role held back).
+    const locking = plan.actions.filter((a) => a.action === 'nologin' && a.result === 'planned').map((a) => a.role);
+    if (locking.length > 0) refuseUnalterable(plan.actions, await fetchAlterRefusals(db, locking));
     for (const { role, reason } of plan.reserved) {
       this.#warn(`reserved/${key}/${role}`, db.name, `policy ${policy.name}: role ${JSON.stringify(role)} is ${reason}: pgwarden never acts on it (skipped)`);
     }

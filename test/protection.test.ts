@@ -4,15 +4,29 @@
  * them and say so, commands refuse them with exit 2 before any change; a backend pgwarden may not
  * signal is classified once, as the server decides, and fails the same way on every path.
  */
-import { describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { RunOutput } from '../src/cli/run.js';
 import { quoteIdent } from '../src/db/quote.js';
 import { cli } from './support/cli.js';
+import { startEmbeddedServer, type EmbeddedServer } from './support/embedded.js';
 import { useConfigFiles } from './support/config-file.js';
 import { testDatabaseUrl, useFixture, waitFor } from './support/fixture.js';
 import { canLogIn, createBareRole, createCloudAdmin, serverVersionNum } from './support/roles.js';
 
 const fixture = useFixture('protect');
+
+let throwaway: EmbeddedServer | undefined;
+afterAll(async () => {
+  await throwaway?.stop();
+});
+
+/** A server no other test file uses: the matrix's own, or an embedded one started for this file. */
+async function throwawayServerUrl(): Promise<string> {
+  if (process.env.PGWARDEN_TEST_EXPECT_MAJOR) return testDatabaseUrl();
+  throwaway ??= await startEmbeddedServer({ package: 'pg17' });
+  return throwaway.url;
+}
 const writeConfig = useConfigFiles('protect');
 
 async function bootstrapRole(f: ReturnType<typeof fixture>): Promise<string> {
@@ -53,25 +67,35 @@ describe('pgwarden never acts on itself', () => {
   });
 
   it('as a superuser with exempt.superusers false: not itself, not the bootstrap superuser', async () => {
-    const f = fixture();
-    const su = await f.createRole(f.name('su'), 'superuser');
-    const bootstrap = await bootstrapRole(f);
-    const url = new URL(testDatabaseUrl());
-    url.username = encodeURIComponent(su);
-    url.password = 'fixture-pw';
-    const config = writeConfig({
-      mode: 'enforce',
-      exempt: { superusers: false, roles: [] },
-      policies: [{ name: 'dr', kind: 'disabled_role', disabledWhen: { roles: [su, bootstrap] }, actions: ['nologin', 'terminate'] }],
-    });
-    const result = await cli(['--database-url', url.toString(), '--log-level', 'error', '--config', config, '--json', 'run', '--once']);
-    const out = JSON.parse(result.stdout) as RunOutput;
-    expect(out.actions).toEqual([]);
-    expect(out.warnings?.join('\n')).toMatch(/is the role pgwarden is connected as/);
-    expect(out.warnings?.join('\n')).toMatch(/is the bootstrap superuser/);
-    expect(result.code).toBe(0);
-    expect(await canLogIn(f, su)).toBe(true);
-    expect(await canLogIn(f, bootstrap)).toBe(true);
+    // Were this ever to regress, the bootstrap superuser would be made NOLOGIN: never on the
+    // shared server every other test file connects as. The matrix's servers are throwaway already.
+    const url = await throwawayServerUrl();
+    const admin = new pg.Client(url);
+    await admin.connect();
+    const su = `pgw_protect_su_${Math.random().toString(36).slice(2, 8)}`;
+    try {
+      await admin.query(`create role ${quoteIdent(su)} login superuser password 'fixture-pw'`);
+      const bootstrap = (await admin.query<{ rolname: string }>('select rolname from pg_roles where oid = 10')).rows[0]!.rolname;
+      const asSu = new URL(url);
+      asSu.username = encodeURIComponent(su);
+      asSu.password = 'fixture-pw';
+      const config = writeConfig({
+        mode: 'enforce',
+        exempt: { superusers: false, roles: [] },
+        policies: [{ name: 'dr', kind: 'disabled_role', disabledWhen: { roles: [su, bootstrap] }, actions: ['nologin', 'terminate'] }],
+      });
+      const result = await cli(['--database-url', asSu.toString(), '--log-level', 'error', '--config', config, '--json', 'run', '--once']);
+      const out = JSON.parse(result.stdout) as RunOutput;
+      expect(out.actions).toEqual([]);
+      expect(out.warnings?.join('\n')).toMatch(/is the role pgwarden is connected as/);
+      expect(out.warnings?.join('\n')).toMatch(/is the bootstrap superuser/);
+      expect(result.code).toBe(0);
+      const { rows } = await admin.query<{ rolname: string; rolcanlogin: boolean }>('select rolname, rolcanlogin from pg_roles where rolname = any($1) order by 1', [[su, bootstrap]]);
+      expect(rows.every((r) => r.rolcanlogin)).toBe(true);
+    } finally {
+      await admin.query(`drop role if exists ${quoteIdent(su)}`).catch(() => undefined);
+      await admin.end();
+    }
   });
 });
 
@@ -184,5 +208,39 @@ describe('signal rights', () => {
     expect(out.actions[0]?.detail).toMatch(/cannot be signalled: pgwarden's role has neither pg_signal_backend nor the privileges of/);
     expect(run.code).toBe(1);
     expect(await f.alive(tx.pid)).toBe(true);
+  });
+});
+
+describe('what it may not alter', () => {
+  it('a NOLOGIN it may not make is failed in plan and in run, and the role\'s sessions are left alone', async () => {
+    const f = fixture();
+    const w = await createBareRole(f, 'w'); // no CREATEROLE
+    await f.sql(`grant pg_read_all_stats, pg_signal_backend to ${quoteIdent(w.role)}`);
+    const leaver = await f.createRole(f.name('leaver'));
+    const s = await f.openSession({ role: leaver, state: 'idle' });
+    const config = writeConfig({ mode: 'enforce', policies: [{ name: 'dr', kind: 'disabled_role', disabledWhen: { roles: [leaver] }, actions: ['nologin', 'terminate'] }] });
+    for (const command of ['plan', 'run']) {
+      const result = await cli(['--database-url', w.url(), '--log-level', 'error', '--config', config, '--json', command, ...(command === 'run' ? ['--once'] : [])]);
+      const out = JSON.parse(result.stdout) as RunOutput;
+      expect(out.actions.map((a) => [a.action, a.result])).toEqual([
+        ['nologin', 'failed'],
+        ['terminate', 'skipped'],
+      ]);
+      expect(out.actions[0]?.detail).toBe("cannot alter the role: pgwarden's role lacks CREATEROLE (see pgwarden doctor)");
+      expect(result.code).toBe(1);
+    }
+    expect(await f.alive(s.pid)).toBe(true);
+    expect(await canLogIn(f, leaver)).toBe(true);
+  });
+
+  it('passwd of a role it may not alter is refused before the verifier is sent', async () => {
+    const f = fixture();
+    const admin = await createCloudAdmin(f);
+    const boss = await f.createRole(f.name('boss'), 'superuser');
+    const before = (await f.sql<{ p: string }>('select rolpassword as p from pg_authid where rolname = $1', [boss])).rows[0]?.p;
+    const result = await cli(['--database-url', admin.url(), 'passwd', boss], {}, { stdin: 'Another-pw-1\n' });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`cannot set the password of "${boss}": a superuser role: only a superuser may alter it (see pgwarden doctor); nothing was sent`);
+    expect((await f.sql<{ p: string }>('select rolpassword as p from pg_authid where rolname = $1', [boss])).rows[0]?.p).toBe(before);
   });
 });

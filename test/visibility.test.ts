@@ -108,6 +108,28 @@ describe('without pg_read_all_stats', () => {
     }
   });
 
+  it('a pile-up whose root is hidden is a lock_blocker violation it reports failed, not nothing', async () => {
+    const f = fixture();
+    const scene = await pileUp(f);
+    const w = await blindWarden(f, []);
+    // w sees the waiter (it has y's privileges), not the root x.
+    await f.sql(`grant ${quoteIdent(scene.y)} to ${quoteIdent(w.role)}`);
+    try {
+      await new Promise((r) => setTimeout(r, 1100));
+      const config = writeConfig({ mode: 'enforce', policies: [{ name: 'lb', kind: 'lock_blocker', maxBlocked: '1s' }] });
+      const result = await cli(['--database-url', w.url(), '--log-level', 'error', '--config', config, '--json', 'run', '--once']);
+      const out = JSON.parse(result.stdout) as RunOutput;
+      expect(out.violations.map((v) => [v.pid, v.role])).toEqual([[scene.holder.pid, scene.x]]);
+      expect(out.violations[0]?.reason).toMatch(/root hidden from pgwarden/);
+      expect(out.actions.map((a) => [a.pid, a.result])).toEqual([[scene.holder.pid, 'failed']]);
+      expect(out.actions[0]?.detail).toMatch(/^hidden: .*pg_read_all_stats/);
+      expect(result.code).toBe(1);
+      expect(await f.alive(scene.holder.pid)).toBe(true);
+    } finally {
+      await scene.cleanup();
+    }
+  });
+
   it('the daemon counts hidden backends in pgwarden_sessions_hidden and warns once', async () => {
     const f = fixture();
     const scene = await pileUp(f);

@@ -50,6 +50,9 @@ export async function endSessionsAfterLock(db: TargetDb, options: EndSessionsOpt
   const seen = new Set(kills.map(keyOf));
   const deadline = Date.now() + verifyMs;
   const lockedOut = options.lockedOut;
+  // Under a lock, one more look after a first clean read: a backend past its login check may not
+  // be in pg_stat_activity yet (or, on 18, not yet show its role).
+  let lookedAgain = lockedOut === undefined;
   for (;;) {
     const signalled = kills.filter((k) => k.result === 'done');
     if (signalled.length === 0 && lockedOut === undefined) return kills;
@@ -74,7 +77,12 @@ export async function endSessionsAfterLock(db: TargetDb, options: EndSessionsOpt
       kills.push({ ...p, result: 'failed', detail: `appeared after the lock held, and was not ended within ${Math.round(verifyMs / 100) / 10}s` });
     }
     const still = signalled.filter((k) => present.has(keyOf(k)));
-    if (still.length === 0) return kills;
+    if (still.length === 0) {
+      if (lookedAgain || Date.now() >= deadline) return kills;
+      lookedAgain = true;
+      await sleep(100);
+      continue;
+    }
     if (Date.now() >= deadline) {
       for (const k of still) {
         Object.assign(k, { result: 'failed', detail: `the backend was signalled but is still connected ${Math.round(verifyMs / 100) / 10}s later` });

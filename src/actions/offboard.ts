@@ -114,6 +114,13 @@ export async function executeOffboard(plan: OffboardPlan, deps: OffboardDeps): P
     const others = plan.actions.filter((a) => a.action !== 'terminate');
     const locks = others.filter((a) => a.action === 'nologin');
     plan.actions.splice(0, plan.actions.length, ...locks, ...ended, ...others.slice(locks.length));
+    // A session that could not be ended would outlive DROP ROLE with no role at all, beyond the
+    // reach of every policy and command: stop here, the role locked out, nothing else changed.
+    const unended = ended.filter((a) => a.result === 'failed');
+    if (unended.length > 0) {
+      fail(plan.actions, `${unended.length} session(s) of the role could not be ended (${unended[0]?.detail ?? ''}): nothing more was done; the role stays NOLOGIN`);
+      return;
+    }
   } catch (err) {
     fail(plan.actions, `could not read the role's sessions after NOLOGIN: ${errorReason(err)}`);
     return;

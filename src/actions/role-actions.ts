@@ -241,6 +241,33 @@ function tripBreaker(actions: readonly RoleActionPlan[], input: RolePlanInput): 
   );
 }
 
+/**
+ * Marks each planned NOLOGIN that pgwarden's role may not make `failed` (`refusals`, from
+ * fetchAlterRefusals), then holds back every other planned action of a role whose NOLOGIN failed:
+ * pure, so that `plan` says what `run` would do. Returns the roles held back.
+ */
+export function refuseUnalterable(plans: readonly RoleActionPlan[], refusals: ReadonlyMap<string, string | null>): Set<string> {
+  for (const p of plans) {
+    const refused = refusals.get(p.role);
+    if (p.action === 'nologin' && p.result === 'planned' && refused) Object.assign(p, { result: 'failed', detail: `cannot alter the role: ${refused} (see pgwarden doctor)` });
+  }
+  return holdBackUnlocked(plans);
+}
+
+/**
+ * A role whose NOLOGIN failed could log straight back in: its other planned actions are
+ * `skipped`, so nothing is done to it half-way. Returns those roles.
+ */
+export function holdBackUnlocked(plans: readonly RoleActionPlan[]): Set<string> {
+  const unlocked = new Set(plans.filter((p) => p.action === 'nologin' && p.result === 'failed').map((p) => p.role));
+  for (const p of plans) {
+    if (p.result === 'planned' && p.action !== 'nologin' && unlocked.has(p.role)) {
+      Object.assign(p, { result: 'skipped', detail: 'NOLOGIN failed for this role: not acting further so it cannot reconnect in between' });
+    }
+  }
+  return unlocked;
+}
+
 /** Runs a utility statement with a lock_timeout: DDL must give up rather than queue others behind it. */
 export async function runDdl(db: TargetDb, sql: string, lockTimeoutMs: number): Promise<void> {
   await db.withClient((client) => runDdlOn(client, sql, lockTimeoutMs));
@@ -365,18 +392,22 @@ export async function executeRoleActions(db: TargetDb, plans: readonly RoleActio
   const due = (kind: RoleActionKind | ManualActionKind) => plans.filter((p) => p.action === kind && p.result === 'planned');
   await runDdlPlans(db, due('nologin'), lockTimeoutMs);
   // A role whose NOLOGIN failed could log straight back in: leave its sessions and grants alone.
-  const unlocked = new Set(plans.filter((p) => p.action === 'nologin' && p.result === 'failed').map((p) => p.role));
-  for (const p of plans) {
-    if (p.result === 'planned' && p.action !== 'nologin' && unlocked.has(p.role)) {
-      Object.assign(p, { result: 'skipped', detail: 'NOLOGIN failed for this role: not acting further so it cannot reconnect in between' });
-    }
-  }
+  const unlocked = holdBackUnlocked(plans);
   await revokeConnects(db, due('revoke_connect'), lockTimeoutMs);
   let terminations = plans.filter((p) => p.action === 'terminate');
   if (execution.endSessions) {
     // The terminations planned from the earlier snapshot are replaced by those of a fresh read.
     const ending = new Set([...execution.endSessions.roles].filter((r) => !unlocked.has(r)));
-    const fresh = ending.size > 0 ? await execution.endSessions.end(ending) : [];
+    let fresh: RoleActionPlan[] = [];
+    try {
+      if (ending.size > 0) fresh = await execution.endSessions.end(ending);
+    } catch (err) {
+      // The locks are done and stay on record; the sessions could not be read to end them.
+      fresh = terminations.filter((p) => ending.has(p.role));
+      for (const p of fresh) {
+        if (p.result === 'planned') Object.assign(p, { result: 'failed', detail: `could not read the sessions after the lock: ${errorReason(err)}` });
+      }
+    }
     terminations = [...terminations.filter((p) => !ending.has(p.role)), ...fresh];
   } else await terminateSessions(db, due('terminate'));
   await revokePrivileges(db, due('revoke_privileges'), lockTimeoutMs);

@@ -1,7 +1,7 @@
 /** `pgwarden locks`: who blocks whom — lock chains as a tree, root blockers first, with wait times. */
 import type { Command } from 'commander';
 import { fetchLocks } from '../db/locks.js';
-import { fetchSessions } from '../db/snapshot.js';
+import { countHidden, fetchSessions } from '../db/snapshot.js';
 import { buildLockGraph, type LockGraph, type LockNode } from '../policies/lock-graph.js';
 import { loadContext, warnHidden, withTargets, type GlobalOptions } from './context.js';
 import type { Io, TextSink } from './io.js';
@@ -15,9 +15,11 @@ function line(node: LockNode): string {
   return `${who}${held}${waited}${query}`;
 }
 
-function printTree(out: TextSink, graph: LockGraph, target: string | undefined): void {
+function printTree(out: TextSink, graph: LockGraph, target: string | undefined, hidden: number): void {
   if (graph.waiting === 0 && graph.roots.length === 0) {
-    out.write(`${target ? `[${target}] ` : ''}no session is waiting on a lock\n`);
+    // Hidden backends' waits cannot be seen: never claim that nobody waits.
+    const who = hidden > 0 ? `no session pgwarden can see (${hidden} hidden from it)` : 'no session';
+    out.write(`${target ? `[${target}] ` : ''}${who} is waiting on a lock\n`);
     return;
   }
   out.write(`${target ? `[${target}] ` : ''}${graph.waiting} session(s) waiting on a lock, ${graph.roots.length} root blocker(s)\n`);
@@ -51,7 +53,7 @@ export function registerLocks(program: Command, io: Io): void {
             const snapshot = await fetchSessions(db);
             warnHidden(io, snapshot);
             const sessions = snapshot.sessions.filter((s) => !db.ownPids.has(s.pid));
-            return { target: db.name, graph: buildLockGraph(sessions, await fetchLocks(db, sessions, snapshot.clockUs)) };
+            return { target: db.name, hidden: countHidden(snapshot.sessions), graph: buildLockGraph(sessions, await fetchLocks(db, sessions, snapshot.clockUs)) };
           }),
         ),
       );
@@ -60,6 +62,6 @@ export function registerLocks(program: Command, io: Io): void {
         printJson(io.stdout, graphs.length === 1 ? graphs[0]?.graph : graphs.map((g) => ({ target: g.target, ...g.graph })));
         return;
       }
-      for (const g of graphs) printTree(io.stdout, g.graph, graphs.length > 1 ? g.target : undefined);
+      for (const g of graphs) printTree(io.stdout, g.graph, graphs.length > 1 ? g.target : undefined, g.hidden);
     });
 }

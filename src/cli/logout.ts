@@ -9,8 +9,9 @@ import type { Command } from 'commander';
 import { auditRoleAction } from '../actions/audit.js';
 import { fetchConnectGrantees, lockDatabasePlans } from '../actions/database-lock.js';
 import { endSessionsAfterLock } from '../actions/lockout.js';
-import { NO_EXEMPTIONS } from '../actions/planner.js';
-import { nologinPlan, planTerminations, roleActionJson, runDdlPlans, type RoleActionPlan } from '../actions/role-actions.js';
+import { NO_EXEMPTIONS, reservedRole } from '../actions/planner.js';
+import { nologinPlan, planTerminations, refuseUnalterable, roleActionJson, runDdlPlans, type RoleActionPlan } from '../actions/role-actions.js';
+import { fetchAlterRefusals } from '../db/roles.js';
 import { fetchSessions, type Session, type Snapshot } from '../db/snapshot.js';
 import { UsageError } from '../errors.js';
 import { confirmAct } from './confirm.js';
@@ -68,7 +69,11 @@ async function runLogout(role: string | undefined, options: LogoutOptions, globa
     if (role !== undefined && options.lock && facts?.login) lock.push(nologinPlan(db.name, 'logout', role));
     if (role === undefined && options.lock) {
       const database = options.database as string;
-      lock.push(...lockDatabasePlans(db.name, database, lockAll ? [] : await fetchConnectGrantees(db, database), lockAll));
+      const grantees = lockAll ? [] : await fetchConnectGrantees(db, database);
+      // pgwarden's own CONNECT (and the bootstrap superuser's) is never revoked: it would lock itself out.
+      const kept = grantees.filter((g) => reservedRole(g, snapshot.self) !== null);
+      if (kept.length > 0) io.stderr.write(`pgwarden: CONNECT of ${kept.map((g) => JSON.stringify(g)).join(', ')} on ${JSON.stringify(database)} is kept: pgwarden never acts on ${kept.length > 1 ? 'them' : 'it'}\n`);
+      lock.push(...lockDatabasePlans(db.name, database, grantees.filter((g) => !kept.includes(g)), lockAll));
     }
     // Pure: which sessions to end, from a snapshot. Run once for the plan shown, and again on a
     // fresh read once the lock has committed (a session that logged in meanwhile is ended too).
@@ -86,7 +91,11 @@ async function runLogout(role: string | undefined, options: LogoutOptions, globa
         from.sessions,
       );
     const preview = [...lock, ...terminations(snapshot)];
-    const undo = lock.flatMap((a) => (a.restore ? [a.restore] : []));
+    // A NOLOGIN pgwarden's role may not make is failed now, and nothing else is done to the role.
+    if (lock.some((a) => a.action === 'nologin')) refuseUnalterable(preview, await fetchAlterRefusals(db, [role as string]));
+    // What undoes the lock: of the statements planned, or (once run) of those that were done.
+    const undoOf = (plans: readonly RoleActionPlan[]) => plans.flatMap((a) => (a.restore && (a.result === 'planned' || a.result === 'done') ? [a.restore] : []));
+    const undo = undoOf(lock);
     if (options.database !== undefined && role === undefined && options.lock && !lockAll) {
       io.stderr.write(`pgwarden: after the revoke, superusers and the owner of ${JSON.stringify(options.database)} can still connect (use --lock=all to stop them too)\n`);
     }
@@ -124,7 +133,7 @@ async function runLogout(role: string | undefined, options: LogoutOptions, globa
     const actions = [...lock, ...kills];
     for (const a of actions) auditRoleAction(audit, 'logout', a, false);
     await recordActions(options.metricsFile, context.config, actions);
-    printActions(io, context.json, actions, undo);
+    printActions(io, context.json, actions, undoOf(lock));
     if (actions.some((a) => a.result === 'failed')) io.raiseExitCode(1);
   });
 }

@@ -6,7 +6,8 @@
 import type { Command } from 'commander';
 import { auditRoleAction } from '../actions/audit.js';
 import { executeOffboard, planOffboard } from '../actions/offboard.js';
-import { roleActionJson, type RoleActionPlan } from '../actions/role-actions.js';
+import { refuseUnalterable, roleActionJson, type RoleActionPlan } from '../actions/role-actions.js';
+import { fetchAlterRefusals } from '../db/roles.js';
 import { listConnectableDatabases } from '../db/databases.js';
 import { fetchOwned } from '../db/owned.js';
 import { fetchSessions } from '../db/snapshot.js';
@@ -69,6 +70,8 @@ async function runOffboard(role: string, options: OffboardOptions, globals: Glob
       databases: await listConnectableDatabases(db),
       drop: Boolean(options.drop),
     });
+    // A NOLOGIN pgwarden's role may not make fails now, and holds back every other step.
+    if (plan.actions.some((a) => a.action === 'nologin')) refuseUnalterable(plan.actions, await fetchAlterRefusals(db, [role]));
     const audit = context.logger.child({ component: 'audit' });
     const output = () => ({
       actions: plan.actions.map(roleActionJson),

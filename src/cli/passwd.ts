@@ -7,6 +7,7 @@
 import type { Command } from 'commander';
 import { setPasswordSql } from '../actions/role-sql.js';
 import { fetchPasswordSettings, silenceStatementLog, storedAsScram } from '../db/password.js';
+import { fetchAlterRefusals } from '../db/roles.js';
 import { scramVerifier } from '../db/scram.js';
 import { loadContext, requireActionableRole, singleTarget, withTargets, type GlobalOptions } from './context.js';
 import type { Io } from './io.js';
@@ -28,6 +29,9 @@ async function runPasswd(role: string, options: PasswdOptions, globals: GlobalOp
   const result = await withTargets(context, options.target, async (dbs) => {
     const db = singleTarget(dbs);
     await requireActionableRole(db, role);
+    // Refused before the verifier is sent: a failing ALTER ROLE is logged with its text.
+    const refused = (await fetchAlterRefusals(db, [role])).get(role);
+    if (refused) throw new Error(`cannot set the password of ${JSON.stringify(role)}: ${refused} (see pgwarden doctor); nothing was sent`);
     const password = await readNewPassword(io);
     return db.withClient(async (client) => {
       const settings = await fetchPasswordSettings(client);

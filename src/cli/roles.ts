@@ -4,6 +4,7 @@ import { parseDuration } from '../config/duration.js';
 import type { DisabledRolePolicy } from '../config/policies.js';
 import { fetchRoles, fetchSessions, membersOf, type RoleInfo } from '../db/snapshot.js';
 import { UsageError } from '../errors.js';
+import { reservedRole, type SelfRoles } from '../actions/planner.js';
 import { disabledCondition, type DisabledCondition } from '../policies/disabled-role.js';
 import { loadContext, warnHidden, withTargets, type GlobalOptions } from './context.js';
 import type { Io } from './io.js';
@@ -42,6 +43,7 @@ export function selectRoles(
   options: { all: boolean; expiringSeconds: number | undefined },
   disabledPolicies: readonly DisabledRolePolicy[],
   target: string,
+  self: SelfRoles,
 ): RoleJson[] {
   const members = disabledPolicies.map((p) => (p.disabledWhen.memberOf === undefined ? new Set<string>() : membersOf(roles, p.disabledWhen.memberOf)));
   return roles
@@ -58,7 +60,9 @@ export function selectRoles(
       daysLeft: daysLeft(r.validSeconds),
       sessions: r.sessions,
       memberOf: r.memberOf,
-      disabled: disabledPolicies.map((p, i) => disabledCondition(r, p.disabledWhen, members[i] as Set<string>)).find((c) => c !== null) ?? null,
+      // A role no policy acts on (pgwarden's own, the bootstrap superuser) is never shown disabled.
+      disabled:
+        reservedRole(r.role, self) !== null ? null : (disabledPolicies.map((p, i) => disabledCondition(r, p.disabledWhen, members[i] as Set<string>)).find((c) => c !== null) ?? null),
     }));
 }
 
@@ -76,7 +80,7 @@ async function runRoles(options: RolesOptions, globals: GlobalOptions, io: Io): 
       const snapshot = await fetchRoles(db);
       // The session counts include backends hidden from pgwarden's role; say that they are hidden.
       warnHidden(io, await fetchSessions(db));
-      out.push(...selectRoles(snapshot.roles, { all: Boolean(options.all), expiringSeconds }, disabledPolicies, db.name));
+      out.push(...selectRoles(snapshot.roles, { all: Boolean(options.all), expiringSeconds }, disabledPolicies, db.name, snapshot.self));
     }
     return out;
   });

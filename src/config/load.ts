@@ -64,6 +64,9 @@ function readDocument(path: string): Record<string, unknown> {
 function firstConvictError(message: string): string {
   const lines = message.split('\n').filter(Boolean);
   const first = (lines[0] ?? message)
+    // Never echo a value: it may be (or hold) a secret that no redactor recognises, such as a
+    // URL whose password has a space in it inside a broken JSON list.
+    .replace(/: value was .*$/, '')
     .replace(/^configuration param '([^']+)' not declared in the schema$/, '$1: unknown key')
     .replace(/^configuration param '([^']+)' missing from config, did you override its parent\?$/, '$1: must be a mapping of keys');
   const more = lines.length > 1 ? ` (and ${lines.length - 1} more problem${lines.length > 2 ? 's' : ''})` : '';

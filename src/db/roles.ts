@@ -75,3 +75,29 @@ export async function fetchRoleFacts(
     self: { role: first?.session_role ?? '', currentRole: first?.current_role ?? '', bootstrapRole: first?.bootstrap_role ?? '' },
   };
 }
+
+/**
+ * Why pgwarden's role may not ALTER each of `roles` (NOLOGIN, a password), or null where it may:
+ * as AlterRole decides (src/backend/commands/user.c). A superuser may alter any role; a superuser
+ * role only a superuser may; before PostgreSQL 16 a replication role too; any other role needs
+ * CREATEROLE and, from 16, ADMIN OPTION on it (https://www.postgresql.org/docs/16/sql-alterrole.html).
+ * Roles that do not exist are absent from the map.
+ */
+export async function fetchAlterRefusals(db: Queryable, roles: readonly string[]): Promise<Map<string, string | null>> {
+  if (roles.length === 0) return new Map();
+  const { rows } = await db.query<{ role: string; refused: string | null }>(
+    `select r.rolname::text as role,
+            case when me.rolsuper then null
+                 when r.rolsuper then 'a superuser role: only a superuser may alter it'
+                 when r.rolreplication and current_setting('server_version_num')::int < 160000
+                   then 'a replication role: before PostgreSQL 16 only a superuser may alter it'
+                 when not me.rolcreaterole then 'pgwarden''s role lacks CREATEROLE'
+                 when current_setting('server_version_num')::int >= 160000 and not pg_has_role(r.oid, 'MEMBER WITH ADMIN OPTION')
+                   then 'pgwarden''s role lacks ADMIN OPTION on it (PostgreSQL 16+)'
+            end as refused
+     from pg_roles r cross join (select rolsuper, rolcreaterole from pg_roles where rolname = current_user) me
+     where r.rolname = any($1::text[])`,
+    [roles],
+  );
+  return new Map(rows.map((r) => [r.role, r.refused]));
+}

@@ -79,7 +79,7 @@ export interface RoleInfo {
    * (`infinity` too); -Infinity for `-infinity` (password logins refused for good).
    */
   readonly validSeconds: number | null;
-  /** Roles this one is a direct member of. */
+  /** Roles this one is a direct member of (16+: not those it holds with ADMIN only, neither INHERIT nor SET). */
   readonly memberOf: readonly string[];
   /** Client sessions open as this role now. */
   readonly sessions: number;
@@ -289,9 +289,14 @@ export const ROLES_SQL = `
   from pg_roles r
   cross join (select (extract(epoch from clock_timestamp()) * 1000000)::int8 as now_us) n
   left join (
-    -- from PostgreSQL 16 a membership has one row per grantor: distinct folds them
+    -- from PostgreSQL 16 a membership has one row per grantor: distinct folds them. A grant with
+    -- neither INHERIT nor SET (what 16 gives a CREATEROLE role on each role it creates) is ADMIN
+    -- only, no membership in the sense of memberOf: left out. Those options exist from 16 on,
+    -- hence to_jsonb, so that one text serves 14–18 (pg_auth_members has a row per grant: few).
     select am.member, array_agg(distinct g.rolname::text order by g.rolname::text) as member_of
     from pg_auth_members am join pg_roles g on g.oid = am.roleid
+    where coalesce((to_jsonb(am) ->> 'inherit_option')::boolean, true)
+       or coalesce((to_jsonb(am) ->> 'set_option')::boolean, true)
     group by am.member
   ) m on m.member = r.oid
   left join (

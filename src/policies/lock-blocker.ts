@@ -26,9 +26,11 @@ export function lockBlocker(snapshot: Snapshot, policy: LockBlockerPolicy, histo
       continue;
     }
     const session = byPid.get(root.pid);
-    if (!session || session.backendType !== 'client backend') continue;
+    // A root hidden from pgwarden (no pg_read_all_stats) is still a violation, whose state cannot
+    // be judged: the planner reports its action failed, saying why, rather than nothing at all.
+    if (!session || (!session.hidden && session.backendType !== 'client backend')) continue;
     if (root.oldestWaitSeconds <= policy.maxBlockedSeconds) continue;
-    if (session.state === null || !policy.states.includes(session.state)) continue;
+    if (!session.hidden && (session.state === null || !policy.states.includes(session.state))) continue;
     if (!matches(policy.match, session)) continue;
     // cancel only makes sense for a running query; a root cancelled before and still blocking is ended.
     const cancelledBefore = history.cancelled.has(backendKey(session));
@@ -42,7 +44,8 @@ export function lockBlocker(snapshot: Snapshot, policy: LockBlockerPolicy, histo
       overSeconds: root.oldestWaitSeconds - policy.maxBlockedSeconds,
       reason:
         `blocks ${root.blocks} session(s) directly and ${root.blocksTotal} in all; the oldest has waited ` +
-        `${formatSeconds(root.oldestWaitSeconds)}, over the limit of ${formatSeconds(policy.maxBlockedSeconds)} (root is ${session.state})` +
+        `${formatSeconds(root.oldestWaitSeconds)}, over the limit of ${formatSeconds(policy.maxBlockedSeconds)} ` +
+        (session.hidden ? '(root hidden from pgwarden: its state is unknown)' : `(root is ${session.state})`) +
         (cancelledBefore && policy.action === 'cancel' ? '; still blocking after a cancel: escalated to terminate' : ''),
       action,
       recheck: { states: policy.states, since: 'backend_start', thresholdSeconds: 0, stillBlocking: true },

@@ -122,6 +122,31 @@ describe('disabled_role', () => {
   });
 });
 
+describe('disabled_role memberOf', () => {
+  it('the CREATEROLE role that created the marker is not its member (16+: it holds it with ADMIN only)', async () => {
+    const f = fixture();
+    const dba = await f.createRole(f.name('dba'), 'createrole');
+    const marker = f.name('marker');
+    const client = new pg.Client(urlFor('postgres', { name: dba, password: ROLE_PASSWORD }));
+    await client.connect();
+    try {
+      await client.query(`create role ${quoteIdent(marker)} nologin`);
+    } finally {
+      await client.end();
+    }
+    const leaver = await f.createRole(f.name('leaver'));
+    await f.sql(`grant ${quoteIdent(marker)} to ${quoteIdent(leaver)}`);
+    const config = writeConfig({ policies: [{ name: 'dr', kind: 'disabled_role', disabledWhen: { memberOf: marker } }] });
+    try {
+      const { out } = await run(['--config', config, 'plan']);
+      const flagged = out.violations.map((v) => v.role).filter((r) => r?.startsWith(f.prefix));
+      expect(flagged).toEqual([leaver]);
+    } finally {
+      await f.sql(`drop role if exists ${quoteIdent(marker)}`);
+    }
+  });
+});
+
 describe('password_expiry', () => {
   it('reports expiring and expired roles with their seconds, exports the expiry gauge, and with nologin disables past the grace', async () => {
     const f = fixture();

@@ -153,6 +153,16 @@ describe('loadConfig', () => {
       expect(message).not.toContain('hunter2');
     });
 
+    it('never echoes a value it could not read: a broken PGWARDEN_TARGETS with a password in it', () => {
+      let message = '';
+      try {
+        loadConfig({}, { PGWARDEN_TARGETS: '[{"name":"a","url":"postgres://u:S3c r3tPW@h/db"' });
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      expect(message).toBe('targets: must be a list');
+    });
+
     describe('a password with unencoded reserved characters is refused, naming where the URL came from', () => {
       const bad = 'postgres://u:se/cret@host/db';
       const encode = /: not a well-formed URL: percent-encode reserved characters in the user and password \(\/ as %2F, @ as %40/;

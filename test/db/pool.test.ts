@@ -65,15 +65,18 @@ describe('TargetDb.withClient when the backend is terminated', () => {
     const f = fixture();
     const role = await f.createRole(f.name('victim'));
     db = testTarget();
-    // ALTER ROLE needs a row lock on pg_authid: this transaction makes it wait.
+    // ALTER ROLE needs the role's row in pg_authid: this transaction holds that row (only that
+    // row — the other test files running meanwhile create and alter roles of their own).
     const holder = await f.openSession({ state: 'idle' });
     await holder.client.query('begin');
-    await holder.client.query('lock table pg_authid in exclusive mode');
+    await holder.client.query(`alter role ${quoteIdent(role)} connection limit 50`);
     const plan: RoleActionPlan = { target: 'default', policy: 'p', action: 'nologin', role, sql: `alter role ${quoteIdent(role)} nologin`, result: 'planned' };
     const running = runDdlPlans(db, [plan], 30_000);
     const { pid } = await waitFor(async () => {
+      // Only this pool's own backend: never another test's.
       const { rows } = await f.sql<{ pid: number }>(
-        "select pid from pg_stat_activity where application_name = 'pgwarden' and wait_event_type = 'Lock' and query like 'alter role%'",
+        "select pid from pg_stat_activity where pid = any($1) and wait_event_type = 'Lock' and query like 'alter role%'",
+        [[...(db?.ownPids ?? [])]],
       );
       return rows[0];
     }, 'the ALTER ROLE to wait on the lock');
