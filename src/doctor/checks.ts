@@ -337,7 +337,8 @@ function revokeConnect(c: Context): Check {
     }
     if (superOwned.length > 0) {
       parts.push(
-        `${plural(superOwned.length, 'database')} owned by a superuser, where only a superuser can revoke CONNECT: ${superOwned.map((d) => `${JSON.stringify(d.name)} (owner ${JSON.stringify(d.owner)})`).join(', ')}`,
+        `${plural(superOwned.length, 'database')} owned by a superuser, where only a superuser can revoke CONNECT: ${superOwned.map((d) => `${JSON.stringify(d.name)} (owner ${JSON.stringify(d.owner)})`).join(', ')} ` +
+          `(no grant makes that possible: give those databases another owner pgwarden may act as, or leave revoke_connect out of the policy's actions — NOLOGIN is what keeps a role out)`,
       );
     }
   }
