@@ -9,18 +9,139 @@
  */
 import type { Logger } from 'pino';
 import type pg from 'pg';
-import { fetchLocalGrants, fetchSharedGrants } from '../db/grants.js';
+import { fetchLocalGrants, fetchSharedGrants, revokeSql } from '../db/grants.js';
+import { fetchFootprint, type DatabaseFootprint } from '../db/footprint.js';
+import { unenterable, type OwnedObject, type UnvisitedDatabase } from '../db/owned.js';
+import type { GrantTo } from '../db/privileges.js';
+import type { ReassignRights } from '../db/roles.js';
 import { auditGrants } from './audit.js';
 import { errorCode, errorReason, SQLSTATE } from '../db/pg-errors.js';
 import type { TargetDb } from '../db/pool.js';
 import { quoteIdent } from '../db/quote.js';
 import type { Session } from '../db/snapshot.js';
-import { failureIn, nologinPlan, planTerminations, runDdlOn, runDdlPlans, sessionsOf, terminatePlan, type RoleActionPlan } from './role-actions.js';
+import { failureIn, failureOf, nologinPlan, planTerminations, runDdlOn, runDdlPlans, sessionsOf, terminatePlan, type RoleActionPlan } from './role-actions.js';
 import { fetchSessions } from '../db/snapshot.js';
 import { endSessionsAfterLock } from './lockout.js';
 import { NO_EXEMPTIONS } from './planner.js';
 
 export type DatabaseStatus = 'done' | 'failed' | 'pending';
+
+/** DESIGN.md `blocker`: what stops an offboard before its first change, with the statement that removes it. */
+export interface Blocker {
+  readonly kind: 'unenterable_database' | 'missing_privileges' | 'superuser_owned_kind' | 'foreign_grant' | 'membership';
+  readonly database?: string;
+  readonly object?: string;
+  readonly detail: string;
+  /** The statement that removes the blocker (as a superuser or the object's owner), or null where none does. */
+  readonly fix: string | null;
+}
+
+/** Everything the blockers are decided from, read before any change. */
+export interface OffboardFacts {
+  readonly role: string;
+  readonly newOwner: string;
+  /** pgwarden's current role (the one that needs the rights). */
+  readonly me: string;
+  readonly bootstrapRole: string;
+  readonly login: boolean;
+  readonly drop: boolean;
+  readonly footprint: readonly DatabaseFootprint[];
+  /** Databases holding something of the role that could not be entered (owned objects or grants). */
+  readonly unvisited: readonly UnvisitedDatabase[];
+  readonly owned: readonly OwnedObject[];
+  readonly grants: readonly GrantTo[];
+  readonly rights: ReassignRights;
+  /** Why pgwarden's role may not ALTER (NOLOGIN) or DROP the role, or null. */
+  readonly alterRefusal: string | null;
+}
+
+/** Kinds of object only a superuser may own (the server refuses another owner: event triggers, foreign-data wrappers). */
+const SUPERUSER_ONLY: Readonly<Record<string, string>> = { 'event trigger': 'EVENT TRIGGER', 'foreign-data wrapper': 'FOREIGN DATA WRAPPER' };
+
+const entriesOf = (f: DatabaseFootprint) => f.owned + f.acl + f.policies + f.other;
+
+/**
+ * Every blocker of DESIGN.md's list, found before the first change (pure): databases that hold
+ * something of the role but cannot be entered, rights pgwarden's role lacks (the role's
+ * privileges for REASSIGN/DROP OWNED, the new owner's for REASSIGN, ALTER/DROP ROLE), objects of
+ * kinds only a superuser may own when the new owner is not one, and privileges granted by roles
+ * pgwarden may not revoke as. Each with the statement that removes it.
+ */
+export function findBlockers(f: OffboardFacts): Blocker[] {
+  const blockers: Blocker[] = [];
+  const me = quoteIdent(f.me);
+  const r = quoteIdent(f.role);
+  const v16 = f.rights.serverVersionNum >= 160000;
+  const unvisited = new Map(f.unvisited.map((u) => [u.database, u.reason]));
+  for (const d of f.footprint) {
+    if (d.database === null || entriesOf(d) === 0) continue;
+    const reason = unvisited.get(d.database) ?? unenterable(d);
+    if (!reason) continue;
+    const fix = !d.allowConnections
+      ? `ALTER DATABASE ${quoteIdent(d.database)} ALLOW_CONNECTIONS true`
+      : !d.canConnect
+        ? `GRANT CONNECT ON DATABASE ${quoteIdent(d.database)} TO ${me}`
+        : null;
+    blockers.push({
+      kind: 'unenterable_database',
+      database: d.database,
+      detail:
+        `holds ${entriesOf(d)} entr${entriesOf(d) === 1 ? 'y' : 'ies'} of ${JSON.stringify(f.role)} (${d.owned} owned, ${d.acl} privileges, ${d.policies} policies) ` +
+        `that REASSIGN OWNED and DROP OWNED must be run in, but ${reason}`,
+      fix,
+    });
+  }
+  if (f.alterRefusal && (f.login || f.drop)) {
+    const fix = /CREATEROLE/.test(f.alterRefusal)
+      ? `ALTER ROLE ${me} CREATEROLE`
+      : /ADMIN OPTION/.test(f.alterRefusal)
+        ? `GRANT ${r} TO ${me} WITH ADMIN OPTION`
+        : null;
+    blockers.push({ kind: 'missing_privileges', detail: `${[f.login ? 'NOLOGIN' : '', f.drop ? 'DROP ROLE' : ''].filter(Boolean).join(' and ')} of ${JSON.stringify(f.role)}: ${f.alterRefusal}`, fix });
+  }
+  const anything = f.footprint.some((d) => entriesOf(d) > 0);
+  if (!f.rights.superuser && anything && !f.rights.rolePrivileges) {
+    blockers.push({
+      kind: 'missing_privileges',
+      detail: `REASSIGN OWNED and DROP OWNED need the privileges of ${JSON.stringify(f.role)}, which pgwarden's role does not have (membership with inheritance)`,
+      fix: `GRANT ${r} TO ${me}${v16 ? ' WITH INHERIT TRUE' : ''}`,
+    });
+  }
+  const owns = f.footprint.some((d) => d.owned > 0);
+  if (!f.rights.superuser && owns && !f.rights.newOwnerOk) {
+    blockers.push({
+      kind: 'missing_privileges',
+      detail: `REASSIGN OWNED … TO ${JSON.stringify(f.newOwner)} needs ${v16 ? 'the right to SET ROLE to' : 'the privileges of'} the new owner, which pgwarden's role does not have`,
+      fix: `GRANT ${quoteIdent(f.newOwner)} TO ${me}${v16 ? ' WITH SET TRUE' : ''}`,
+    });
+  }
+  if (!f.rights.newOwnerSuperuser) {
+    for (const o of f.owned) {
+      const keyword = SUPERUSER_ONLY[o.type];
+      if (!keyword) continue;
+      blockers.push({
+        kind: 'superuser_owned_kind',
+        ...(o.database !== null ? { database: o.database } : {}),
+        object: o.name,
+        detail: `the ${o.type} ${o.name} can only be owned by a superuser, and ${JSON.stringify(f.newOwner)} is not one: REASSIGN OWNED would fail (or --reassign-to a superuser)`,
+        fix: `ALTER ${keyword} ${o.name} OWNER TO ${quoteIdent(f.bootstrapRole)}`,
+      });
+    }
+  }
+  if (!f.rights.superuser) {
+    for (const g of f.grants) {
+      if (g.grant.membership || g.grantor === f.me || f.rights.grantors.get(g.grantor) === true) continue;
+      blockers.push({
+        kind: 'foreign_grant',
+        ...(g.database !== null ? { database: g.database } : {}),
+        object: g.object,
+        detail: `${g.privileges.join(', ')} on ${g.object} was granted by ${JSON.stringify(g.grantor)}, whose privileges pgwarden's role does not have: DROP OWNED cannot revoke it, and DROP ROLE would fail (run the fix as a superuser or as the grantor)`,
+        fix: revokeSql(g.grant),
+      });
+    }
+  }
+  return blockers;
+}
 
 export interface OffboardPlan {
   readonly role: string;
@@ -33,6 +154,14 @@ export interface OffboardPlan {
 }
 
 const POLICY = 'offboard';
+
+/** REASSIGN OWNED then DROP OWNED in one database. */
+function databaseSteps(target: string, role: string, newOwner: string, database: string): RoleActionPlan[] {
+  return [
+    { target, policy: POLICY, action: 'reassign_owned', role, database, sql: `reassign owned by ${quoteIdent(role)} to ${quoteIdent(newOwner)}`, result: 'planned' },
+    { target, policy: POLICY, action: 'drop_owned', role, database, sql: `drop owned by ${quoteIdent(role)}`, result: 'planned' },
+  ];
+}
 
 /** Plans the whole offboard (pure, given the facts): the order is the contract. */
 export function planOffboard(input: {
@@ -54,13 +183,22 @@ export function planOffboard(input: {
   for (const { name, canConnect } of input.databases) {
     databases[name] = 'pending';
     if (!canConnect) unreachable.push(name);
-    actions.push(
-      { target, policy: POLICY, action: 'reassign_owned', role, database: name, sql: `reassign owned by ${quoteIdent(role)} to ${quoteIdent(newOwner)}`, result: 'planned' },
-      { target, policy: POLICY, action: 'drop_owned', role, database: name, sql: `drop owned by ${quoteIdent(role)}`, result: 'planned' },
-    );
+    actions.push(...databaseSteps(target, role, newOwner, name));
   }
   if (input.drop) actions.push({ target, policy: POLICY, action: 'drop_role', role, sql: `drop role ${quoteIdent(role)}`, result: 'planned' });
   return { role, newOwner, actions, databases, unreachable };
+}
+
+/**
+ * The databases REASSIGN OWNED and DROP OWNED must run in: those where pg_shdepend records
+ * something of the role, and — for what it has in the shared catalogs (a database it owns, a
+ * tablespace) when no such database is among them — the connection database, where REASSIGN
+ * OWNED moves shared objects too.
+ */
+export function offboardDatabases(footprint: readonly DatabaseFootprint[], connectionDatabase: string): string[] {
+  const local = footprint.filter((f) => f.database !== null && entriesOf(f) > 0).map((f) => f.database as string);
+  const shared = footprint.some((f) => f.database === null && entriesOf(f) > 0);
+  return shared && local.length === 0 ? [connectionDatabase] : local;
 }
 
 export interface OffboardDeps {
@@ -126,6 +264,20 @@ export async function executeOffboard(plan: OffboardPlan, deps: OffboardDeps): P
     return;
   }
 
+  // What the role holds may have grown between the plan and the lockout (a session of it created
+  // something, someone granted it something): read pg_shdepend again, and go there too.
+  try {
+    for (const database of offboardDatabases(await fetchFootprint(db, plan.role), db.where.database)) {
+      if (database in plan.databases) continue;
+      plan.databases[database] = 'pending';
+      const at = plan.actions.findIndex((a) => a.action === 'drop_role');
+      plan.actions.splice(at < 0 ? plan.actions.length : at, 0, ...databaseSteps(target, plan.role, plan.newOwner, database));
+    }
+  } catch (err) {
+    fail(plan.actions, `could not read what the role holds after NOLOGIN: ${errorReason(err)}`);
+    return;
+  }
+
   try {
     const version = await db.query<{ v: number }>("select current_setting('server_version_num')::int as v");
     auditGrants(audit, { target, policy: POLICY, kind: POLICY, role: plan.role }, await fetchSharedGrants(db, plan.role, version.rows[0]?.v ?? 0));
@@ -134,6 +286,8 @@ export async function executeOffboard(plan: OffboardPlan, deps: OffboardDeps): P
     return;
   }
 
+  // Only a failure that a re-run can get past (a lock not granted in time) is worth a re-run.
+  let retriable = true;
   for (const database of Object.keys(plan.databases)) {
     const steps = plan.actions.filter((a) => a.database === database && (a.action === 'reassign_owned' || a.action === 'drop_owned'));
     if (plan.unreachable.includes(database)) {
@@ -151,6 +305,7 @@ export async function executeOffboard(plan: OffboardPlan, deps: OffboardDeps): P
           step.result = 'done';
         } catch (err) {
           const outcome = await failureIn(db, database, err);
+          if (outcome.result === 'failed' && errorCode(err) !== SQLSTATE.lockNotAvailable) retriable = false;
           Object.assign(step, outcome);
           // The database went away: the rest of its steps are moot, not failed.
           if (outcome.result === 'gone') {
@@ -164,6 +319,7 @@ export async function executeOffboard(plan: OffboardPlan, deps: OffboardDeps): P
     } catch (err) {
       // A database dropped meanwhile holds nothing of the role any more: `gone`, and done.
       const outcome = await failureIn(db, database, err);
+      if (outcome.result === 'failed') retriable = false;
       for (const s of steps) if (s.result === 'planned') Object.assign(s, outcome);
     } finally {
       await client?.end().catch(() => undefined);
@@ -173,7 +329,12 @@ export async function executeOffboard(plan: OffboardPlan, deps: OffboardDeps): P
 
   const drop = by('drop_role');
   if (Object.values(plan.databases).some((s) => s !== 'done')) {
-    fail(drop, 'not every database is done: re-run offboard to finish; the role stays NOLOGIN meanwhile');
+    fail(
+      drop,
+      retriable
+        ? 'not every database is done (a lock was not granted in time): re-run offboard to finish; the role stays NOLOGIN meanwhile'
+        : 'not every database is done: a re-run alone will not finish it — remove the cause given above first; the role stays NOLOGIN meanwhile',
+    );
     return;
   }
   for (const step of drop) {
@@ -181,8 +342,7 @@ export async function executeOffboard(plan: OffboardPlan, deps: OffboardDeps): P
       await db.withClient((client) => runWithRetry(client, step.sql, deps));
       step.result = 'done';
     } catch (err) {
-      step.result = 'failed';
-      step.detail = errorReason(err);
+      Object.assign(step, failureOf(err));
     }
   }
 }

@@ -7,7 +7,7 @@
 import type pg from 'pg';
 import { compileGlobs } from '../config/glob.js';
 import type { TargetDb } from '../db/pool.js';
-import { errorCode, errorReason, SQLSTATE } from '../db/pg-errors.js';
+import { errorCode, errorReason, serverMessage, SQLSTATE } from '../db/pg-errors.js';
 import { connectPaths } from '../db/roles.js';
 import { stillExists } from '../db/databases.js';
 import { restoreSql, revokeSql, type Grant } from '../db/grants.js';
@@ -322,7 +322,7 @@ export async function runDdlOn(client: pg.ClientBase, sql: string, lockTimeoutMs
  */
 export function failureOf(err: unknown): { result: 'gone' | 'failed'; detail: string } {
   if (errorCode(err) === SQLSTATE.invalidCatalogName) return { result: 'gone', detail: `it no longer exists: ${errorReason(err)}` };
-  return { result: 'failed', detail: errorReason(err) };
+  return { result: 'failed', detail: serverMessage(err) };
 }
 
 /**

@@ -101,7 +101,8 @@ async function runLogout(role: string | undefined, options: LogoutOptions, globa
     }
     const audit = context.logger.child({ component: 'audit' });
     if (options.dryRun || preview.length === 0) {
-      for (const a of preview) auditRoleAction(audit, 'logout', a, true);
+      // On a terminal the plan is printed once, readably: no audit line for what was not done.
+      if (!io.interactive) for (const a of preview) auditRoleAction(audit, 'logout', a, true);
       printActions(io, context.json, preview, undo);
       if (preview.some((a) => a.result === 'failed')) io.raiseExitCode(1);
       return;

@@ -1,15 +1,16 @@
 /**
  * `pgwarden offboard ROLE --reassign-to NEW [--drop] [--dry-run] [--yes] [--force]`: lock out,
- * terminate, REASSIGN OWNED and DROP OWNED in every database, then DROP ROLE with --drop. Shows
- * what ROLE owns before acting.
+ * terminate, REASSIGN OWNED and DROP OWNED in every database that holds something of ROLE, then
+ * DROP ROLE with --drop. Plans, then acts: every blocker is found before the first change, and
+ * with any it refuses (exit 2) listing them all with their fixes. Shows what ROLE owns first.
  */
 import type { Command } from 'commander';
 import { auditRoleAction } from '../actions/audit.js';
-import { executeOffboard, planOffboard } from '../actions/offboard.js';
-import { refuseUnalterable, roleActionJson, type RoleActionPlan } from '../actions/role-actions.js';
-import { fetchAlterRefusals } from '../db/roles.js';
-import { listConnectableDatabases } from '../db/databases.js';
+import { executeOffboard, findBlockers, offboardDatabases, planOffboard, type Blocker } from '../actions/offboard.js';
+import { roleActionJson, type RoleActionPlan } from '../actions/role-actions.js';
+import { fetchAlterRefusals, fetchReassignRights, fetchRoleFacts } from '../db/roles.js';
 import { fetchOwned } from '../db/owned.js';
+import { fetchGrantsTo } from '../db/privileges.js';
 import { fetchSessions } from '../db/snapshot.js';
 import { UsageError } from '../errors.js';
 import { confirmAct } from './confirm.js';
@@ -44,6 +45,15 @@ function printPlan(out: TextSink, actions: readonly RoleActionPlan[]): void {
   for (const a of actions) if (a.detail && a.result !== 'planned') out.write(`note: ${a.action}${a.database ? ` in ${a.database}` : ''}: ${a.detail}\n`);
 }
 
+/** Prints the blockers: one block each, with its fix. */
+function printBlockers(out: TextSink, role: string, blockers: readonly Blocker[]): void {
+  out.write(`offboard ${role}: refused, nothing was changed — ${blockers.length} blocker(s) must be removed first:\n`);
+  for (const b of blockers) {
+    out.write(`- ${b.kind}${b.database ? ` in ${JSON.stringify(b.database)}` : ''}: ${b.detail}\n`);
+    out.write(b.fix ? `  fix: ${b.fix};\n` : '  fix: none that pgwarden can print (see the detail)\n');
+  }
+}
+
 async function runOffboard(role: string, options: OffboardOptions, globals: GlobalOptions, io: Io): Promise<void> {
   const context = loadContext(globals, io);
   const newOwner = options.reassignTo;
@@ -57,7 +67,34 @@ async function runOffboard(role: string, options: OffboardOptions, globals: Glob
     });
     if (info.superuser && !options.force) throw new UsageError(`${JSON.stringify(role)} is a superuser: pass --force to offboard it`);
 
+    // Every fact, read before any change: only the databases pg_shdepend says hold something of the role are entered.
     const owned = await fetchOwned(db, role);
+    const granted = await fetchGrantsTo(db, role, owned.footprint);
+    const { self } = await fetchRoleFacts(db, []);
+    const rights = await fetchReassignRights(db, role, newOwner, [...new Set(granted.grants.map((g) => g.grantor))]);
+    const blockers = findBlockers({
+      role,
+      newOwner,
+      me: self.currentRole,
+      bootstrapRole: self.bootstrapRole,
+      login: info.login,
+      drop: Boolean(options.drop),
+      footprint: owned.footprint,
+      unvisited: [...owned.unvisited, ...granted.unvisited],
+      owned: owned.objects,
+      grants: granted.grants,
+      rights,
+      alterRefusal: (await fetchAlterRefusals(db, [role])).get(role) ?? null,
+    });
+    const show = context.json ? io.stderr : io.stdout;
+    if (blockers.length > 0) {
+      // Refused as a whole: the role keeps LOGIN and its sessions, nothing is half done.
+      if (context.json) printJson(io.stdout, { actions: [], blockers, owned: [...owned.objects, ...owned.unvisited] });
+      else printBlockers(io.stdout, role, blockers);
+      io.raiseExitCode(2);
+      return;
+    }
+
     const snapshot = await fetchSessions(db);
     warnHidden(io, snapshot);
     const plan = planOffboard({
@@ -67,11 +104,9 @@ async function runOffboard(role: string, options: OffboardOptions, globals: Glob
       login: info.login,
       sessions: snapshot.sessions,
       ownPids: db.ownPids,
-      databases: await listConnectableDatabases(db),
+      databases: offboardDatabases(owned.footprint, db.where.database).map((name) => ({ name, canConnect: true })),
       drop: Boolean(options.drop),
     });
-    // A NOLOGIN pgwarden's role may not make fails now, and holds back every other step.
-    if (plan.actions.some((a) => a.action === 'nologin')) refuseUnalterable(plan.actions, await fetchAlterRefusals(db, [role]));
     const audit = context.logger.child({ component: 'audit' });
     const output = () => ({
       actions: plan.actions.map(roleActionJson),
@@ -80,7 +115,6 @@ async function runOffboard(role: string, options: OffboardOptions, globals: Glob
     });
 
     // What it owns, before anything moves.
-    const show = context.json ? io.stderr : io.stdout;
     show.write(`${role} owns ${owned.objects.length} object(s); they go to ${newOwner}:\n`);
     printTable(
       show,
@@ -93,10 +127,10 @@ async function runOffboard(role: string, options: OffboardOptions, globals: Glob
       owned.objects,
       '(nothing)',
     );
-    for (const name of plan.unreachable) show.write(`warning: no CONNECT on database ${JSON.stringify(name)}: it cannot be offboarded there\n`);
 
     if (options.dryRun) {
-      for (const a of plan.actions) auditRoleAction(audit, 'offboard', a, true);
+      // On a terminal the plan is printed once, readably: no audit line for what was not done.
+      if (!io.interactive) for (const a of plan.actions) auditRoleAction(audit, 'offboard', a, true);
       if (context.json) printJson(io.stdout, output());
       else printPlan(io.stdout, plan.actions);
       return;
@@ -114,7 +148,7 @@ async function runOffboard(role: string, options: OffboardOptions, globals: Glob
     if (context.json) printJson(io.stdout, output());
     else {
       printPlan(io.stdout, plan.actions);
-      io.stdout.write(`databases: ${Object.entries(plan.databases).map(([name, s]) => `${name}=${s}`).join(', ')}\n`);
+      io.stdout.write(`databases: ${Object.entries(plan.databases).map(([name, s]) => `${name}=${s}`).join(', ') || '(none held anything of the role)'}\n`);
     }
     if (plan.actions.some((a) => a.result === 'failed') || Object.values(plan.databases).some((s) => s !== 'done')) io.raiseExitCode(1);
   });

@@ -1,12 +1,17 @@
-/** `pgwarden owned ROLE`: every object ROLE owns, in every database of the server. */
+/**
+ * `pgwarden owned ROLE [--privileges]`: every object ROLE owns, in every database of the server
+ * that holds any (pg_shdepend says which), and with --privileges what it was granted, by whom.
+ */
 import type { Command } from 'commander';
-import { fetchOwned, type OwnedObject } from '../db/owned.js';
+import { fetchOwned, type OwnedObject, type UnvisitedDatabase } from '../db/owned.js';
+import { fetchGrantsTo, type GrantTo } from '../db/privileges.js';
 import { loadContext, requireRole, singleTarget, withTargets, type GlobalOptions } from './context.js';
 import type { Io } from './io.js';
 import { printJson, printTable } from './output.js';
 
 interface OwnedOptions {
   target?: string;
+  privileges?: boolean;
 }
 
 async function runOwned(role: string, options: OwnedOptions, globals: GlobalOptions, io: Io): Promise<void> {
@@ -14,34 +19,56 @@ async function runOwned(role: string, options: OwnedOptions, globals: GlobalOpti
   const report = await withTargets(context, options.target, async (dbs) => {
     const db = singleTarget(dbs);
     await requireRole(db, role);
-    return fetchOwned(db, role);
+    const owned = await fetchOwned(db, role);
+    const granted = options.privileges ? await fetchGrantsTo(db, role, owned.footprint) : undefined;
+    return { owned, granted };
   });
-  if (context.json) printJson(io.stdout, report.objects);
-  else {
-    printTable<OwnedObject>(
+  const { objects, unvisited } = report.owned;
+  const entries: (OwnedObject | UnvisitedDatabase)[] = [...objects, ...unvisited];
+  const missed = [...unvisited, ...(report.granted?.unvisited ?? [])];
+  if (context.json) {
+    printJson(io.stdout, report.granted ? { owned: entries, privileges: [...report.granted.grants, ...report.granted.unvisited] } : entries);
+  } else {
+    printTable<OwnedObject | UnvisitedDatabase>(
       io.stdout,
       [
         { header: 'DATABASE', value: (o) => o.database },
-        { header: 'TYPE', value: (o) => o.type },
+        { header: 'TYPE', value: (o) => ('objects' in o ? `unvisited (${o.objects})` : o.type) },
         { header: 'SCHEMA', value: (o) => o.schema },
-        { header: 'NAME', value: (o) => o.name, max: 80 },
+        { header: 'NAME', value: (o) => o.name ?? '', max: 80 },
       ],
-      report.objects,
-      `${role} owns nothing in the databases visited`,
+      entries,
+      `${role} owns nothing`,
     );
+    if (report.granted) {
+      io.stdout.write(`\nprivileges granted to ${role}:\n`);
+      printTable<GrantTo>(
+        io.stdout,
+        [
+          { header: 'DATABASE', value: (g) => g.database },
+          { header: 'OBJECT', value: (g) => g.object, max: 60 },
+          { header: 'PRIVILEGES', value: (g) => g.privileges.join(', '), max: 40 },
+          { header: 'GRANTOR', value: (g) => g.grantor },
+          { header: 'GRANTABLE', value: (g) => (g.grantable ? 'yes' : '') },
+        ],
+        report.granted.grants,
+        '(none)',
+      );
+    }
   }
   // The list is incomplete where a database could not be entered: say so, and fail the command.
-  for (const s of report.skipped) {
-    io.stderr.write(`pgwarden: database ${JSON.stringify(s.database)} not searched: ${s.reason}\n`);
+  for (const u of missed) {
+    io.stderr.write(`pgwarden: database ${JSON.stringify(u.database)} holds ${u.objects} of ${JSON.stringify(role)}'s entries but was not entered: ${u.reason}\n`);
   }
-  if (report.skipped.length > 0) io.raiseExitCode(1);
+  if (missed.length > 0) io.raiseExitCode(1);
 }
 
 export function registerOwned(program: Command, io: Io): void {
   program
     .command('owned')
-    .description('every object ROLE owns in every database: tables, views, sequences, functions, schemas, types, databases')
+    .description('every object ROLE owns, in every database that holds any (pg_shdepend): any kind, named as pg_identify_object names it')
     .argument('<role>', 'the role (exact name, any characters)')
+    .option('--privileges', 'also what ROLE was granted (ACL entries and memberships), and by whom')
     .option('--target <name>', 'the target (with several configured)')
     .action(async (role: string, options: OwnedOptions, command: Command) => {
       await runOwned(role, options, command.optsWithGlobals<GlobalOptions>(), io);

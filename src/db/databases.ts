@@ -79,3 +79,47 @@ export async function forEachDatabase<T>(
   }
   return { results, skipped };
 }
+
+/**
+ * Runs `fn` in each of `databases` (named ones, not every one), at most `concurrency` at a time,
+ * each connection closed as soon as its work is done. Results come in the order given. A database
+ * that cannot be entered is reported in `skipped` with the reason; one dropped meanwhile holds
+ * nothing any more and is left out; an error from `fn` itself propagates.
+ */
+export async function visitDatabases<T>(
+  db: TargetDb,
+  databases: readonly string[],
+  fn: (client: pg.Client, database: string) => Promise<T>,
+  concurrency = 4,
+): Promise<VisitResult<T>> {
+  const outcomes: ({ value: T } | { skipped: string } | null)[] = databases.map(() => null);
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < databases.length; i = next++) {
+      const name = databases[i] as string;
+      let client: pg.Client;
+      try {
+        client = await db.connectTo(name);
+      } catch (err) {
+        if (errorCode(err) !== SQLSTATE.invalidCatalogName) outcomes[i] = { skipped: errorReason(err) };
+        continue;
+      }
+      try {
+        outcomes[i] = { value: await fn(client, name) };
+      } catch (err) {
+        if (await stillExists(db, name, err)) throw err;
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, databases.length)) }, worker));
+  const results: { database: string; value: T }[] = [];
+  const skipped: SkippedDatabase[] = [];
+  outcomes.forEach((o, i) => {
+    const database = databases[i] as string;
+    if (o && 'value' in o) results.push({ database, value: o.value });
+    else if (o) skipped.push({ database, reason: o.skipped });
+  });
+  return { results, skipped };
+}

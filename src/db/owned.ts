@@ -1,95 +1,78 @@
 /**
- * What a role owns, in every database: relations of every kind, routines, schemas, types and
- * domains, plus the databases themselves. The cheat-sheet query over pg_tables alone misses all
- * but plain tables. System schemas are left out: nothing in them can be reassigned.
+ * What a role owns, everywhere: every object PostgreSQL records as owned by it in pg_shdepend,
+ * whatever its kind (tables, routines, schemas, types, event triggers, publications, servers,
+ * large objects, default privileges, …), named by pg_identify_object; the shared ones (databases,
+ * tablespaces, subscriptions) too. Only the databases pg_shdepend names are entered, a few at a
+ * time; one that holds objects of the role but cannot be entered is reported with its count.
  */
-import type pg from 'pg';
-import { forEachDatabase, type SkippedDatabase } from './databases.js';
+import { visitDatabases } from './databases.js';
+import { fetchFootprint, fetchOwnedHere, type DatabaseFootprint } from './footprint.js';
 import type { TargetDb } from './pool.js';
-
-export type OwnedType =
-  | 'database'
-  | 'schema'
-  | 'table'
-  | 'partitioned table'
-  | 'view'
-  | 'materialized view'
-  | 'sequence'
-  | 'foreign table'
-  | 'function'
-  | 'procedure'
-  | 'aggregate'
-  | 'type'
-  | 'domain';
 
 /** One owned object (DESIGN.md `owned` shape). */
 export interface OwnedObject {
-  readonly database: string;
-  readonly type: OwnedType;
-  /** null for schemas and databases. */
+  /** The database it lives in; for a database, the database itself; null for other shared objects. */
+  readonly database: string | null;
+  /** pg_identify_object's type: `table`, `view`, `function`, `schema`, `event trigger`, … */
+  readonly type: string;
   readonly schema: string | null;
-  /** Routines carry their argument types: `f(integer, text)`, so overloads stay distinct. */
+  /** pg_identify_object's name, quoted where needed; its identity where it has no name (routines: with their argument types). */
   readonly name: string;
 }
 
-const SYSTEM_SCHEMA = `(n.nspname in ('pg_catalog', 'information_schema')
-    or n.nspname like 'pg\\_toast%' or n.nspname like 'pg\\_temp\\_%')`;
-
-export const OWNED_IN_DATABASE_SQL = `
-  with owner as (select oid from pg_roles where rolname = $1)
-  select case c.relkind
-           when 'r' then 'table' when 'p' then 'partitioned table' when 'v' then 'view'
-           when 'm' then 'materialized view' when 'S' then 'sequence' when 'f' then 'foreign table'
-         end as type,
-         n.nspname::text as schema, c.relname::text as name
-  from pg_class c join pg_namespace n on n.oid = c.relnamespace
-  where c.relowner = (select oid from owner)
-    and c.relkind in ('r', 'p', 'v', 'm', 'S', 'f')
-    and not ${SYSTEM_SCHEMA}
-  union all
-  select case p.prokind when 'p' then 'procedure' when 'a' then 'aggregate' else 'function' end,
-         n.nspname::text, p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')'
-  from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-  where p.proowner = (select oid from owner) and not ${SYSTEM_SCHEMA}
-  union all
-  select 'schema', null, n.nspname::text
-  from pg_namespace n
-  where n.nspowner = (select oid from owner) and not ${SYSTEM_SCHEMA}
-  union all
-  select case t.typtype when 'd' then 'domain' else 'type' end, n.nspname::text, t.typname::text
-  from pg_type t join pg_namespace n on n.oid = t.typnamespace
-  where t.typowner = (select oid from owner)
-    and not ${SYSTEM_SCHEMA}
-    -- base, composite, domain, enum, range; multiranges come with their range
-    and t.typtype in ('b', 'c', 'd', 'e', 'r')
-    -- a table's row type comes with the table; only stand-alone composite types count
-    and (t.typtype <> 'c' or exists (select 1 from pg_class c where c.oid = t.typrelid and c.relkind = 'c'))
-    -- array types come with their element type
-    and not exists (select 1 from pg_type el where el.typarray = t.oid)
-  order by 1, 2, 3`;
-
-const OWNED_DATABASES_SQL = `
-  select d.datname::text as name
-  from pg_database d join pg_roles r on r.oid = d.datdba
-  where r.rolname = $1
-  order by 1`;
+/** A database holding objects of the role that could not be entered (DESIGN.md). */
+export interface UnvisitedDatabase {
+  readonly database: string;
+  readonly type: 'unvisited';
+  readonly schema: null;
+  readonly name: null;
+  /** Objects of the role there, as pg_shdepend counts them. */
+  readonly objects: number;
+  readonly reason: string;
+}
 
 export interface OwnedReport {
   readonly objects: OwnedObject[];
-  /** Databases that could not be entered: the list is incomplete for them. */
-  readonly skipped: SkippedDatabase[];
+  /** Databases holding objects of the role that could not be entered: the list is incomplete there. */
+  readonly unvisited: UnvisitedDatabase[];
+  /** What pg_shdepend records of the role, per database. */
+  readonly footprint: DatabaseFootprint[];
 }
 
-/** Objects `role` owns in the database `client` is connected to. */
-export async function fetchOwnedInDatabase(client: pg.ClientBase, database: string, role: string): Promise<OwnedObject[]> {
-  const { rows } = await client.query<{ type: OwnedType; schema: string | null; name: string }>(OWNED_IN_DATABASE_SQL, [role]);
-  return rows.map((r) => ({ database, type: r.type, schema: r.schema, name: r.name }));
+/** How many databases are entered at once. */
+export const VISIT_CONCURRENCY = 4;
+
+/** Why a database that holds something of the role cannot be entered, or null when it can be tried. */
+export function unenterable(f: DatabaseFootprint): string | null {
+  if (!f.allowConnections) return 'it does not allow connections (datallowconn is false)';
+  if (!f.canConnect) return "pgwarden's role has no CONNECT privilege on it";
+  return null;
 }
 
-/** Everything `role` owns on the server: its databases, then each database's objects. */
+/** Everything `role` owns on the server (by name); one statement on the pool, then only the databases that hold something of it. */
 export async function fetchOwned(db: TargetDb, role: string): Promise<OwnedReport> {
-  const { rows } = await db.query<{ name: string }>(OWNED_DATABASES_SQL, [role]);
-  const databases: OwnedObject[] = rows.map((r) => ({ database: r.name, type: 'database', schema: null, name: r.name }));
-  const visit = await forEachDatabase(db, (client, database) => fetchOwnedInDatabase(client, database, role));
-  return { objects: [...databases, ...visit.results.flatMap((r) => r.value)], skipped: visit.skipped };
+  const footprint = await fetchFootprint(db, role);
+  const shared = footprint.some((f) => f.database === null && f.owned > 0) ? await fetchOwnedHere(db, role, true) : [];
+  // A database is listed as living in itself (its name unquoted); other shared objects in none.
+  const objects: OwnedObject[] = shared.map((o) => ({
+    database: o.type === 'database' ? o.name.replace(/^"(.*)"$/, '$1').replace(/""/g, '"') : null,
+    type: o.type,
+    schema: o.schema,
+    name: o.name,
+  }));
+  const unvisited: UnvisitedDatabase[] = [];
+  const enter: string[] = [];
+  for (const f of footprint) {
+    if (f.database === null || f.owned === 0) continue;
+    const reason = unenterable(f);
+    if (reason) unvisited.push({ database: f.database, type: 'unvisited', schema: null, name: null, objects: f.owned, reason });
+    else enter.push(f.database);
+  }
+  const visit = await visitDatabases(db, enter, (client) => fetchOwnedHere(client, role, false), VISIT_CONCURRENCY);
+  for (const { database, value } of visit.results) objects.push(...value.map((o) => ({ database, type: o.type, schema: o.schema, name: o.name })));
+  for (const s of visit.skipped) {
+    const count = footprint.find((f) => f.database === s.database)?.owned ?? 0;
+    unvisited.push({ database: s.database, type: 'unvisited', schema: null, name: null, objects: count, reason: s.reason });
+  }
+  return { objects, unvisited, footprint };
 }

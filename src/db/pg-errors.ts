@@ -59,3 +59,16 @@ export function isConnectionFailure(err: unknown): boolean {
   // pg's own wording for a connect timeout or a socket closed during the handshake.
   return /timeout expired|Connection terminated (unexpectedly|due to connection timeout)/i.test(message);
 }
+
+/**
+ * The server's whole word on a failed statement: its message, then its DETAIL and HINT when it
+ * gave them (where the real cause often is: "1 object in database d", "The owner of an event
+ * trigger must be a superuser").
+ */
+export function serverMessage(err: unknown): string {
+  const reason = errorReason(err);
+  const extra = err && typeof err === 'object' ? (err as { detail?: unknown; hint?: unknown }) : {};
+  const detail = typeof extra.detail === 'string' && extra.detail ? ` — DETAIL: ${extra.detail}` : '';
+  const hint = typeof extra.hint === 'string' && extra.hint ? ` — HINT: ${extra.hint}` : '';
+  return `${reason}${detail}${hint}`;
+}

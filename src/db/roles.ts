@@ -101,3 +101,46 @@ export async function fetchAlterRefusals(db: Queryable, roles: readonly string[]
   );
   return new Map(rows.map((r) => [r.role, r.refused]));
 }
+
+/** What REASSIGN OWNED, DROP OWNED and DROP ROLE of `role` to `newOwner` need of pgwarden's role. */
+export interface ReassignRights {
+  readonly superuser: boolean;
+  /** Has the privileges of `role` (REASSIGN OWNED and DROP OWNED need them). */
+  readonly rolePrivileges: boolean;
+  /** May give objects to `newOwner`: its privileges before 16, SET ROLE to it from 16. */
+  readonly newOwnerOk: boolean;
+  readonly newOwnerSuperuser: boolean;
+  readonly serverVersionNum: number;
+  /** Per grantor asked: whether pgwarden's role has its privileges (a REVOKE is made as the grantor). */
+  readonly grantors: ReadonlyMap<string, boolean>;
+}
+
+/**
+ * The rights of pgwarden's role over `role`, `newOwner` and `grantors` (names), as the server
+ * checks them in ReassignOwnedObjects (src/backend/commands/user.c): the privileges of each old
+ * role, and of the new one (from PostgreSQL 16: the right to SET ROLE to it).
+ * https://www.postgresql.org/docs/current/sql-reassign-owned.html
+ */
+export async function fetchReassignRights(db: Queryable, role: string, newOwner: string, grantors: readonly string[]): Promise<ReassignRights> {
+  const version = Number((await db.query<{ v: string }>("select current_setting('server_version_num') as v")).rows[0]?.v ?? 0);
+  // 'SET' is a privilege pg_has_role knows from 16 on only: the text is chosen, not the CASE.
+  const toNewOwner = version >= 160000 ? `pg_has_role($2, 'SET')` : `pg_has_role($2, 'USAGE')`;
+  const { rows } = await db.query<{ superuser: boolean; role_privileges: boolean; new_owner_ok: boolean; new_owner_superuser: boolean; grantors: { name: string; ok: boolean }[] | null }>(
+    `select (select rolsuper from pg_roles where rolname = current_user) as superuser,
+            pg_has_role($1, 'USAGE') as role_privileges,
+            ${toNewOwner} as new_owner_ok,
+            coalesce((select rolsuper from pg_roles where rolname = $2), false) as new_owner_superuser,
+            (select json_agg(json_build_object('name', g.rolname, 'ok', pg_has_role(g.oid, 'USAGE')))
+             from pg_roles g where g.rolname = any($3::text[])) as grantors`,
+    [role, newOwner, grantors],
+  );
+  const r = rows[0];
+  return {
+    superuser: r?.superuser === true,
+    rolePrivileges: r?.role_privileges === true,
+    newOwnerOk: r?.new_owner_ok === true,
+    newOwnerSuperuser: r?.new_owner_superuser === true,
+    serverVersionNum: version,
+    grantors: new Map((r?.grantors ?? []).map((g) => [g.name, g.ok])),
+  };
+}

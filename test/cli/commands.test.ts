@@ -197,21 +197,23 @@ describe('pgwarden owned', () => {
     const got = rows.map((r) => `${r.database}|${r.type}|${r.schema ?? ''}|${r.name}`).sort();
     expect(got).toEqual(
       [
-        `${two}|database||${two}`,
+        // named as pg_identify_object names them (DESIGN.md): quoted where needed, routines by identity
+        `${two}|database||${quoteIdent(two)}`,
         `${one}|schema||s`,
         `${one}|table|s|t`,
-        `${one}|partitioned table|s|p`,
+        `${one}|table|s|p`,
         `${one}|view|s|v`,
         `${one}|materialized view|s|mv`,
         `${one}|sequence|s|seq`,
-        `${one}|function|s|f(a integer, b text)`,
-        `${one}|procedure|s|pr()`,
-        `${one}|aggregate|s|agg(integer)`,
+        `${one}|function|s|s.f(integer,pg_catalog.text)`,
+        `${one}|procedure|s|s.pr()`,
+        `${one}|aggregate|s|s.agg(integer)`,
         `${one}|type|s|mood`,
         `${one}|type|s|pair`,
-        `${one}|domain|s|posint`,
+        `${one}|type|s|posint`,
         `${one}|type|s|r`,
-        `${two}|table|public|Mixed Table`,
+        `${one}|type|s|r_multirange`,
+        `${two}|table|public|"Mixed Table"`,
         `${two}|foreign table|public|ft`,
       ].sort(),
     );
@@ -221,17 +223,31 @@ describe('pgwarden owned', () => {
     expect(table.stdout).toContain('materialized view');
   });
 
-  it('reports databases it could not enter and exits 1, listing the rest', async () => {
+  it('enters only the databases that hold something of the role; one it cannot enter is an entry with its count, exit 1', async () => {
     const f = fixture();
     const viewer = await f.createRole(f.name('viewer'));
     const open = await f.createDatabase(f.name('open'));
     const closed = await f.createDatabase(f.name('closed'));
-    await f.sql(`revoke connect on database ${quoteIdent(closed)} from public`);
+    const empty = await f.createDatabase(f.name('empty'));
+    for (const [database, tables] of [[open, 1], [closed, 2]] as const) {
+      const client = new (await import('pg')).default.Client({ connectionString: urlFor(database) });
+      await client.connect();
+      try {
+        for (let i = 0; i < tables; i++) await client.query(`create table t${i} (x int); alter table t${i} owner to ${quoteIdent(viewer)}`);
+      } finally {
+        await client.end();
+      }
+    }
+    for (const database of [closed, empty]) await f.sql(`revoke connect on database ${quoteIdent(database)} from public`);
     const result = await cli(['--database-url', urlFor('postgres', { name: viewer, password: ROLE_PASSWORD }), 'owned', viewer, '--json']);
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain(`pgwarden: database "${closed}" not searched: no CONNECT privilege\n`);
-    expect(result.stderr).not.toContain(open);
-    expect(json<unknown[]>(result.stdout)).toEqual([]);
+    expect(result.stderr).toContain(`pgwarden: database "${closed}" holds 2 of "${viewer}"'s entries but was not entered: pgwarden's role has no CONNECT privilege on it\n`);
+    // a database that holds nothing of the role is never entered, whatever its rights
+    expect(result.stderr).not.toContain(empty);
+    expect(json<unknown[]>(result.stdout)).toEqual([
+      { database: open, type: 'table', schema: 'public', name: 't0' },
+      { database: closed, type: 'unvisited', schema: null, name: null, objects: 2, reason: "pgwarden's role has no CONNECT privilege on it" },
+    ]);
   });
 
   it('refuses an unknown role with exit 2', async () => {
