@@ -237,4 +237,39 @@ describe('offboard as the cloud-admin role', () => {
     const owner = await inDatabase<string>(db, `select tableowner as o from pg_tables where tablename = 'theirs'`);
     expect(owner.rows[0]?.o).toBe(admin.role);
   });
+
+  it('every kind of object in four databases: the blockers listed first, and once fixed nothing of the role is left', async () => {
+    const f = fixture();
+    const admin = await createCloudAdmin(f);
+    const v16 = (await serverVersionNum(f)) >= 160000;
+    const s = await scene(f);
+    // What the issue lets a test grant: the role's privileges, the heir's, ADMIN over the role (16+).
+    await f.sql(`grant ${quoteIdent(s.role)} to ${quoteIdent(admin.role)}${v16 ? ' with admin option, inherit true' : ''}`);
+    await f.sql(`grant ${quoteIdent(s.heir)} to ${quoteIdent(admin.role)}${v16 ? ' with set true' : ''}`);
+    try {
+      const first = await asAdmin(admin, ['offboard', s.role, '--reassign-to', s.heir, '--drop', '--yes']);
+      expect(first.code).toBe(2);
+      expect(first.out.actions).toEqual([]);
+      const byKind = (kind: string) => (first.out.blockers ?? []).filter((b) => b.kind === kind);
+      expect(byKind('unenterable_database').map((b) => b.database)).toEqual([s.closed]);
+      expect(byKind('foreign_grant').map((b) => [b.database, b.object])).toEqual([[s.granted, 'TABLE public.shared']]);
+      // it owns a database: only a role with CREATEDB may give a database another owner
+      expect(byKind('missing_privileges').map((b) => b.fix)).toContain(`ALTER ROLE ${quoteIdent(admin.role)} CREATEDB`);
+      expect(await canLogIn(f, s.role)).toBe(true);
+      // the new owner's rights for a foreign server and a publication: said with their fixes too
+      expect(byKind('missing_privileges').map((b) => b.object)).toEqual(expect.arrayContaining(['SERVER srv', 'PUBLICATION pub', 'POLICY p ON public.guarded']));
+      for (const b of first.out.blockers ?? []) {
+        // each fix in the database it names (a database that refuses connections is altered from outside)
+        if (b.database && b.kind !== 'unenterable_database') await inDatabase(b.database, b.fix as string);
+        else await f.sql(b.fix as string);
+      }
+    } finally {
+      await s.reopen();
+    }
+    const done = await asAdmin(admin, ['offboard', s.role, '--reassign-to', s.heir, '--drop', '--yes']);
+    expect(done.out.blockers ?? []).toEqual([]);
+    expect(done.out.actions.filter((a) => a.result !== 'done')).toEqual([]);
+    expect(done.code).toBe(0);
+    expect(await leftOf(f, s.oid)).toBe(0);
+  });
 });

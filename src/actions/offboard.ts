@@ -11,11 +11,12 @@ import type { Logger } from 'pino';
 import type pg from 'pg';
 import { fetchLocalGrants, fetchSharedGrants, revokeSql } from '../db/grants.js';
 import { fetchFootprint, type DatabaseFootprint } from '../db/footprint.js';
-import { unenterable, type OwnedObject, type UnvisitedDatabase } from '../db/owned.js';
+import { unenterable, VISIT_CONCURRENCY, type OwnedObject, type UnvisitedDatabase } from '../db/owned.js';
 import type { GrantTo } from '../db/privileges.js';
 import type { ReassignRights } from '../db/roles.js';
 import { auditGrants } from './audit.js';
-import { errorCode, errorReason, SQLSTATE } from '../db/pg-errors.js';
+import { errorCode, errorReason, serverMessage, SQLSTATE } from '../db/pg-errors.js';
+import { visitDatabases } from '../db/databases.js';
 import type { TargetDb } from '../db/pool.js';
 import { quoteIdent } from '../db/quote.js';
 import type { Session } from '../db/snapshot.js';
@@ -115,6 +116,14 @@ export function findBlockers(f: OffboardFacts): Blocker[] {
       fix: `GRANT ${quoteIdent(f.newOwner)} TO ${me}${v16 ? ' WITH SET TRUE' : ''}`,
     });
   }
+  const databasesOwned = f.owned.filter((o) => o.type === 'database');
+  if (!f.rights.superuser && !f.rights.createdb && databasesOwned.length > 0) {
+    blockers.push({
+      kind: 'missing_privileges',
+      detail: `${JSON.stringify(f.role)} owns ${databasesOwned.length} database(s) (${databasesOwned.map((o) => o.name).join(', ')}): a database changes owner only by a role with CREATEDB`,
+      fix: `ALTER ROLE ${me} CREATEDB`,
+    });
+  }
   if (!f.rights.newOwnerSuperuser) {
     for (const o of f.owned) {
       const keyword = SUPERUSER_ONLY[o.type];
@@ -199,6 +208,51 @@ export function offboardDatabases(footprint: readonly DatabaseFootprint[], conne
   const local = footprint.filter((f) => f.database !== null && entriesOf(f) > 0).map((f) => f.database as string);
   const shared = footprint.some((f) => f.database === null && entriesOf(f) > 0);
   return shared && local.length === 0 ? [connectionDatabase] : local;
+}
+
+/**
+ * The last check before the first change: in each database, the offboard's own statements run
+ * in a transaction that is rolled back (`begin; reassign owned …; drop owned …; rollback`), so
+ * the server itself says what it would refuse — the ownership rules of every object kind, which
+ * differ by kind and by major, and a DROP OWNED that could not revoke everything. Nothing is
+ * changed. A database where a lock was not granted in time is `unchecked`, not a blocker: the
+ * real run waits and retries there the same way.
+ */
+export async function trialOffboard(
+  db: TargetDb,
+  databases: readonly string[],
+  role: string,
+  newOwner: string,
+  lockTimeoutMs: number,
+): Promise<{ blockers: Blocker[]; unchecked: string[] }> {
+  const blockers: Blocker[] = [];
+  const unchecked: string[] = [];
+  const sql = `begin; reassign owned by ${quoteIdent(role)} to ${quoteIdent(newOwner)}; drop owned by ${quoteIdent(role)}; rollback`;
+  const visit = await visitDatabases(
+    db,
+    databases,
+    async (client) => {
+      try {
+        await runDdlOn(client, sql, lockTimeoutMs);
+        return null;
+      } catch (err) {
+        return err;
+      }
+    },
+    VISIT_CONCURRENCY,
+  );
+  for (const { database, value: err } of visit.results) {
+    if (err === null) continue;
+    if (errorCode(err) === SQLSTATE.lockNotAvailable) {
+      unchecked.push(database);
+      continue;
+    }
+    const message = serverMessage(err);
+    const kind: Blocker['kind'] = /must be a superuser/i.test(message) ? 'superuser_owned_kind' : errorCode(err) === '01006' ? 'foreign_grant' : 'missing_privileges';
+    blockers.push({ kind, database, detail: `REASSIGN OWNED and DROP OWNED, tried and rolled back, were refused: ${message}`, fix: null });
+  }
+  for (const s of visit.skipped) blockers.push({ kind: 'unenterable_database', database: s.database, detail: `could not be entered: ${s.reason}`, fix: null });
+  return { blockers, unchecked };
 }
 
 export interface OffboardDeps {

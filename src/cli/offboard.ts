@@ -6,10 +6,11 @@
  */
 import type { Command } from 'commander';
 import { auditRoleAction } from '../actions/audit.js';
-import { executeOffboard, findBlockers, offboardDatabases, planOffboard, type Blocker } from '../actions/offboard.js';
+import { executeOffboard, findBlockers, offboardDatabases, planOffboard, trialOffboard, type Blocker } from '../actions/offboard.js';
 import { roleActionJson, type RoleActionPlan } from '../actions/role-actions.js';
-import { fetchAlterRefusals, fetchReassignRights, fetchRoleFacts } from '../db/roles.js';
-import { fetchOwned } from '../db/owned.js';
+import { fetchAlterRefusals, fetchOwnershipGaps, fetchReassignRights, fetchRoleFacts } from '../db/roles.js';
+import { visitDatabases } from '../db/databases.js';
+import { fetchOwned, unenterable, VISIT_CONCURRENCY } from '../db/owned.js';
 import { fetchGrantsTo } from '../db/privileges.js';
 import { fetchSessions } from '../db/snapshot.js';
 import { UsageError } from '../errors.js';
@@ -86,6 +87,26 @@ async function runOffboard(role: string, options: OffboardOptions, globals: Glob
       rights,
       alterRefusal: (await fetchAlterRefusals(db, [role])).get(role) ?? null,
     });
+    // Kinds whose new owner must hold something (servers, publications) and policies naming the
+    // role, unless a superuser acts: asked only where the role has some.
+    const withRules = rights.superuser
+      ? []
+      : [
+          ...new Set([
+            ...owned.objects.filter((o) => o.type === 'server' || o.type === 'publication').map((o) => o.database as string),
+            ...owned.footprint.filter((d) => d.database !== null && d.policies > 0 && !unenterable(d)).map((d) => d.database as string),
+          ]),
+        ];
+    const gaps = await visitDatabases(db, withRules, (client) => fetchOwnershipGaps(client, role, newOwner), VISIT_CONCURRENCY);
+    for (const { database, value } of gaps.results) {
+      for (const g of value) blockers.push({ kind: g.fix === null ? 'superuser_owned_kind' : 'missing_privileges', database, object: g.object, detail: g.detail, fix: g.fix });
+    }
+    // None found by the rules: the server has the last word, on a trial rolled back in each database.
+    if (blockers.length === 0) {
+      const trial = await trialOffboard(db, offboardDatabases(owned.footprint, db.where.database), role, newOwner, context.config.lockTimeoutMs);
+      blockers.push(...trial.blockers);
+      for (const d of trial.unchecked) io.stderr.write(`pgwarden: warning: database ${JSON.stringify(d)} could not be checked (a lock was not granted in time); the offboard will wait there as it does everywhere\n`);
+    }
     const show = context.json ? io.stderr : io.stdout;
     if (blockers.length > 0) {
       // Refused as a whole: the role keeps LOGIN and its sessions, nothing is half done.

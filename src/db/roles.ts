@@ -3,6 +3,7 @@
  * 10,000 roles): asked only for the roles a policy or command acts on.
  */
 import type { Queryable } from './pool.js';
+import { quoteIdent } from './quote.js';
 
 /**
  * For each role, the databases it can connect to now (directly, through PUBLIC, a group, or
@@ -105,6 +106,8 @@ export async function fetchAlterRefusals(db: Queryable, roles: readonly string[]
 /** What REASSIGN OWNED, DROP OWNED and DROP ROLE of `role` to `newOwner` need of pgwarden's role. */
 export interface ReassignRights {
   readonly superuser: boolean;
+  /** CREATEDB: a database changes owner only by a role that has it (ALTER DATABASE … OWNER). */
+  readonly createdb: boolean;
   /** Has the privileges of `role` (REASSIGN OWNED and DROP OWNED need them). */
   readonly rolePrivileges: boolean;
   /** May give objects to `newOwner`: its privileges before 16, SET ROLE to it from 16. */
@@ -125,8 +128,9 @@ export async function fetchReassignRights(db: Queryable, role: string, newOwner:
   const version = Number((await db.query<{ v: string }>("select current_setting('server_version_num') as v")).rows[0]?.v ?? 0);
   // 'SET' is a privilege pg_has_role knows from 16 on only: the text is chosen, not the CASE.
   const toNewOwner = version >= 160000 ? `pg_has_role($2, 'SET')` : `pg_has_role($2, 'USAGE')`;
-  const { rows } = await db.query<{ superuser: boolean; role_privileges: boolean; new_owner_ok: boolean; new_owner_superuser: boolean; grantors: { name: string; ok: boolean }[] | null }>(
+  const { rows } = await db.query<{ superuser: boolean; createdb: boolean; role_privileges: boolean; new_owner_ok: boolean; new_owner_superuser: boolean; grantors: { name: string; ok: boolean }[] | null }>(
     `select (select rolsuper from pg_roles where rolname = current_user) as superuser,
+            (select rolcreatedb from pg_roles where rolname = current_user) as createdb,
             pg_has_role($1, 'USAGE') as role_privileges,
             ${toNewOwner} as new_owner_ok,
             coalesce((select rolsuper from pg_roles where rolname = $2), false) as new_owner_superuser,
@@ -137,10 +141,69 @@ export async function fetchReassignRights(db: Queryable, role: string, newOwner:
   const r = rows[0];
   return {
     superuser: r?.superuser === true,
+    createdb: r?.createdb === true,
     rolePrivileges: r?.role_privileges === true,
     newOwnerOk: r?.new_owner_ok === true,
     newOwnerSuperuser: r?.new_owner_superuser === true,
     serverVersionNum: version,
     grantors: new Map((r?.grantors ?? []).map((g) => [g.name, g.ok])),
   };
+}
+
+/** An ownership rule a REASSIGN OWNED to `newOwner` would break in one database, with its fix. */
+export interface OwnershipGap {
+  readonly object: string;
+  readonly detail: string;
+  readonly fix: string | null;
+}
+
+/**
+ * In the database `client` is in, for a caller that is not a superuser: the rules that ALTER …
+ * OWNER applies to some kinds, and REASSIGN OWNED too — a foreign server's new owner needs USAGE
+ * on its foreign-data wrapper; a publication's needs CREATE on the database, and a FOR ALL TABLES
+ * publication a superuser (https://www.postgresql.org/docs/current/sql-alterserver.html,
+ * sql-alterpublication.html) — and DROP OWNED's on row-level security policies naming the role
+ * (it needs the privileges of the table's owner: sql-drop-owned.html). Server and publication
+ * rules are waived when `newOwner` is a superuser.
+ */
+export async function fetchOwnershipGaps(client: Queryable, role: string, newOwner: string): Promise<OwnershipGap[]> {
+  const { rows } = await client.query<{ kind: string; name: string; other: string | null; ok: boolean }>(
+    `with r as (select oid from pg_roles where rolname = $1),
+          n as (select oid, rolsuper from pg_roles where rolname = $2)
+     select 'server' as kind, quote_ident(s.srvname) as name, quote_ident(w.fdwname) as other,
+            has_foreign_data_wrapper_privilege(n.oid, w.oid, 'USAGE') as ok
+     from pg_foreign_server s join pg_foreign_data_wrapper w on w.oid = s.srvfdw, r, n
+     where s.srvowner = r.oid and not n.rolsuper
+     union all
+     select case when p.puballtables then 'all tables publication' else 'publication' end, quote_ident(p.pubname), quote_ident(current_database()),
+            not p.puballtables and has_database_privilege(n.oid, current_database(), 'CREATE')
+     from pg_publication p, r, n
+     where p.pubowner = r.oid and not n.rolsuper
+     union all
+     -- DROP OWNED takes the role out of a policy (or drops the policy when it is its only role)
+     -- as the table's owner would: only with the owner's privileges
+     select 'policy', quote_ident(pol.polname) || ' ON ' || quote_ident(ns.nspname) || '.' || quote_ident(c.relname),
+            coalesce((select string_agg(quote_ident(o.rolname), ', ' order by o.rolname)
+                      from pg_roles o where o.oid = any(pol.polroles) and o.oid <> r.oid), ''),
+            pg_has_role(c.relowner, 'USAGE')
+     from pg_policy pol join pg_class c on c.oid = pol.polrelid join pg_namespace ns on ns.oid = c.relnamespace, r
+     where r.oid = any(pol.polroles)`,
+    [role, newOwner],
+  );
+  const heir = quoteIdent(newOwner);
+  return rows
+    .filter((g) => !g.ok)
+    .map((g) =>
+      g.kind === 'server'
+        ? { object: `SERVER ${g.name}`, detail: `the new owner of foreign server ${g.name} needs USAGE on its foreign-data wrapper ${g.other ?? ''}`, fix: `GRANT USAGE ON FOREIGN DATA WRAPPER ${g.other ?? ''} TO ${heir}` }
+        : g.kind === 'policy'
+          ? {
+              object: `POLICY ${g.name}`,
+              detail: `policy ${g.name} names the role; DROP OWNED can take it out only with the privileges of the table's owner (run the fix as the owner or a superuser)`,
+              fix: g.other ? `ALTER POLICY ${g.name} TO ${g.other}` : `DROP POLICY ${g.name}`,
+            }
+          : g.kind === 'publication'
+          ? { object: `PUBLICATION ${g.name}`, detail: `the new owner of publication ${g.name} needs CREATE on the database`, fix: `GRANT CREATE ON DATABASE ${g.other ?? ''} TO ${heir}` }
+          : { object: `PUBLICATION ${g.name}`, detail: `publication ${g.name} is FOR ALL TABLES: only a superuser may own it`, fix: null },
+    );
 }
