@@ -33,6 +33,7 @@ export const MATRIX_TESTS = [
   'test/cli/passwd.test.ts',
   'test/db/grants.test.ts',
   'test/cli/offboard.test.ts',
+  'test/cli/revoke.test.ts',
   'test/offboard-preflight.test.ts',
   'test/least-privilege.test.ts',
   'test/cloud-admin.test.ts',

@@ -440,8 +440,11 @@ async function revokeConnects(db: TargetDb, plans: readonly RoleActionPlan[], lo
   }
 }
 
-/** Runs planned revokes: shared ones on the pool, the rest in their database, one statement each. */
-async function revokePrivileges(db: TargetDb, plans: readonly RoleActionPlan[], lockTimeoutMs: number): Promise<void> {
+/**
+ * Runs planned revokes: shared ones on the pool, the rest in their database (one connection
+ * each), one statement each; a REVOKE that revoked nothing fails (runDdlOn). Sets results; never throws.
+ */
+export async function revokePrivileges(db: TargetDb, plans: readonly RoleActionPlan[], lockTimeoutMs: number): Promise<void> {
   const byDatabase = new Map<string | undefined, RoleActionPlan[]>();
   for (const p of plans) byDatabase.set(p.database, [...(byDatabase.get(p.database) ?? []), p]);
   for (const [database, list] of byDatabase) {

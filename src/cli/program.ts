@@ -16,6 +16,7 @@ import { registerLogout } from './logout.js';
 import { registerOffboard } from './offboard.js';
 import { registerOwned } from './owned.js';
 import { registerPasswd } from './passwd.js';
+import { registerRevoke } from './revoke.js';
 import { registerRoles } from './roles.js';
 import { registerRun } from './run.js';
 import { registerSessions } from './sessions.js';
@@ -48,6 +49,7 @@ export function buildProgram(io: Io): Command {
   registerAddUser(program, io);
   registerAccess(program, io);
   registerOffboard(program, io);
+  registerRevoke(program, io);
   registerConfig(program, io);
   registerDoctor(program, io);
   registerDemo(program, io);
