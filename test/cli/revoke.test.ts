@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import { inScope, schemaOf } from '../../src/actions/revoke.js';
+import type { Grant } from '../../src/db/grants.js';
 import { quoteIdent } from '../../src/db/quote.js';
 import { cli } from '../support/cli.js';
 import { testDatabaseUrl, urlFor, useFixture, type Fixture } from '../support/fixture.js';
@@ -101,8 +103,9 @@ async function replay(restore: readonly { database: string | null; sql: string }
 
 /**
  * A database where `role` holds one of everything, from two grantors (the superuser and
- * `grantor`): schema, table, one column, sequence, function, default privileges, a large
- * object, the database itself.
+ * `grantor`): schema, table, one column, sequence, function, procedure, type, domain, language,
+ * foreign-data wrapper and server, default privileges, a large object, the database itself
+ * (PUBLIC's defaults revoked, so that has_*_privilege tells what the role holds).
  */
 async function grantEverything(f: Fixture, database: string, role: string, grantor: string): Promise<void> {
   const [r, g, d] = [quoteIdent(role), quoteIdent(grantor), quoteIdent(database)];
@@ -122,6 +125,21 @@ async function grantEverything(f: Fixture, database: string, role: string, grant
      grant usage on sequence s.q to ${r};
      grant execute on function s.f() to ${r};
      alter default privileges in schema s grant select on tables to ${r};
+     create type s.e as enum ('x');
+     create domain s.d as int;
+     create procedure s.p() language sql as 'select 1';
+     revoke usage on type s.e from public;
+     revoke usage on domain s.d from public;
+     revoke execute on procedure s.p() from public;
+     revoke usage on language sql from public;
+     create foreign data wrapper w;
+     create server srv foreign data wrapper w;
+     grant usage on type s.e to ${r};
+     grant usage on domain s.d to ${r};
+     grant execute on procedure s.p() to ${r};
+     grant usage on language sql to ${r};
+     grant usage on foreign data wrapper w to ${r};
+     grant usage on foreign server srv to ${r};
      grant usage on schema s to ${g};
      grant select on s.t to ${g} with grant option;
      grant usage on sequence s.q to ${g} with grant option;
@@ -145,6 +163,12 @@ async function privilegesLeft(database: string, role: string): Promise<Record<st
             has_column_privilege($1, 's.t', 'b', 'UPDATE') as "column",
             has_sequence_privilege($1, 's.q', 'USAGE') as sequence,
             has_function_privilege($1, 's.f()', 'EXECUTE') as function,
+            has_function_privilege($1, 's.p()', 'EXECUTE') as procedure,
+            has_type_privilege($1, 's.e', 'USAGE') as type,
+            has_type_privilege($1, 's.d', 'USAGE') as domain,
+            has_language_privilege($1, 'sql', 'USAGE') as language,
+            has_foreign_data_wrapper_privilege($1, 'w', 'USAGE') as fdw,
+            has_server_privilege($1, 'srv', 'USAGE') as server,
             has_database_privilege($1, current_database(), 'CONNECT') as connect,
             has_database_privilege($1, current_database(), 'TEMPORARY') as temporary,
             exists (select 1 from pg_largeobject_metadata m cross join aclexplode(m.lomacl) a where a.grantee = $1::regrole) as large_object,
@@ -155,7 +179,10 @@ async function privilegesLeft(database: string, role: string): Promise<Record<st
   return row ?? {};
 }
 
-const NONE = { schema: false, table: false, column: false, sequence: false, function: false, connect: false, temporary: false, large_object: false, defaults: false };
+const NONE = {
+  schema: false, table: false, column: false, sequence: false, function: false, procedure: false, type: false, domain: false,
+  language: false, fdw: false, server: false, connect: false, temporary: false, large_object: false, defaults: false,
+};
 
 describe('pgwarden revoke', () => {
   it('revokes every privilege in every database as its grantors, and the restore SQL brings back exactly the same ACLs', async () => {
@@ -233,7 +260,13 @@ describe('pgwarden revoke', () => {
     expect(first.actions.some((a) => a.sql.includes('ON SCHEMA s FROM'))).toBe(true);
     expect(first.actions.some((a) => a.sql.includes(' u.') || a.sql.includes('SCHEMA u') || a.sql.includes('DATABASE') || a.sql.includes('FUNCTIONS'))).toBe(false);
     const inS = await privilegesLeft(one, role);
-    expect(inS).toMatchObject({ schema: false, table: false, column: false, sequence: false, function: false, large_object: true, connect: true, temporary: true });
+    expect(inS).toEqual({
+      ...NONE,
+      // objects outside schemas, and the database itself, are outside --schema
+      language: true, fdw: true, server: true, large_object: true, connect: true, temporary: true,
+      // the global default privilege on functions; those IN SCHEMA s are gone
+      defaults: true,
+    });
     expect(await has(one, `has_table_privilege($1, 'u.t', 'SELECT')`)).toBe(true);
     expect(await privilegesLeft(two, role)).toMatchObject({ schema: true, table: true, connect: true, large_object: true, defaults: true });
 
@@ -247,7 +280,7 @@ describe('pgwarden revoke', () => {
     expect(await privilegesLeft(one, role)).toEqual(NONE);
     expect(await has(one, `has_table_privilege($1, 'u.t', 'SELECT') or has_schema_privilege($1, 'u', 'USAGE')`)).toBe(false);
     // The other database and the parameter (shared by the whole server) are untouched.
-    expect(await privilegesLeft(two, role)).toMatchObject({ schema: true, table: true, column: true, sequence: true, function: true, connect: true, temporary: true, large_object: true, defaults: true });
+    expect(Object.values(await privilegesLeft(two, role)).every(Boolean)).toBe(true);
     if (v15) expect(await has(one, `has_parameter_privilege($1, 'work_mem', 'SET')`)).toBe(true);
 
     // A schema lives in one database: --schema alone is bad usage.
@@ -305,6 +338,49 @@ describe('pgwarden revoke', () => {
     expect((JSON.parse(done.stdout) as Out).actions.map((a) => [a.sql, a.result])).toEqual([
       [`BEGIN; SET LOCAL ROLE ${quoteIdent(admin.role)}; REVOKE INSERT, SELECT ON TABLE s.mine FROM ${r} CASCADE; COMMIT`, 'done'],
     ]);
+    expect(await aclEntries(f, role)).toBe(0);
+  });
+
+  it('as the cloud-admin role: what a role it may act as granted is revoked as that role (16+: SET for object privileges, INHERIT for default privileges)', async () => {
+    const f = fixture();
+    const admin = await createCloudAdmin(f);
+    const role = await f.createRole(f.name('user'));
+    const lead = await f.createRole(f.name('lead'));
+    const database = await f.createDatabase(f.name('db'));
+    const [r, l, a] = [quoteIdent(role), quoteIdent(lead), quoteIdent(admin.role)];
+    await inDatabase(
+      database,
+      `create schema s authorization ${l};
+       set role ${l};
+       create table s.t (x int);
+       grant usage on schema s to ${r};
+       grant select on s.t to ${r};
+       alter default privileges in schema s grant select on tables to ${r};`,
+    );
+    const v16 = (await serverVersionNum(f)) >= 160000;
+    await f.sql(`grant ${l} to ${a}${v16 ? ' with set true, inherit false' : ''}`);
+
+    if (v16) {
+      // SET ROLE is enough for the REVOKEs, not for ALTER DEFAULT PRIVILEGES FOR ROLE: a blocker, nothing changed.
+      const refused = await cli(['--database-url', admin.url(), '--json', 'revoke', role, '--yes']);
+      expect(refused.code, refused.stdout + refused.stderr).toBe(2);
+      expect((JSON.parse(refused.stdout) as Out).blockers).toEqual([
+        {
+          kind: 'foreign_grant',
+          database,
+          object: 'TABLES IN SCHEMA "s"',
+          detail: expect.stringContaining(`may not ALTER DEFAULT PRIVILEGES FOR ROLE ${l}`) as unknown,
+          fix: `ALTER DEFAULT PRIVILEGES FOR ROLE ${l} IN SCHEMA "s" REVOKE SELECT ON TABLES FROM ${r} CASCADE`,
+        },
+      ]);
+      expect(await aclEntries(f, role)).toBe(3);
+      await f.sql(`grant ${l} to ${a} with inherit true`);
+    }
+    const done = await cli(['--database-url', admin.url(), '--json', 'revoke', role, '--yes']);
+    expect(done.code, done.stdout + done.stderr).toBe(0);
+    const out = JSON.parse(done.stdout) as Out;
+    expect(out.actions.map((x) => x.result)).toEqual(['done', 'done', 'done']);
+    expect(out.actions.filter((x) => !x.sql.startsWith('ALTER DEFAULT')).every((x) => x.sql.startsWith(`BEGIN; SET LOCAL ROLE ${l};`))).toBe(true);
     expect(await aclEntries(f, role)).toBe(0);
   });
 
@@ -443,5 +519,39 @@ describe('pgwarden revoke', () => {
     const text = await cli(['--database-url', testDatabaseUrl(), 'revoke', role, '--database', database, '--dry-run']);
     expect(text.code).toBe(0);
     expect(text.stdout).toContain(`\\connect ${quoteIdent(database)}\n`);
+  });
+});
+
+describe('revoke scope (pure)', () => {
+  const grant = (object: string, database: string | null = 'd', defaults?: Grant['defaults']): Grant => ({
+    object, privileges: ['SELECT'], grantee: 'r', grantor: 'g', grantable: false, database, ...(defaults ? { defaults } : {}),
+  });
+  it('reads the schema from names as quote_ident writes them', () => {
+    expect(schemaOf(grant('TABLE s.t'))).toBe('s');
+    expect(schemaOf(grant('TABLE "a.b"."c.d"'))).toBe('a.b');
+    expect(schemaOf(grant('SEQUENCE "x""y z".q'))).toBe('x"y z');
+    expect(schemaOf(grant('FUNCTION s.f(integer, "My Type")'))).toBe('s');
+    expect(schemaOf(grant('PROCEDURE "Ü".p()'))).toBe('Ü');
+    expect(schemaOf(grant('DOMAIN s.d'))).toBe('s');
+    expect(schemaOf(grant('SCHEMA "Sch""ema"'))).toBe('Sch"ema');
+    expect(schemaOf(grant('TABLES', 'd', { forRole: 'o', schema: 'S 1', objects: 'TABLES' }))).toBe('S 1');
+    expect(schemaOf(grant('TABLES', 'd', { forRole: 'o', schema: null, objects: 'TABLES' }))).toBeNull();
+    for (const object of ['LANGUAGE sql', 'LARGE OBJECT 123', 'FOREIGN DATA WRAPPER w', 'FOREIGN SERVER "s.t"']) expect(schemaOf(grant(object))).toBeNull();
+  });
+  it('--database keeps its objects and the database itself; --schema only what is in the schema', () => {
+    const db = { database: 'd' };
+    expect(inScope(grant('TABLE s.t'), db)).toBe(true);
+    expect(inScope(grant('TABLE s.t', 'other'), db)).toBe(false);
+    expect(inScope(grant('DATABASE d', null), db)).toBe(true);
+    expect(inScope(grant('DATABASE "d x"', null), { database: 'd x' })).toBe(true);
+    expect(inScope(grant('DATABASE other', null), db)).toBe(false);
+    expect(inScope(grant('PARAMETER work_mem', null), db)).toBe(false);
+    expect(inScope(grant('PARAMETER work_mem', null), {})).toBe(true);
+    const schema = { database: 'd', schema: 's' };
+    expect(inScope(grant('TABLE s.t'), schema)).toBe(true);
+    expect(inScope(grant('SCHEMA s'), schema)).toBe(true);
+    expect(inScope(grant('TABLE "s.t".x'), schema)).toBe(false);
+    expect(inScope(grant('LANGUAGE sql'), schema)).toBe(false);
+    expect(inScope(grant('DATABASE d', null), schema)).toBe(false);
   });
 });
