@@ -6,6 +6,7 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { inScope, schemaOf } from '../../src/actions/revoke.js';
 import type { Grant } from '../../src/db/grants.js';
+import { runCli } from '../../src/cli/program.js';
 import { quoteIdent } from '../../src/db/quote.js';
 import { cli } from '../support/cli.js';
 import { testDatabaseUrl, urlFor, useFixture, type Fixture } from '../support/fixture.js';
@@ -473,6 +474,35 @@ describe('pgwarden revoke', () => {
     const nothing = await cli([...base(), 'revoke', role, '--yes']);
     expect(nothing.code).toBe(0);
     expect(JSON.parse(nothing.stdout)).toEqual({ actions: [], restore: [] });
+  });
+
+  it('a REVOKE that fails (its table dropped while the question was open) is failed with the server\'s message, the rest done, exit 1', async () => {
+    const f = fixture();
+    const role = await f.createRole(f.name('user'));
+    const database = await f.createDatabase(f.name('db'));
+    await inDatabase(database, `create table a (x int); create table b (x int); grant select on a, b to ${quoteIdent(role)}`);
+    let stdout = '';
+    let stderr = '';
+    const code = await runCli(['--database-url', testDatabaseUrl(), '--json', 'revoke', role], {
+      stdout: { write: (t: string) => (stdout += t) },
+      stderr: { write: (t: string) => (stderr += t) },
+      env: { PATH: process.env.PATH },
+      interactive: true,
+      ask: async () => {
+        await inDatabase(database, 'drop table a');
+        return 'y';
+      },
+      readStdin: () => Promise.resolve(''),
+      raiseExitCode: () => undefined,
+    });
+    expect(code, stdout + stderr).toBe(1);
+    const out = JSON.parse(stdout) as Out;
+    expect(out.actions.map((a) => [a.sql.replace(/^.*REVOKE SELECT ON TABLE (\S+) .*$/, '$1'), a.result])).toEqual([
+      ['public.a', 'failed'],
+      ['public.b', 'done'],
+    ]);
+    expect(out.actions[0]?.detail).toMatch(/does not exist/);
+    expect(stderr).toContain('"action failed"');
   });
 
   it('hostile names in role, database, schema, table and column: revoked and restored exactly', async () => {
