@@ -6,7 +6,7 @@
  */
 import type { Command } from 'commander';
 import { auditRoleAction } from '../actions/audit.js';
-import { executeOffboard, findBlockers, offboardDatabases, planOffboard, trialOffboard, type Blocker } from '../actions/offboard.js';
+import { executeOffboard, findBlockers, offboardDatabases, planOffboard, trialOffboard } from '../actions/offboard.js';
 import { roleActionJson, type RoleActionPlan } from '../actions/role-actions.js';
 import { fetchAlterRefusals, fetchOwnershipGaps, fetchReassignRights, fetchRoleFacts } from '../db/roles.js';
 import { visitDatabases } from '../db/databases.js';
@@ -18,7 +18,7 @@ import { confirmAct } from './confirm.js';
 import { loadContext, requireActionableRole, requireRole, singleTarget, warnHidden, withTargets, type GlobalOptions } from './context.js';
 import type { Io, TextSink } from './io.js';
 import { METRICS_FILE_HELP, recordActions } from './metrics-file.js';
-import { printJson, printTable } from './output.js';
+import { printBlockers, printJson, printTable } from './output.js';
 
 interface OffboardOptions {
   reassignTo: string;
@@ -44,15 +44,6 @@ function printPlan(out: TextSink, actions: readonly RoleActionPlan[]): void {
     'nothing to do',
   );
   for (const a of actions) if (a.detail && a.result !== 'planned') out.write(`note: ${a.action}${a.database ? ` in ${a.database}` : ''}: ${a.detail}\n`);
-}
-
-/** Prints the blockers: one block each, with its fix. */
-function printBlockers(out: TextSink, role: string, blockers: readonly Blocker[]): void {
-  out.write(`offboard ${role}: refused, nothing was changed — ${blockers.length} blocker(s) must be removed first:\n`);
-  for (const b of blockers) {
-    out.write(`- ${b.kind}${b.database ? ` in ${JSON.stringify(b.database)}` : ''}: ${b.detail}\n`);
-    out.write(b.fix ? `  fix: ${b.fix};\n` : '  fix: none that pgwarden can print (see the detail)\n');
-  }
 }
 
 async function runOffboard(role: string, options: OffboardOptions, globals: GlobalOptions, io: Io): Promise<void> {
@@ -111,7 +102,7 @@ async function runOffboard(role: string, options: OffboardOptions, globals: Glob
     if (blockers.length > 0) {
       // Refused as a whole: the role keeps LOGIN and its sessions, nothing is half done.
       if (context.json) printJson(io.stdout, { actions: [], blockers, owned: [...owned.objects, ...owned.unvisited] });
-      else printBlockers(io.stdout, role, blockers);
+      else printBlockers(io.stdout, `offboard ${role}`, blockers);
       io.raiseExitCode(2);
       return;
     }

@@ -49,3 +49,20 @@ export function age(seconds: number | null | undefined): string {
   if (s < 86_400) return `${Math.floor(s / 3600)}h${two(Math.floor((s % 3600) / 60))}m`;
   return `${Math.floor(s / 86_400)}d${two(Math.floor((s % 86_400) / 3600))}h`;
 }
+
+/** A blocker as printed (DESIGN.md `blocker`): what stops a command before its first change. */
+export interface PrintedBlocker {
+  readonly kind: string;
+  readonly database?: string;
+  readonly detail: string;
+  readonly fix: string | null;
+}
+
+/** Prints why `command ROLE` refused: one block per blocker, with the statement that removes it. */
+export function printBlockers(out: TextSink, heading: string, blockers: readonly PrintedBlocker[]): void {
+  out.write(`${heading}: refused, nothing was changed — ${blockers.length} blocker(s) must be removed first:\n`);
+  for (const b of blockers) {
+    out.write(`- ${b.kind}${b.database ? ` in ${JSON.stringify(b.database)}` : ''}: ${b.detail}\n`);
+    out.write(b.fix ? `  fix: ${b.fix};\n` : '  fix: none that pgwarden can print (see the detail)\n');
+  }
+}

@@ -7,7 +7,6 @@
  */
 import type { Command } from 'commander';
 import { auditRestorePoints, auditRoleAction } from '../actions/audit.js';
-import type { Blocker } from '../actions/offboard.js';
 import { findRevokeBlockers, planRevoke, REVOKE_POLICY, revocableGrants, scopeFootprint, type RestoreStatement, type RevokeScope } from '../actions/revoke.js';
 import { revokePrivileges, roleActionJson, type RoleActionPlan } from '../actions/role-actions.js';
 import { visitDatabases } from '../db/databases.js';
@@ -23,7 +22,7 @@ import { confirmAct } from './confirm.js';
 import { loadContext, requireActionableRole, requireDatabase, requireIdentifierLength, singleTarget, withTargets, type GlobalOptions } from './context.js';
 import type { Io, TextSink } from './io.js';
 import { METRICS_FILE_HELP, recordActions } from './metrics-file.js';
-import { printJson, printTable } from './output.js';
+import { printBlockers, printJson, printTable } from './output.js';
 
 interface RevokeOptions {
   database?: string;
@@ -101,15 +100,6 @@ function printPlan(out: TextSink, actions: readonly RoleActionPlan[]): void {
   for (const a of actions) if (a.detail) out.write(`note: ${a.sql}${a.database !== undefined ? ` in ${JSON.stringify(a.database)}` : ''}: ${a.detail}\n`);
 }
 
-/** Prints the blockers: one block each, with its fix. */
-function printBlockers(out: TextSink, role: string, blockers: readonly Blocker[]): void {
-  out.write(`revoke ${role}: refused, nothing was changed — ${blockers.length} blocker(s) must be removed first:\n`);
-  for (const b of blockers) {
-    out.write(`- ${b.kind}${b.database ? ` in ${JSON.stringify(b.database)}` : ''}: ${b.detail}\n`);
-    out.write(b.fix ? `  fix: ${b.fix};\n` : '  fix: none that pgwarden can print (see the detail)\n');
-  }
-}
-
 function scopeText(scope: RevokeScope): string {
   if (scope.schema !== undefined) return ` in schema ${JSON.stringify(scope.schema)} of database ${JSON.stringify(scope.database)}`;
   if (scope.database !== undefined) return ` in database ${JSON.stringify(scope.database)}`;
@@ -134,7 +124,7 @@ async function runRevoke(role: string, options: RevokeOptions, globals: GlobalOp
     const blockers = findRevokeBlockers({ role, unvisited: granted.unvisited, footprint, grants, rights });
     if (blockers.length > 0) {
       if (context.json) printJson(io.stdout, { actions: [], blockers });
-      else printBlockers(io.stdout, role, blockers);
+      else printBlockers(io.stdout, `revoke ${role}`, blockers);
       io.raiseExitCode(2);
       return;
     }
