@@ -75,10 +75,10 @@ export const COMMAND_NEEDS = {
   signalBackends: ['logout', 'offboard'],
   alterRoles: ['logout --lock', 'offboard', 'passwd', 'adduser'],
   adminOption: ['logout --lock', 'offboard', 'passwd'],
-  enterDatabases: ['owned', 'offboard', 'access'],
+  enterDatabases: ['owned', 'offboard', 'revoke', 'access'],
   revokeConnect: ['logout --database --lock'],
-  revokeOthersGrants: ['offboard'],
-  everything: ['sessions', 'locks', 'roles', 'owned', 'logout', 'offboard', 'passwd', 'adduser', 'access', 'plan'],
+  revokeOthersGrants: ['offboard', 'revoke'],
+  everything: ['sessions', 'locks', 'roles', 'owned', 'logout', 'offboard', 'revoke', 'passwd', 'adduser', 'access', 'plan'],
 } as const satisfies Record<string, readonly string[]>;
 
 /** How soon before its password expires pgwarden's own role is reported. */

@@ -138,7 +138,7 @@ describe('pgwarden doctor', () => {
     expect(enter.ok).toBe(false);
     expect(enter.detail).toContain(JSON.stringify(closed));
     expect(enter.fix?.split('; ')).toContain(`GRANT CONNECT ON DATABASE ${quoteIdent(closed)} TO ${me}`);
-    expect(enter.neededBy).toEqual(['owned', 'offboard', 'access']);
+    expect(enter.neededBy).toEqual(['owned', 'offboard', 'revoke', 'access']);
 
     const revoke = checkOf(run, 'revoke_connect');
     expect(revoke.ok).toBe(false);
@@ -414,7 +414,7 @@ describe('assess (pure)', () => {
       s,
     );
     const c = check(checks, 'revoke_others_grants');
-    expect(c).toMatchObject({ ok: false, neededBy: ['dr', 'offboard'], fix: 'GRANT "alice" TO "w"; GRANT "dba" TO "w"' });
+    expect(c).toMatchObject({ ok: false, neededBy: ['dr', 'offboard', 'revoke'], fix: 'GRANT "alice" TO "w"; GRANT "dba" TO "w"' });
     expect(c?.detail).toContain('"postgres" (2 privileges to 1 role; superuser: only a superuser can revoke what it granted)');
     expect(c?.detail).not.toContain('carol');
     // pg_database_owner cannot be granted: it stands for the connection database's owner, whose role can
