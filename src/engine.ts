@@ -339,7 +339,8 @@ export class Engine {
       ...(policy.kind === 'disabled_role' && policy.disabledWhen.memberOf ? { keepMembershipIn: policy.disabledWhen.memberOf } : {}),
     });
     // What pgwarden's role may not alter is failed from the plan on (and the rest of that role held back).
-    const locking = plan.actions.filter((a) => a.action === 'nologin' && a.result === 'planned').map((a) => a.role);
+    // (A superuser may alter any role: no question to ask, no round trip.)
+    const locking = roles.self.superuser ? [] : plan.actions.filter((a) => a.action === 'nologin' && a.result === 'planned').map((a) => a.role);
     if (locking.length > 0) refuseUnalterable(plan.actions, await fetchAlterRefusals(db, locking));
     for (const { role, reason } of plan.reserved) {
       this.#warn(`reserved/${key}/${role}`, db.name, `policy ${policy.name}: role ${JSON.stringify(role)} is ${reason}: pgwarden never acts on it (skipped)`);

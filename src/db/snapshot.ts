@@ -102,8 +102,8 @@ export interface Snapshot {
 export interface RoleSnapshot {
   readonly target: string;
   readonly takenAt: Date;
-  /** The roles pgwarden is and never acts on (read with the roles). */
-  readonly self: Pick<Identity, 'role' | 'currentRole' | 'bootstrapRole'>;
+  /** The roles pgwarden is and never acts on, and whether it is a superuser (read with the roles). */
+  readonly self: Pick<Identity, 'role' | 'currentRole' | 'bootstrapRole' | 'superuser'>;
   readonly roles: readonly RoleInfo[];
 }
 
@@ -285,7 +285,8 @@ export const ROLES_SQL = `
          -- who pgwarden is, on the bootstrap superuser's row only (oid 10 is always there): two
          -- columns of NULL on every other row instead of the same names repeated 10,000 times
          case when r.oid = 10 then session_user::text end,
-         case when r.oid = 10 then current_user::text end
+         case when r.oid = 10 then current_user::text end,
+         case when r.oid = 10 then (select rolsuper from pg_roles where rolname = current_user) end
   from pg_roles r
   cross join (select (extract(epoch from clock_timestamp()) * 1000000)::int8 as now_us) n
   left join (
@@ -319,13 +320,14 @@ const parseTextArray = (pg.types.getTypeParser as (oid: number, format: 'text') 
 export async function fetchRoles(db: TargetDb): Promise<RoleSnapshot> {
   const rows = await db.queryText({ name: 'pgwarden_roles', text: ROLES_SQL });
   const roles: RoleInfo[] = new Array<RoleInfo>(rows.length);
-  const self = { role: '', currentRole: '', bootstrapRole: '' };
+  const self = { role: '', currentRole: '', bootstrapRole: '', superuser: false };
   for (let i = 0; i < rows.length; i++) {
     const row = rows[i] as (string | null)[];
     if (row[8] !== null && row[8] !== undefined) {
       self.role = row[8];
       self.currentRole = row[9] ?? '';
       self.bootstrapRole = row[0] as string;
+      self.superuser = row[10] === 't';
     }
     const negativeInfinity = row[4] === NEGATIVE_INFINITY_US;
     const validUntil = negativeInfinity ? null : micros(row[4] ?? null);

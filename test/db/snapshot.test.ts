@@ -31,6 +31,8 @@ describe('fetchSessions', () => {
     const clients = snapshot.sessions.filter((s) => s.backendType === 'client backend');
     expect(clients.length).toBeGreaterThan(0);
     expect(clients.every((s) => s.signallable && !s.hidden)).toBe(true);
+    // the role snapshot says the same, on the bootstrap superuser's row alone
+    expect((await fetchRoles(db)).self).toEqual({ role: rows[0]!.me, currentRole: rows[0]!.me, bootstrapRole: rows[0]!.boot, superuser: true });
   });
 
   it('shows real idle, idle-in-transaction, aborted and active sessions with server-clock ages', async () => {

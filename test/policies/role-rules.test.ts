@@ -13,7 +13,7 @@ const DAY = 86_400;
 function role(name: string, overrides: Partial<RoleInfo> = {}): RoleInfo {
   return { role: name, login: true, superuser: false, connLimit: -1, validUntil: null, validSeconds: null, memberOf: [], sessions: 0, ...overrides };
 }
-const SELF = { role: 'pgwarden', currentRole: 'pgwarden', bootstrapRole: 'postgres' };
+const SELF = { role: 'pgwarden', currentRole: 'pgwarden', bootstrapRole: 'postgres', superuser: false };
 const roles = (...list: RoleInfo[]): RoleSnapshot => ({ target: 'default', takenAt: new Date(), self: SELF, roles: list });
 
 describe('password_expiry', () => {
