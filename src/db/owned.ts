@@ -5,6 +5,7 @@
  * tablespaces, subscriptions) too. Only the databases pg_shdepend names are entered, a few at a
  * time; one that holds objects of the role but cannot be entered is reported with its count.
  */
+import type pg from 'pg';
 import { visitDatabases } from './databases.js';
 import { fetchFootprint, fetchOwnedHere, type DatabaseFootprint } from './footprint.js';
 import type { TargetDb } from './pool.js';
@@ -49,6 +50,33 @@ export function unenterable(f: DatabaseFootprint): string | null {
   return null;
 }
 
+/**
+ * Runs `fn` in each database whose footprint `count`s something of the role, a few at a time;
+ * the databases it holds something in but cannot enter come back as `unvisited`, with the count.
+ */
+export async function visitFootprint<T>(
+  db: TargetDb,
+  footprint: readonly DatabaseFootprint[],
+  count: (f: DatabaseFootprint) => number,
+  fn: (client: pg.Client, database: string) => Promise<T>,
+): Promise<{ results: { database: string; value: T }[]; unvisited: UnvisitedDatabase[] }> {
+  const unvisited: UnvisitedDatabase[] = [];
+  const enter: string[] = [];
+  const missed = (database: string, objects: number, reason: string) => unvisited.push({ database, type: 'unvisited', schema: null, name: null, objects, reason });
+  for (const f of footprint) {
+    if (f.database === null || count(f) === 0) continue;
+    const reason = unenterable(f);
+    if (reason) missed(f.database, count(f), reason);
+    else enter.push(f.database);
+  }
+  const visit = await visitDatabases(db, enter, fn, VISIT_CONCURRENCY);
+  for (const s of visit.skipped) {
+    const f = footprint.find((x) => x.database === s.database);
+    missed(s.database, f ? count(f) : 0, s.reason);
+  }
+  return { results: visit.results, unvisited };
+}
+
 /** Everything `role` owns on the server (by name); one statement on the pool, then only the databases that hold something of it. */
 export async function fetchOwned(db: TargetDb, role: string): Promise<OwnedReport> {
   const footprint = await fetchFootprint(db, role);
@@ -60,19 +88,8 @@ export async function fetchOwned(db: TargetDb, role: string): Promise<OwnedRepor
     schema: o.schema,
     name: o.name,
   }));
-  const unvisited: UnvisitedDatabase[] = [];
-  const enter: string[] = [];
-  for (const f of footprint) {
-    if (f.database === null || f.owned === 0) continue;
-    const reason = unenterable(f);
-    if (reason) unvisited.push({ database: f.database, type: 'unvisited', schema: null, name: null, objects: f.owned, reason });
-    else enter.push(f.database);
-  }
-  const visit = await visitDatabases(db, enter, (client) => fetchOwnedHere(client, role, false), VISIT_CONCURRENCY);
+  const visit = await visitFootprint(db, footprint, (f) => f.owned, (client) => fetchOwnedHere(client, role, false));
   for (const { database, value } of visit.results) objects.push(...value.map((o) => ({ database, type: o.type, schema: o.schema, name: o.name })));
-  for (const s of visit.skipped) {
-    const count = footprint.find((f) => f.database === s.database)?.owned ?? 0;
-    unvisited.push({ database: s.database, type: 'unvisited', schema: null, name: null, objects: count, reason: s.reason });
-  }
+  const unvisited = visit.unvisited;
   return { objects, unvisited, footprint };
 }

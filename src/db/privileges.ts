@@ -5,10 +5,9 @@
  * what: a REVOKE (and DROP OWNED) removes only what its role, or a role whose privileges it has,
  * granted.
  */
-import { visitDatabases } from './databases.js';
 import type { DatabaseFootprint } from './footprint.js';
 import { fetchLocalGrants, fetchSharedGrants, type Grant } from './grants.js';
-import { unenterable, VISIT_CONCURRENCY, type UnvisitedDatabase } from './owned.js';
+import { visitFootprint, type UnvisitedDatabase } from './owned.js';
 import type { TargetDb } from './pool.js';
 
 /** One grant to the role: on `object` (as GRANT spells it) in `database` (null: shared), by `grantor`. */
@@ -30,19 +29,9 @@ export async function fetchGrantsTo(
 ): Promise<{ grants: GrantTo[]; unvisited: UnvisitedDatabase[] }> {
   const version = await db.query<{ v: number }>("select current_setting('server_version_num')::int as v");
   const all: Grant[] = [...(await fetchSharedGrants(db, role, version.rows[0]?.v ?? 0))];
-  const unvisited: UnvisitedDatabase[] = [];
-  const enter: string[] = [];
-  for (const f of footprint) {
-    if (f.database === null || f.acl === 0) continue;
-    const reason = unenterable(f);
-    if (reason) unvisited.push({ database: f.database, type: 'unvisited', schema: null, name: null, objects: f.acl, reason });
-    else enter.push(f.database);
-  }
-  const visit = await visitDatabases(db, enter, (client, database) => fetchLocalGrants(client, database, role), VISIT_CONCURRENCY);
+  const visit = await visitFootprint(db, footprint, (f) => f.acl, (client, database) => fetchLocalGrants(client, database, role));
   for (const { value } of visit.results) all.push(...value);
-  for (const s of visit.skipped) {
-    unvisited.push({ database: s.database, type: 'unvisited', schema: null, name: null, objects: footprint.find((f) => f.database === s.database)?.acl ?? 0, reason: s.reason });
-  }
+  const unvisited = visit.unvisited;
   const grants = all
     .filter((g) => g.grantee === role)
     .map((g) => ({ database: g.database, object: g.membership ? `ROLE ${g.privileges.join(', ')}` : g.object, privileges: g.membership ? ['MEMBER'] : g.privileges, grantor: g.grantor, grantable: g.grantable, grant: g }));
