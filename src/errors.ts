@@ -44,15 +44,6 @@ export class ConnectionError extends Error {
   }
 }
 
-/** An action failed at run time (a statement the server refused). Exit 1. */
-export class ActionError extends Error {
-  readonly exitCode = 1;
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'ActionError';
-  }
-}
-
 /** Turns anything thrown into an Error, so callers can log `{ err }` uniformly. */
 export function coerceError(thrown: unknown): Error {
   if (thrown instanceof Error) return thrown;

@@ -34,10 +34,6 @@ export class LeaderLock {
     this.#onChange = onChange;
   }
 
-  get isLeader(): boolean {
-    return this.#leader;
-  }
-
   #set(leader: boolean): void {
     if (leader === this.#leader) return;
     this.#leader = leader;

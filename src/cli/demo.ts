@@ -16,7 +16,11 @@ interface DemoFlags {
   duration?: string;
 }
 
-export function registerDemo(program: Command, io: Io): void {
+/**
+ * Registers `demo`. `runCommand` is the command line itself (program.ts's runCli), handed in by
+ * the program that registers this command, so that the two modules do not import each other.
+ */
+export function registerDemo(program: Command, io: Io, runCommand: (argv: readonly string[], io: Io) => Promise<number>): void {
   program
     .command('demo')
     .description('a throwaway embedded PostgreSQL with a scene of bad sessions and roles, and the daemon at work on it (dev dependencies)')
@@ -32,12 +36,9 @@ export function registerDemo(program: Command, io: Io): void {
       if (globals.config !== undefined || globals.databaseUrl !== undefined || globals.mode !== undefined || globals.json || globals.logLevel !== undefined) {
         io.stderr.write('pgwarden: demo makes its own server and configuration, and writes for a person: --config, --database-url, --mode, --json and --log-level are ignored\n');
       }
-      // program.ts registers this command: taken when the demo runs, not at load, so the two
-      // modules do not import each other.
-      const { runCli } = await import('./program.js');
       const signals = listenForInterrupt(io, { forcedNote: "the server's supervisor removes it by itself" });
       try {
-        io.raiseExitCode(await runDemo({ durationMs }, { io, runCommand: runCli, interrupted: signals.interrupted }));
+        io.raiseExitCode(await runDemo({ durationMs }, { io, runCommand, interrupted: signals.interrupted }));
       } finally {
         signals.release();
       }

@@ -1,7 +1,7 @@
 /**
  * What a command may touch of the outside world, injected so commands run in-process in tests.
  */
-import { createInterface } from 'node:readline';
+import { read } from 'read';
 
 /** Somewhere to write text. */
 export interface TextSink {
@@ -48,24 +48,11 @@ export function processIo(): Io {
   };
 }
 
+/**
+ * Asks on the terminal (stderr, so stdout stays the command's output) and reads one line; with
+ * `silent` nothing typed is echoed — npm's own `read`, which mutes the output stream rather than
+ * patching readline's internals.
+ */
 function askOnTerminal(question: string, options: { silent?: boolean } = {}): Promise<string> {
-  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
-  if (options.silent) {
-    // Print the question, then echo nothing of what is typed.
-    const internal = rl as unknown as { _writeToOutput: (text: string) => void };
-    let asked = false;
-    internal._writeToOutput = (text: string) => {
-      if (!asked) {
-        process.stderr.write(text);
-        asked = true;
-      }
-    };
-  }
-  return new Promise((resolve) => {
-    rl.question(question, (answer) => {
-      if (options.silent) process.stderr.write('\n');
-      rl.close();
-      resolve(answer);
-    });
-  });
+  return read({ prompt: question, silent: options.silent === true, output: process.stderr, terminal: true });
 }

@@ -1,6 +1,7 @@
 /**
  * Printing: `--json` writes the DESIGN.md shapes on stdout; otherwise an aligned text table.
  */
+import { formatSeconds } from '../config/duration.js';
 import type { TextSink } from './io.js';
 
 /** Writes `value` as JSON (Dates become ISO-8601 UTC strings). */
@@ -42,12 +43,7 @@ export function printTable<T>(out: TextSink, columns: readonly Column<T>[], rows
 /** Seconds as a short age (`45s`, `12m03s`, `3h07m`, `2d04h`), blank when unknown. */
 export function age(seconds: number | null | undefined): string {
   if (seconds === null || seconds === undefined) return '';
-  const s = Math.max(0, Math.floor(seconds));
-  const two = (n: number) => String(n).padStart(2, '0');
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${two(s % 60)}s`;
-  if (s < 86_400) return `${Math.floor(s / 3600)}h${two(Math.floor((s % 3600) / 60))}m`;
-  return `${Math.floor(s / 86_400)}d${two(Math.floor((s % 86_400) / 3600))}h`;
+  return formatSeconds(Math.max(0, Math.floor(seconds)), { pad: true });
 }
 
 /** A blocker as printed (DESIGN.md `blocker`): what stops a command before its first change. */

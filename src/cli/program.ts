@@ -52,7 +52,7 @@ export function buildProgram(io: Io): Command {
   registerRevoke(program, io);
   registerConfig(program, io);
   registerDoctor(program, io);
-  registerDemo(program, io);
+  registerDemo(program, io, runCli);
   // Usage errors anywhere (unknown option, bad choice, missing argument) exit 2, not commander's 1.
   const exitOverride = (cmd: Command) => {
     cmd.exitOverride();

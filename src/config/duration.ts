@@ -32,12 +32,16 @@ export function isDuration(text: unknown): text is string {
   return parseDuration(text) !== undefined;
 }
 
-/** A short human form of a number of seconds: `45s`, `12m`, `3h`, `2d`. */
-export function formatSeconds(seconds: number): string {
+/**
+ * A short human form of a number of seconds, two units at most: `45s`, `5m12s`, `3h7m`, `2d4h`;
+ * with `pad`, the second unit on two digits (`12m04s`, for columns that line up).
+ */
+export function formatSeconds(seconds: number, options: { pad?: boolean } = {}): string {
   const abs = Math.abs(seconds);
   const sign = seconds < 0 ? '-' : '';
+  const two = (n: number) => (options.pad ? String(n).padStart(2, '0') : String(n));
   if (abs < 60) return `${sign}${Math.floor(abs)}s`;
-  if (abs < 3600) return `${sign}${Math.floor(abs / 60)}m${Math.floor(abs % 60)}s`;
-  if (abs < 86_400) return `${sign}${Math.floor(abs / 3600)}h${Math.floor((abs % 3600) / 60)}m`;
-  return `${sign}${Math.floor(abs / 86_400)}d${Math.floor((abs % 86_400) / 3600)}h`;
+  if (abs < 3600) return `${sign}${Math.floor(abs / 60)}m${two(Math.floor(abs % 60))}s`;
+  if (abs < 86_400) return `${sign}${Math.floor(abs / 3600)}h${two(Math.floor((abs % 3600) / 60))}m`;
+  return `${sign}${Math.floor(abs / 86_400)}d${two(Math.floor((abs % 86_400) / 3600))}h`;
 }

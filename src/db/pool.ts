@@ -255,10 +255,6 @@ export class TargetDb {
     return this.#queries;
   }
 
-  get ended(): boolean {
-    return this.#ended;
-  }
-
   /**
    * Closes the pool; safe to call twice. pg waits for checked-out clients, so a statement still
    * running (say, a DDL waiting on a lock) would hold shutdown hostage: give up after `waitMs`
