@@ -36,7 +36,15 @@ import { endSessionsAfterLock } from './actions/lockout.js';
 import type { RoleViolation } from './policies/types.js';
 import { errorReason } from './db/pg-errors.js';
 import type { Metrics } from './metrics/registry.js';
-import { evaluateRolePolicy, evaluateSessionPolicy, isRolePolicy, needsLocks } from './policies/registry.js';
+import {
+  evaluateRolePolicy,
+  evaluateSessionPolicy,
+  isRolePolicy,
+  keptMembership,
+  needsLocks,
+  recordRolePolicy,
+  remembersCancels,
+} from './policies/registry.js';
 import { fetchLocks, type LockSnapshot } from './db/locks.js';
 import { backendKey } from './policies/types.js';
 
@@ -113,7 +121,7 @@ export class Engine {
   readonly #clock: () => number;
   readonly targets: readonly TargetDb[];
   readonly states = new Map<string, TargetState>();
-  /** Backends each long_query policy cancelled, per target: for escalateAfter. */
+  /** Backends each policy that remembers its cancels cancelled, per target: for escalating to terminate. */
   readonly #cancelled = new Map<string, Map<string, number>>();
   /** One set of snapshots per target per tick, shared by every policy due at that tick. */
   readonly #tickSnapshots = new Map<string, { tick: number; snapshots: Snapshots }>();
@@ -336,7 +344,7 @@ export class Engine {
       loginRoles: countLoginRoles(roles.roles),
       knownIneffective: ineffective,
       ...(grants ? { grants: grants.grants } : {}),
-      ...(policy.kind === 'disabled_role' && policy.disabledWhen.memberOf ? { keepMembershipIn: policy.disabledWhen.memberOf } : {}),
+      ...(keptMembership(policy) !== undefined ? { keepMembershipIn: keptMembership(policy) } : {}),
     });
     // What pgwarden's role may not alter is failed from the plan on (and the rest of that role held back).
     // (A superuser may alter any role: no question to ask, no round trip.)
@@ -360,13 +368,7 @@ export class Engine {
     this.#ineffective.set(key, ineffective);
     for (const action of actions) this.#recordRole(db.name, policy, action, mode);
     if (plan.breaker) this.#log.error({ target: db.name, policy: policy.name }, plan.breaker);
-    if (policy.kind === 'password_expiry') {
-      const expiring = plan.violations.filter((v) => v.condition === 'expiring' || v.condition === 'expired').length;
-      this.#metrics.rolesExpiring.set({ target: db.name, policy: policy.name }, expiring);
-    }
-    if (policy.kind === 'disabled_role') {
-      this.#metrics.recordDisabledRoleSessions(db.name, plan.violations.map((v) => ({ role: v.role.role, sessions: v.role.sessions })));
-    }
+    recordRolePolicy(this.#metrics, db.name, policy, plan.violations);
     return { violations: plan.violations.map(roleViolationJson), actions: actions.map(roleActionJson) };
   }
 
@@ -441,7 +443,7 @@ export class Engine {
 
   /** Keeps which backends were cancelled (for escalateAfter); forgets backends no longer violating. */
   #remember(target: string, policy: Policy, actions: readonly SessionActionPlan[]): void {
-    if (policy.kind !== 'long_query' && policy.kind !== 'lock_blocker') return;
+    if (!remembersCancels(policy)) return;
     const key = `${target}/${policy.name}`;
     const previous = this.#cancelled.get(key) ?? new Map<string, number>();
     const next = new Map<string, number>();

@@ -21,8 +21,7 @@ import { fetchPasswordSettings, storedAsScram } from '../db/password.js';
 import type { TargetDb } from '../db/pool.js';
 import { fetchAddUserAuthority, fetchExistingUser, fetchSchemaState, unreachableDatabases, type ExistingUser } from '../db/user-state.js';
 import { UsageError } from '../errors.js';
-import { matches } from '../policies/match.js';
-import type { Config } from '../config/load.js';
+import { expiryRequiredBy } from '../policies/registry.js';
 import { loadContext, requireActionableRole, requireDatabase, requireIdentifierLength, requireRole, singleTarget, withTargets, type GlobalOptions } from './context.js';
 import type { Io } from './io.js';
 import { METRICS_FILE_HELP, recordActions } from './metrics-file.js';
@@ -112,13 +111,6 @@ function requestedExpiry(options: AddUserOptions, now: Date): string | null | un
   return options.expiry ? undefined : null;
 }
 
-/** A password_expiry policy with requireExpiry that would flag `role`: a role without expiry breaks it. */
-function expiryRequiredBy(config: Config, role: string, target: string): string | undefined {
-  return config.policies.find(
-    (p) => p.kind === 'password_expiry' && p.requireExpiry && (!p.targets || p.targets.includes(target)) && matches(p.match, { role }),
-  )?.name;
-}
-
 /**
  * Refuses (exit 2, nothing done) what pgwarden's role could not do: a GRANT without the grant
  * option does not fail, it grants nothing with a warning, so this is checked first.
@@ -177,7 +169,7 @@ async function runAddUser(role: string, options: AddUserOptions, globals: Global
   const outcome = await withTargets(context, options.target, async (dbs) => {
     const db = singleTarget(dbs);
     if (expiry === null || expiry === 'infinity') {
-      const policy = expiryRequiredBy(context.config, role, db.name);
+      const policy = expiryRequiredBy(context.config.policies, role, db.name);
       if (policy) throw new UsageError(`${expiry === null ? '--no-expiry' : '--valid-until infinity'}: policy ${JSON.stringify(policy)} requires an expiry for ${JSON.stringify(role)} (requireExpiry: true); give --valid-for or --valid-until`);
     }
     const found = await fetchExistingUser(db, role);
@@ -263,7 +255,7 @@ export function registerAddUser(program: Command, io: Io): void {
     .argument('<role>', 'the new role (exact name, any characters)')
     .option('--valid-until <timestamp>', 'password expiry, e.g. 2027-03-01 (or infinity)')
     .option('--valid-for <duration>', 'password expiry from now, e.g. 90d')
-    .option('--no-expiry', 'create it without an expiry (refused when a password_expiry policy requires one)')
+    .option('--no-expiry', 'create it without an expiry (refused when a configured policy requires one: requireExpiry)')
     .option('--in-role <role>', 'make it a member of ROLE (repeatable)', collect, [])
     .option('--connect <database>', 'GRANT CONNECT on DATABASE (repeatable)', collect, [])
     .option('--schema <db.schema[:usage|create]>', 'GRANT USAGE (or USAGE, CREATE) on a schema in a database (repeatable)', collect, [])

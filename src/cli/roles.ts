@@ -1,11 +1,11 @@
 /** `pgwarden roles`: login, superuser, expiry, days left, sessions, memberships, disabled. */
 import type { Command } from 'commander';
 import { parseDuration } from '../config/duration.js';
-import type { DisabledRolePolicy } from '../config/policies.js';
-import { fetchRoles, fetchSessions, membersOf, type RoleInfo } from '../db/snapshot.js';
+import type { Policy } from '../config/policies.js';
+import { fetchRoles, fetchSessions, type RoleInfo } from '../db/snapshot.js';
 import { UsageError } from '../errors.js';
 import { reservedRole, type SelfRoles } from '../actions/planner.js';
-import { disabledCondition, type DisabledCondition } from '../policies/disabled-role.js';
+import { roleConditions } from '../policies/registry.js';
 import { loadContext, warnHidden, withTargets, type GlobalOptions } from './context.js';
 import type { Io } from './io.js';
 import { printJson, printTable } from './output.js';
@@ -20,7 +20,8 @@ export interface RoleJson {
   daysLeft: number | null;
   sessions: number;
   memberOf: readonly string[];
-  disabled: DisabledCondition | null;
+  /** The condition under which a configured policy flags the role as disabled (DESIGN.md), or null. */
+  disabled: string | null;
 }
 
 interface RolesOptions {
@@ -41,11 +42,11 @@ export function daysLeft(validSeconds: number | null): number | null {
 export function selectRoles(
   roles: readonly RoleInfo[],
   options: { all: boolean; expiringSeconds: number | undefined },
-  disabledPolicies: readonly DisabledRolePolicy[],
+  policies: readonly Policy[],
   target: string,
   self: SelfRoles,
 ): RoleJson[] {
-  const members = disabledPolicies.map((p) => (p.disabledWhen.memberOf === undefined ? new Set<string>() : membersOf(roles, p.disabledWhen.memberOf)));
+  const conditionOf = roleConditions(policies, roles);
   return roles
     .filter((r) => options.all || !r.role.startsWith('pg_'))
     .filter((r) => options.expiringSeconds === undefined || (r.validSeconds !== null && r.validSeconds <= options.expiringSeconds))
@@ -61,8 +62,7 @@ export function selectRoles(
       sessions: r.sessions,
       memberOf: r.memberOf,
       // A role no policy acts on (pgwarden's own, the bootstrap superuser) is never shown disabled.
-      disabled:
-        reservedRole(r.role, self) !== null ? null : (disabledPolicies.map((p, i) => disabledCondition(r, p.disabledWhen, members[i] as Set<string>)).find((c) => c !== null) ?? null),
+      disabled: reservedRole(r.role, self) !== null ? null : conditionOf(r),
     }));
 }
 
@@ -73,14 +73,13 @@ async function runRoles(options: RolesOptions, globals: GlobalOptions, io: Io): 
     if (expiringSeconds === undefined) throw new UsageError(`--expiring: ${JSON.stringify(options.expiring)} is not a duration (e.g. 14d)`);
   }
   const context = loadContext(globals, io);
-  const disabledPolicies = context.config.policies.filter((p): p is DisabledRolePolicy => p.kind === 'disabled_role');
   const rows = await withTargets(context, options.target, async (dbs) => {
     const out: RoleJson[] = [];
     for (const db of dbs) {
       const snapshot = await fetchRoles(db);
       // The session counts include backends hidden from pgwarden's role; say that they are hidden.
       warnHidden(io, await fetchSessions(db));
-      out.push(...selectRoles(snapshot.roles, { all: Boolean(options.all), expiringSeconds }, disabledPolicies, db.name, snapshot.self));
+      out.push(...selectRoles(snapshot.roles, { all: Boolean(options.all), expiringSeconds }, context.config.policies, db.name, snapshot.self));
     }
     return out;
   });

@@ -95,7 +95,7 @@ export interface Snapshot {
   /** pgwarden's role on the target and its rights, at the same instant. */
   readonly self: Identity;
   readonly sessions: readonly Session[];
-  /** Lock waits, attached only when a policy needs them (lock_blocker, onlyWhenBlocking). */
+  /** Lock waits, attached only when a policy needs them (policies/registry.ts needsLocks). */
   readonly locks?: LockSnapshot;
 }
 

@@ -15,7 +15,9 @@
  */
 import { compileGlobs } from '../config/glob.js';
 import type { Config } from '../config/load.js';
-import type { DisabledRolePolicy, Policy } from '../config/policies.js';
+import type { Policy } from '../config/policies.js';
+import type { PolicyNeeds } from '../policies/kind.js';
+import { needsOf } from '../policies/registry.js';
 import type { Exemptions } from '../actions/planner.js';
 import type { CapabilityFacts, DatabaseFacts, GrantPair } from '../db/capabilities.js';
 import { quoteIdent, quoteLiteral } from '../db/quote.js';
@@ -90,13 +92,8 @@ export const FIX_LIMIT = 5;
 /** Names listed in a detail before "and N more". */
 const NAME_LIMIT = 10;
 
-/** Kinds that only read roles; every other kind judges and ends sessions. */
-const ROLE_KINDS = new Set<string>(['password_expiry', 'disabled_role']);
-
-const isSessionPolicy = (p: Policy) => !ROLE_KINDS.has(p.kind);
-const isDisabledRole = (p: Policy): p is DisabledRolePolicy => p.kind === 'disabled_role';
-const hasAction = (p: Policy, action: DisabledRolePolicy['actions'][number]) => isDisabledRole(p) && p.actions.includes(action);
-const altersRoles = (p: Policy) => hasAction(p, 'nologin') || (p.kind === 'password_expiry' && p.action === 'nologin');
+/** The configured policies that need `what` of pgwarden's role, as each kind says (policies/registry.ts). */
+const needing = (policies: readonly Policy[], what: keyof PolicyNeeds) => policies.filter((p) => needsOf(p)[what]);
 
 /** The predefined roles pgwarden asks for: safe constants, printed as the docs write them. */
 const PREDEFINED = new Set(['pg_read_all_stats', 'pg_signal_backend']);
@@ -176,7 +173,7 @@ interface Context {
 }
 
 function readAllSessions(c: Context): Check {
-  const policies = c.settings.policies.filter((p) => isSessionPolicy(p) || isDisabledRole(p));
+  const policies = needing(c.settings.policies, 'readsSessions');
   const ok = c.superuser || c.facts.readAllStats;
   return {
     name: 'read_all_sessions',
@@ -192,7 +189,7 @@ function readAllSessions(c: Context): Check {
 }
 
 function signalBackends(c: Context): Check {
-  const policies = c.settings.policies.filter((p) => isSessionPolicy(p) || hasAction(p, 'terminate'));
+  const policies = needing(c.settings.policies, 'signals');
   const ok = c.superuser || c.facts.signalBackend;
   return {
     name: 'signal_backends',
@@ -210,7 +207,7 @@ function signalBackends(c: Context): Check {
 /** Superuser login roles a policy may reach (exempt.superusers false): only a superuser may signal them. */
 function signalSuperusers(c: Context): Check | null {
   if (c.superuser || c.settings.exempt.superusers) return null;
-  const policies = c.settings.policies.filter((p) => isSessionPolicy(p) || hasAction(p, 'terminate'));
+  const policies = needing(c.settings.policies, 'signals');
   if (policies.length === 0) return null;
   const reachOf = (p: Policy) => {
     const inScope = roleMatcher(p.match);
@@ -231,7 +228,7 @@ function signalSuperusers(c: Context): Check | null {
 }
 
 function alterRoles(c: Context): Check {
-  const policies = c.settings.policies.filter(altersRoles);
+  const policies = needing(c.settings.policies, 'altersRoles');
   const createRole = c.superuser || c.facts.currentRole.createRole;
   // A non-superuser can never alter a superuser role: with exempt.superusers false a policy may try.
   const superusersOf = (p: Policy) => {
@@ -268,7 +265,7 @@ function alterRoles(c: Context): Check {
  */
 function adminOption(c: Context): Check | null {
   if (c.superuser || c.facts.serverVersionNum < 160000) return null;
-  const policies = c.settings.policies.filter(altersRoles);
+  const policies = needing(c.settings.policies, 'altersRoles');
   const missing = c.facts.withoutAdminOption.filter(commandReach(c.facts));
   const reachOf = (p: Policy) => {
     const inScope = roleMatcher(p.match);
@@ -305,7 +302,7 @@ function refusedNote(databases: readonly DatabaseFacts[]): string {
 }
 
 function enterDatabases(c: Context): Check {
-  const policies = c.settings.policies.filter((p) => hasAction(p, 'revoke_privileges'));
+  const policies = needing(c.settings.policies, 'revokesPrivileges');
   const databases = visitable(c.facts.databases);
   const missing = databases.filter((d) => !d.canConnect);
   const ok = missing.length === 0;
@@ -322,7 +319,7 @@ function enterDatabases(c: Context): Check {
 }
 
 function revokeConnect(c: Context): Check {
-  const policies = c.settings.policies.filter((p) => hasAction(p, 'revoke_connect'));
+  const policies = needing(c.settings.policies, 'revokesConnect');
   const databases = visitable(c.facts.databases);
   const missing = databases.filter((d) => !d.ownerPrivileges);
   const grantable = missing.filter((d) => !d.ownerSuperuser);
@@ -374,7 +371,7 @@ function grantorRoute(pair: GrantPair, facts: CapabilityFacts): { via: string | 
 }
 
 function revokeOthersGrants(c: Context): Check {
-  const policies = c.settings.policies.filter((p) => hasAction(p, 'revoke_privileges'));
+  const policies = needing(c.settings.policies, 'revokesPrivileges');
   const reachable = commandReach(c.facts);
   const gaps = c.facts.grants.filter((g) => !g.grantorPrivileges && reachable(g.grantee));
   const reachOf = (p: Policy) => {

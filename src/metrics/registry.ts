@@ -5,27 +5,11 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Policy } from '../config/policies.js';
+import { actionsOf, initPolicyMetrics } from '../policies/registry.js';
 import { ACTION_RESULTS, type ActionResult } from '../actions/types.js';
 import type { RoleInfo, Session } from '../db/snapshot.js';
 import type { LockSnapshot } from '../db/locks.js';
 import { VERSION } from '../version.js';
-
-/** The actions a policy kind can take, for the zero-initialised counters. */
-export function actionsOfKind(policy: Policy): string[] {
-  switch (policy.kind) {
-    case 'long_query':
-      return policy.action === 'cancel' ? ['cancel', 'terminate'] : ['terminate'];
-    case 'lock_blocker':
-      // a cancelled root still blocking is escalated to terminate
-      return policy.action === 'cancel' ? ['cancel', 'terminate'] : ['terminate'];
-    case 'password_expiry':
-      return policy.action === 'nologin' ? ['nologin'] : [];
-    case 'disabled_role':
-      return [...policy.actions];
-    default:
-      return [policy.action];
-  }
-}
 
 type Labels = Record<string, string>;
 
@@ -292,9 +276,9 @@ export class Metrics {
         const base = { target, policy: policy.name };
         this.policyInfo.set({ ...base, kind: policy.kind, mode: modeOf(policy) }, 1);
         this.violations.set({ ...base, kind: policy.kind }, 0);
-        if (policy.kind === 'password_expiry') this.rolesExpiring.set(base, 0);
+        initPolicyMetrics(this, target, policy);
         this.errors.inc(base, 0);
-        for (const action of actionsOfKind(policy)) {
+        for (const action of actionsOf(policy)) {
           for (const result of ACTION_RESULTS) this.actions.inc({ ...base, action, result }, 0);
         }
       }
@@ -402,7 +386,7 @@ export class Metrics {
     this.#setFolded(target, 'pgwarden_role_valid_until_seconds', rest);
   }
 
-  /** Sessions of the roles a disabled_role run found; past the cap, `_other` sums the rest. */
+  /** Sessions of the roles a disabled-role run found; past the cap, `_other` sums the rest. */
   recordDisabledRoleSessions(target: string, roles: readonly { role: string; sessions: number }[]): void {
     const keep = rolesToKeep(roles, this.#options.maxRoleSeries, (a, b) => b.sessions - a.sessions || a.role.localeCompare(b.role));
     const rest = roles.filter((r) => !keep.has(r.role));

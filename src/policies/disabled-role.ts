@@ -2,11 +2,31 @@
  * `disabled_role`: which roles count as disabled. A role is disabled when any configured
  * condition holds; reserved pg_* roles and the marker role itself never are.
  */
-import type { DisabledRolePolicy, DisabledWhen } from '../config/policies.js';
+import { ConfigError } from '../errors.js';
 import { compileGlobs } from '../config/glob.js';
+import type { ItemReader, PolicyCommon } from '../config/reader.js';
+import type { RoleKindModule } from './kind.js';
 import { membersOf, type RoleInfo, type RoleSnapshot } from '../db/snapshot.js';
 import { roleMatcher } from './match.js';
 import { sortByRole, type RoleViolation } from './types.js';
+
+/** The actions a disabled_role policy may take, in the fixed order they run. */
+export const DISABLED_ROLE_ACTIONS = ['nologin', 'terminate', 'revoke_connect', 'revoke_privileges'] as const;
+export type DisabledRoleAction = (typeof DISABLED_ROLE_ACTIONS)[number];
+
+export interface DisabledWhen {
+  readonly nologin: boolean;
+  readonly expired: boolean;
+  readonly memberOf: string | undefined;
+  readonly roles: readonly string[];
+}
+
+export interface DisabledRolePolicy extends PolicyCommon {
+  readonly kind: 'disabled_role';
+  readonly disabledWhen: DisabledWhen;
+  /** In the fixed order nologin, terminate, revoke_connect, revoke_privileges. */
+  readonly actions: readonly DisabledRoleAction[];
+}
 
 /** The sub-case that makes a role disabled (DESIGN.md `condition`). */
 export type DisabledCondition = 'nologin' | 'expired' | 'memberOf' | 'listed';
@@ -53,3 +73,60 @@ export function disabledRole(snapshot: RoleSnapshot, policy: DisabledRolePolicy)
   }
   return sortByRole(out);
 }
+
+function readDisabledWhen(item: ItemReader): DisabledWhen {
+  const when = item.child('disabledWhen');
+  if (!when) return item.fail('disabledWhen', 'is required: at least one of nologin, expired, memberOf, roles');
+  const memberOf = when.has('memberOf') ? when.string('memberOf') : (when.raw('memberOf'), undefined);
+  const result: DisabledWhen = {
+    nologin: when.boolean('nologin', false),
+    expired: when.boolean('expired', false),
+    memberOf,
+    roles: when.globs('roles'),
+  };
+  when.rejectUnknown();
+  if (!result.nologin && !result.expired && !result.memberOf && result.roles.length === 0) {
+    item.fail('disabledWhen', 'sets no condition: give at least one of nologin, expired, memberOf, roles');
+  }
+  if (result.memberOf?.startsWith('pg_')) {
+    throw new ConfigError(`${item.key('disabledWhen')}.memberOf: ${JSON.stringify(result.memberOf)} is a reserved pg_* role`);
+  }
+  return result;
+}
+
+function readDisabledActions(item: ItemReader): DisabledRoleAction[] {
+  const value = item.raw('actions');
+  if (value === undefined || value === null) return ['nologin', 'terminate', 'revoke_connect'];
+  if (!Array.isArray(value) || value.length === 0) return item.fail('actions', `must be a non-empty list of ${DISABLED_ROLE_ACTIONS.join(', ')}`);
+  value.forEach((a, i) => {
+    if (!DISABLED_ROLE_ACTIONS.includes(a as DisabledRoleAction)) {
+      throw new ConfigError(`${item.key('actions')}[${i}]: ${JSON.stringify(a)} is not one of ${DISABLED_ROLE_ACTIONS.join(', ')}`);
+    }
+  });
+  // The order is fixed whatever the list says: NOLOGIN first, so nobody reconnects in between.
+  return DISABLED_ROLE_ACTIONS.filter((a) => value.includes(a));
+}
+
+export const disabledRoleKind: RoleKindModule<DisabledRolePolicy> = {
+  kind: 'disabled_role',
+  on: 'roles',
+  read: (item, common) => ({ ...common, kind: 'disabled_role', disabledWhen: readDisabledWhen(item), actions: readDisabledActions(item) }),
+  evaluate: disabledRole,
+  actions: (policy) => [...policy.actions],
+  needs: (policy) => ({
+    // it counts a role's sessions (the nologin condition), and ends them
+    readsSessions: true,
+    signals: policy.actions.includes('terminate'),
+    altersRoles: policy.actions.includes('nologin'),
+    revokesConnect: policy.actions.includes('revoke_connect'),
+    revokesPrivileges: policy.actions.includes('revoke_privileges'),
+  }),
+  keepMembershipIn: (policy) => policy.disabledWhen.memberOf,
+  record: (metrics, target, _policy, violations) => {
+    metrics.recordDisabledRoleSessions(target, violations.map((v) => ({ role: v.role.role, sessions: v.role.sessions })));
+  },
+  conditionOf: (roles, policy) => {
+    const members = policy.disabledWhen.memberOf === undefined ? new Set<string>() : membersOf(roles, policy.disabledWhen.memberOf);
+    return (role) => disabledCondition(role, policy.disabledWhen, members);
+  },
+};

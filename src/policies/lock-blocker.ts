@@ -7,12 +7,22 @@
  * in the reason, no action), so that it is counted and alerted on (DESIGN.md).
  */
 import { formatSeconds } from '../config/duration.js';
-import type { LockBlockerPolicy } from '../config/policies.js';
+import { ConfigError } from '../errors.js';
+import { SESSION_STATES, type PolicyCommon } from '../config/reader.js';
+import { SESSION_KIND_NEEDS, type SessionKindModule } from './kind.js';
 import type { Session, Snapshot } from '../db/snapshot.js';
 import { quoteIdent, quoteLiteral } from '../db/quote.js';
 import { buildLockGraph, type LockRoot } from './lock-graph.js';
 import { matches } from './match.js';
 import { backendKey, type PolicyHistory, type SessionViolation } from './types.js';
+
+export interface LockBlockerPolicy extends PolicyCommon {
+  readonly kind: 'lock_blocker';
+  readonly maxBlockedSeconds: number;
+  readonly action: 'cancel' | 'terminate';
+  /** States the root blocker must be in to be acted on (default: the two idle-in-transaction states). */
+  readonly states: readonly string[];
+}
 
 export function lockBlocker(snapshot: Snapshot, policy: LockBlockerPolicy, history: PolicyHistory): SessionViolation[] {
   if (!snapshot.locks) return [];
@@ -107,3 +117,31 @@ function preparedViolation(snapshot: Snapshot, policy: LockBlockerPolicy, root: 
     recheck: { states: null, since: 'backend_start', thresholdSeconds: 0 },
   };
 }
+
+export const lockBlockerKind: SessionKindModule<LockBlockerPolicy> = {
+  kind: 'lock_blocker',
+  on: 'sessions',
+  read: (item, common) => {
+    // By default only idle transactions are ended: an active root is working, not forgotten.
+    const states: unknown = item.raw('states') ?? ['idle in transaction', 'idle in transaction (aborted)'];
+    if (!Array.isArray(states)) return item.fail('states', `must be a list of session states (${SESSION_STATES.join(', ')})`);
+    states.forEach((s, i) => {
+      if (!SESSION_STATES.includes(s as (typeof SESSION_STATES)[number])) {
+        throw new ConfigError(`${item.key('states')}[${i}]: ${JSON.stringify(s)} is not a session state (${SESSION_STATES.join(', ')})`);
+      }
+    });
+    return {
+      ...common,
+      kind: 'lock_blocker',
+      maxBlockedSeconds: item.seconds('maxBlocked'),
+      action: item.oneOf('action', ['cancel', 'terminate'], 'terminate'),
+      states: states as string[],
+    };
+  },
+  evaluate: lockBlocker,
+  needsLocks: () => true,
+  // a cancelled root still blocking is escalated to terminate
+  actions: (policy) => (policy.action === 'cancel' ? ['cancel', 'terminate'] : ['terminate']),
+  needs: () => SESSION_KIND_NEEDS,
+  remembersCancels: true,
+};

@@ -5,11 +5,22 @@
  * is made NOLOGIN. rolvaliduntil only limits password logins: an expired role may still be
  * connected, and may log in by certificate or trust — the reason says so when it has sessions.
  */
-import type { PasswordExpiryPolicy } from '../config/policies.js';
+import type { PolicyCommon } from '../config/reader.js';
 import { formatSeconds } from '../config/duration.js';
+import type { RoleKindModule } from './kind.js';
+import { matches } from './match.js';
 import type { RoleSnapshot } from '../db/snapshot.js';
 import { roleMatcher } from './match.js';
 import { sortByRole, type RoleViolation } from './types.js';
+
+export interface PasswordExpiryPolicy extends PolicyCommon {
+  readonly kind: 'password_expiry';
+  readonly warnWithinSeconds: number;
+  readonly requireExpiry: boolean;
+  readonly action: 'report' | 'nologin';
+  /** With action nologin: how long past expiry before the role is disabled. */
+  readonly graceSeconds: number;
+}
 
 function sessionsNote(sessions: number): string {
   if (sessions === 0) return '';
@@ -59,3 +70,30 @@ export function passwordExpiry(snapshot: RoleSnapshot, policy: PasswordExpiryPol
   }
   return sortByRole(out);
 }
+
+export const passwordExpiryKind: RoleKindModule<PasswordExpiryPolicy> = {
+  kind: 'password_expiry',
+  on: 'roles',
+  read: (item, common) => {
+    const action = item.oneOf('action', ['report', 'nologin'], 'report');
+    const grace = item.optionalSeconds('grace');
+    if (grace !== undefined && action !== 'nologin') item.fail('grace', 'only makes sense with action: nologin');
+    return {
+      ...common,
+      kind: 'password_expiry',
+      warnWithinSeconds: item.seconds('warnWithin', '14d'),
+      requireExpiry: item.boolean('requireExpiry', false),
+      action,
+      graceSeconds: grace ?? 0,
+    };
+  },
+  evaluate: passwordExpiry,
+  actions: (policy) => (policy.action === 'nologin' ? ['nologin'] : []),
+  needs: (policy) => ({ readsSessions: false, signals: false, altersRoles: policy.action === 'nologin', revokesConnect: false, revokesPrivileges: false }),
+  initMetrics: (metrics, target, policy) => metrics.rolesExpiring.set({ target, policy: policy.name }, 0),
+  record: (metrics, target, policy, violations) => {
+    const expiring = violations.filter((v) => v.condition === 'expiring' || v.condition === 'expired').length;
+    metrics.rolesExpiring.set({ target, policy: policy.name }, expiring);
+  },
+  requiresExpiry: (policy, role) => policy.requireExpiry && matches(policy.match, { role }),
+};

@@ -1,53 +1,136 @@
 /**
- * Which rule evaluates which kind. Adding a rule is adding a file and a line here.
+ * The policy kinds: one module each, one line here. Everything else asks this registry, never a
+ * kind by name (DESIGN.md: adding a kind is one file and one registry line).
  */
-import type { Policy, PolicyKind } from '../config/policies.js';
-import type { Snapshot } from '../db/snapshot.js';
-import type { RoleSnapshot } from '../db/snapshot.js';
-import { disabledRole } from './disabled-role.js';
-import { idleInTransaction } from './idle-in-transaction.js';
-import { passwordExpiry } from './password-expiry.js';
-import { idleSession } from './idle-session.js';
-import { lockBlocker } from './lock-blocker.js';
-import { longQuery } from './long-query.js';
-import { longTransaction } from './long-transaction.js';
+import type { ItemReader, PolicyCommon } from '../config/reader.js';
+import type { Metrics } from '../metrics/registry.js';
+import type { RoleInfo, RoleSnapshot, Snapshot } from '../db/snapshot.js';
+import { disabledRoleKind, type DisabledRolePolicy } from './disabled-role.js';
+import { idleInTransactionKind, type IdleInTransactionPolicy } from './idle-in-transaction.js';
+import { idleSessionKind, type IdleSessionPolicy } from './idle-session.js';
+import type { KindModule, PolicyNeeds, RoleKindModule, SessionKindModule } from './kind.js';
+import { lockBlockerKind, type LockBlockerPolicy } from './lock-blocker.js';
+import { longQueryKind, type LongQueryPolicy } from './long-query.js';
+import { longTransactionKind, type LongTransactionPolicy } from './long-transaction.js';
+import { passwordExpiryKind, type PasswordExpiryPolicy } from './password-expiry.js';
 import type { PolicyHistory, RoleViolation, SessionViolation } from './types.js';
 
-/** The session rules, by kind. */
-const SESSION_RULES: Partial<Record<PolicyKind, (snapshot: Snapshot, policy: never, history: PolicyHistory) => SessionViolation[]>> = {
-  idle_session: idleSession,
-  idle_in_transaction: idleInTransaction,
-  long_query: longQuery,
-  long_transaction: longTransaction,
-  lock_blocker: lockBlocker,
+/** Every compiled policy, of whatever kind. */
+export type Policy =
+  | IdleSessionPolicy
+  | IdleInTransactionPolicy
+  | LongQueryPolicy
+  | LongTransactionPolicy
+  | LockBlockerPolicy
+  | PasswordExpiryPolicy
+  | DisabledRolePolicy;
+
+export type PolicyKind = Policy['kind'];
+
+/** kind → its module. */
+const MODULES: { readonly [K in PolicyKind]: KindModule<Extract<Policy, { kind: K }>> } = {
+  idle_session: idleSessionKind,
+  idle_in_transaction: idleInTransactionKind,
+  long_query: longQueryKind,
+  long_transaction: longTransactionKind,
+  lock_blocker: lockBlockerKind,
+  password_expiry: passwordExpiryKind,
+  disabled_role: disabledRoleKind,
 };
 
-/** Evaluates a session policy on a snapshot. */
-export function evaluateSessionPolicy(snapshot: Snapshot, policy: Policy, history: PolicyHistory): SessionViolation[] {
-  const rule = SESSION_RULES[policy.kind];
-  if (!rule) throw new Error(`${policy.kind} is not a session policy`);
-  return rule(snapshot, policy as never, history);
+/** The kind names, for the `kind` key. */
+export const POLICY_KINDS = Object.keys(MODULES) as PolicyKind[];
+
+/** The module of `policy`'s kind (typed loosely: the module and the policy always agree). */
+function moduleOf(policy: Policy): KindModule<Policy> {
+  return MODULES[policy.kind];
 }
 
-/** The role rules, by kind. */
-const ROLE_RULES: Partial<Record<PolicyKind, (roles: RoleSnapshot, policy: never) => RoleViolation[]>> = {
-  password_expiry: passwordExpiry,
-  disabled_role: disabledRole,
-};
+/** Reads the kind's own keys of a policy whose common keys are read (config/policies.ts). */
+export function readPolicyKind(kind: PolicyKind, item: ItemReader, common: PolicyCommon): Policy {
+  return (MODULES[kind] as KindModule<Policy>).read(item, common);
+}
 
 /** True for kinds judged on the role snapshot. */
 export function isRolePolicy(policy: Policy): boolean {
-  return policy.kind in ROLE_RULES;
+  return moduleOf(policy).on === 'roles';
+}
+
+/** Evaluates a session policy on a snapshot. */
+export function evaluateSessionPolicy(snapshot: Snapshot, policy: Policy, history: PolicyHistory): SessionViolation[] {
+  const module = moduleOf(policy);
+  if (module.on !== 'sessions') throw new Error(`${policy.kind} is not a session policy`);
+  return module.evaluate(snapshot, policy, history);
 }
 
 /** Evaluates a role policy on a role snapshot. */
 export function evaluateRolePolicy(roles: RoleSnapshot, policy: Policy): RoleViolation[] {
-  const rule = ROLE_RULES[policy.kind];
-  if (!rule) throw new Error(`${policy.kind} is not a role policy`);
-  return rule(roles, policy as never);
+  const module = moduleOf(policy);
+  if (module.on !== 'roles') throw new Error(`${policy.kind} is not a role policy`);
+  return module.evaluate(roles, policy);
 }
 
 /** True for policies that need the lock graph attached to their snapshot. */
 export function needsLocks(policy: Policy): boolean {
-  return policy.kind === 'lock_blocker' || (policy.kind === 'idle_in_transaction' && policy.onlyWhenBlocking);
+  const module = moduleOf(policy);
+  return module.on === 'sessions' && module.needsLocks(policy);
+}
+
+/** True for policies whose cancels the engine remembers, to escalate to terminate. */
+export function remembersCancels(policy: Policy): boolean {
+  const module = moduleOf(policy);
+  return module.on === 'sessions' && module.remembersCancels === true;
+}
+
+/** The actions a policy may take (its counters are created at 0 for each). */
+export function actionsOf(policy: Policy): readonly string[] {
+  return moduleOf(policy).actions(policy);
+}
+
+/** What a policy needs of pgwarden's role. */
+export function needsOf(policy: Policy): PolicyNeeds {
+  return moduleOf(policy).needs(policy);
+}
+
+/** Creates the kind's own per-policy series at start. */
+export function initPolicyMetrics(metrics: Metrics, target: string, policy: Policy): void {
+  moduleOf(policy).initMetrics?.(metrics, target, policy);
+}
+
+/** Records a role run's gauges, as the kind defines them. */
+export function recordRolePolicy(metrics: Metrics, target: string, policy: Policy, violations: readonly RoleViolation[]): void {
+  const module = moduleOf(policy);
+  if (module.on === 'roles') module.record?.(metrics, target, policy, violations);
+}
+
+/** The membership a role policy keeps when it revokes a flagged role's privileges. */
+export function keptMembership(policy: Policy): string | undefined {
+  const module = moduleOf(policy);
+  return module.on === 'roles' ? module.keepMembershipIn?.(policy) : undefined;
+}
+
+/**
+ * For `pgwarden roles`: per role, the first condition under which a configured policy flags it
+ * (role kinds that say so), or null.
+ */
+export function roleConditions(policies: readonly Policy[], roles: readonly RoleInfo[]): (role: RoleInfo) => string | null {
+  const tests = policies.flatMap((p) => {
+    const module = moduleOf(p) as SessionKindModule<Policy> | RoleKindModule<Policy>;
+    return module.on === 'roles' && module.conditionOf ? [module.conditionOf(roles, p)] : [];
+  });
+  return (role) => {
+    for (const test of tests) {
+      const condition = test(role);
+      if (condition !== null) return condition;
+    }
+    return null;
+  };
+}
+
+/** For `pgwarden adduser`: the first policy on `target` that requires `role` to have a password expiry. */
+export function expiryRequiredBy(policies: readonly Policy[], role: string, target: string): string | undefined {
+  return policies.find((p) => {
+    const module = moduleOf(p);
+    return module.on === 'roles' && (!p.targets || p.targets.includes(target)) && module.requiresExpiry?.(p, role) === true;
+  })?.name;
 }

@@ -68,7 +68,7 @@ export interface RoleViolation {
   readonly target: string;
   readonly policy: string;
   readonly kind: PolicyKind;
-  /** expiring, expired, no_expiry (password_expiry); nologin, expired, memberOf, listed (disabled_role). */
+  /** The sub-case, as the kind names it: expiring, expired, no_expiry; nologin, expired, memberOf, listed. */
   readonly condition: string;
   readonly role: RoleInfo;
   readonly seconds?: number;

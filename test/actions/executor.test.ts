@@ -7,7 +7,9 @@ import { fetchSessions } from '../../src/db/snapshot.js';
 import { idleInTransaction } from '../../src/policies/idle-in-transaction.js';
 import { longQuery } from '../../src/policies/long-query.js';
 import { EMPTY_HISTORY } from '../../src/policies/types.js';
-import type { IdleInTransactionPolicy, LongQueryPolicy, Match } from '../../src/config/policies.js';
+import type { Match } from '../../src/config/policies.js';
+import type { IdleInTransactionPolicy } from '../../src/policies/idle-in-transaction.js';
+import type { LongQueryPolicy } from '../../src/policies/long-query.js';
 import { useFixture, waitFor } from '../support/fixture.js';
 import { testTarget } from '../support/target.js';
 

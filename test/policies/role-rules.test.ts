@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { DisabledRolePolicy, Match, PasswordExpiryPolicy } from '../../src/config/policies.js';
+import type { Match } from '../../src/config/policies.js';
+import type { DisabledRolePolicy } from '../../src/policies/disabled-role.js';
+import type { PasswordExpiryPolicy } from '../../src/policies/password-expiry.js';
 import type { RoleInfo, RoleSnapshot } from '../../src/db/snapshot.js';
 import { planRoleActions } from '../../src/actions/role-actions.js';
 import { disabledRole } from '../../src/policies/disabled-role.js';

@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { IdleInTransactionPolicy, IdleSessionPolicy, LongQueryPolicy, LongTransactionPolicy, Match } from '../../src/config/policies.js';
+import type { Match } from '../../src/config/policies.js';
+import type { IdleInTransactionPolicy } from '../../src/policies/idle-in-transaction.js';
+import type { IdleSessionPolicy } from '../../src/policies/idle-session.js';
+import type { LongQueryPolicy } from '../../src/policies/long-query.js';
+import type { LongTransactionPolicy } from '../../src/policies/long-transaction.js';
 import { idleInTransaction } from '../../src/policies/idle-in-transaction.js';
 import { idleSession } from '../../src/policies/idle-session.js';
 import { longQuery } from '../../src/policies/long-query.js';
