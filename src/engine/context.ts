@@ -1,0 +1,43 @@
+/** What a policy run needs, handed to the session and role pipelines by the engine. */
+import type { Logger } from 'pino';
+import type { Config } from '../config/load.js';
+import type { Mode } from '../config/policies.js';
+import type { ActionJson, ViolationJson } from '../actions/types.js';
+import type { Metrics } from '../metrics/registry.js';
+import type { RunHistory } from './history.js';
+import type { Readiness } from './readiness.js';
+import type { SnapshotReader } from './snapshots.js';
+import type { Warnings } from './warnings.js';
+
+/** What one policy run on one target found and did. */
+export interface RunReport {
+  readonly violations: ViolationJson[];
+  readonly actions: ActionJson[];
+  /** Set when the run could not complete (snapshot or statement failure). */
+  readonly error?: string;
+}
+
+export interface RunContext {
+  readonly config: Config;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  readonly audit: Logger;
+  readonly history: RunHistory;
+  readonly warnings: Warnings;
+  readonly readiness: Readiness;
+  readonly snapshots: SnapshotReader;
+}
+
+/**
+ * Whether a run in `mode` acts on `target`: in enforce mode only where this replica leads; a
+ * replica that does not lead plans and reports, its planned actions `skipped` with the reason
+ * (DESIGN.md, leadership).
+ */
+export function mayAct(context: RunContext, target: string, mode: Mode, actions: readonly { result: string; detail?: string }[]): boolean {
+  if (mode !== 'enforce') return false;
+  if (context.readiness.leads(target)) return true;
+  for (const a of actions) {
+    if (a.result === 'planned') Object.assign(a, { result: 'skipped', detail: 'another replica leads' });
+  }
+  return false;
+}

@@ -1,0 +1,126 @@
+/**
+ * A role policy's run on one target: evaluate the role snapshot, read only the facts its actions
+ * need, plan (protection, what pgwarden may not alter, cap, breaker), execute when enforcing and
+ * leading — the lockout first, then the sessions read afresh and ended, then the revokes — and
+ * record every action (counter and audit line, restore SQL first).
+ */
+import type { Mode, Policy } from '../config/policies.js';
+import { auditRestorePoints, auditRoleAction } from '../actions/audit.js';
+import { endSessionsAfterLock } from '../actions/lockout.js';
+import { breakerVerdict, countClientSessions } from '../actions/planner.js';
+import {
+  executeRoleActions,
+  limitPlans,
+  planRoleActions,
+  planTerminations,
+  refuseUnalterable,
+  roleActionJson,
+  roleViolationJson,
+  rolesToEnd,
+  type RoleActionPlan,
+} from '../actions/role-actions.js';
+import { fetchRoleGrants } from '../db/grants.js';
+import type { TargetDb } from '../db/pool.js';
+import { fetchAlterRefusals, fetchConnectableDatabases } from '../db/roles.js';
+import type { RoleSnapshot } from '../db/snapshot.js';
+import { evaluateRolePolicy, keptMembership, recordRolePolicy } from '../policies/registry.js';
+import type { RoleViolation } from '../policies/types.js';
+import { mayAct, type RunContext, type RunReport } from './context.js';
+import type { Snapshots } from './snapshots.js';
+
+/** Login roles of a snapshot (the role circuit breaker's denominator), counted without a copy. */
+function countLoginRoles(roles: RoleSnapshot['roles']): number {
+  let count = 0;
+  for (const r of roles) if (r.login) count += 1;
+  return count;
+}
+
+export async function runRolePolicy(context: RunContext, db: TargetDb, policy: Policy, snapshots: Snapshots, mode: Mode): Promise<RunReport> {
+  const roles = await snapshots.roles();
+  const violations = evaluateRolePolicy(roles, policy);
+  const wants = (kind: string) => violations.some((v) => v.actions.some((a) => a === kind));
+  // The session snapshot and the per-role facts are read only when an action needs them.
+  const sessions = wants('terminate') ? (await snapshots.sessions()).sessions : [];
+  const connectable = wants('revoke_connect')
+    ? await fetchConnectableDatabases(db, violations.filter((v) => v.actions.includes('revoke_connect')).map((v) => v.role.role))
+    : new Map<string, string[]>();
+  const revoking = violations.filter((v) => v.actions.includes('revoke_privileges')).map((v) => v.role.role);
+  const grants = revoking.length > 0 ? await fetchRoleGrants(db, revoking) : undefined;
+  for (const s of grants?.skipped ?? []) {
+    context.log.error({ target: db.name, policy: policy.name, database: s.database }, `revoke_privileges: database not searched (${s.reason}); its grants stay`);
+  }
+  const ineffective = context.history.ineffective(db.name, policy.name);
+  const { exempt, safety } = context.config.settings;
+  const kept = keptMembership(policy);
+  const plan = planRoleActions({
+    violations,
+    sessions,
+    connectable,
+    maxActionsPerRun: policy.maxActionsPerRun,
+    exempt,
+    safety,
+    ownPids: db.ownPids,
+    self: roles.self,
+    loginRoles: countLoginRoles(roles.roles),
+    knownIneffective: ineffective,
+    ...(grants ? { grants: grants.grants } : {}),
+    ...(kept !== undefined ? { keepMembershipIn: kept } : {}),
+  });
+  // What pgwarden's role may not alter is failed from the plan on (and the rest of that role held
+  // back). A superuser may alter any role: no question to ask, no round trip.
+  const locking = roles.self.superuser ? [] : plan.actions.filter((a) => a.action === 'nologin' && a.result === 'planned').map((a) => a.role);
+  if (locking.length > 0) refuseUnalterable(plan.actions, await fetchAlterRefusals(db, locking));
+  for (const { role, reason } of plan.reserved) {
+    context.warnings.give(`reserved/${db.name}/${policy.name}/${role}`, db.name, `policy ${policy.name}: role ${JSON.stringify(role)} is ${reason}: pgwarden never acts on it (skipped)`);
+  }
+  let actions = plan.actions;
+  if (mayAct(context, db.name, mode, plan.actions)) {
+    auditRestorePoints(context.audit, policy.kind, plan.actions);
+    const ending = plan.breaker ? new Set<string>() : rolesToEnd(plan.violations);
+    actions = await executeRoleActions(db, plan.actions, {
+      lockTimeoutMs: context.config.lockTimeoutMs,
+      endSessions: { roles: ending, end: (endingNow) => endRoleSessions(context, db, policy, endingNow, plan.violations, plan.actions) },
+    });
+  }
+  for (const a of actions) {
+    if (a.action === 'revoke_connect' && a.effective === false) ineffective.add(`${a.role}/${a.database ?? ''}`);
+  }
+  for (const action of actions) {
+    context.metrics.countAction(db.name, policy.name, action.action, action.result);
+    auditRoleAction(context.audit, policy.kind, action, mode === 'dry-run');
+  }
+  if (plan.breaker) context.log.error({ target: db.name, policy: policy.name }, plan.breaker);
+  recordRolePolicy(context.metrics, db.name, policy, plan.violations);
+  return { violations: plan.violations.map(roleViolationJson), actions: actions.map(roleActionJson) };
+}
+
+/**
+ * Ends the sessions of `roles` once their NOLOGIN (or REVOKE CONNECT) committed, from a fresh
+ * read, under what is left of the cap and under the circuit breaker, and verifies they are gone.
+ */
+function endRoleSessions(
+  context: RunContext,
+  db: TargetDb,
+  policy: Policy,
+  roles: ReadonlySet<string>,
+  violations: readonly RoleViolation[],
+  done: readonly RoleActionPlan[],
+): Promise<RoleActionPlan[]> {
+  const { exempt, safety } = context.config.settings;
+  // Roles nobody can log in as any more: whatever session of theirs shows up is ended too.
+  const lockedOut = new Set(violations.filter((v) => !v.role.login).map((v) => v.role.role));
+  for (const a of done) if (a.action === 'nologin' && a.result === 'done') lockedOut.add(a.role);
+  const room = policy.maxActionsPerRun - done.filter((a) => a.action !== 'terminate' && a.result !== 'skipped').length;
+  return endSessionsAfterLock(db, {
+    read: () => context.snapshots.sessions(db),
+    plan: (snapshot) => {
+      const kills = planTerminations({ target: db.name, policy: policy.name, roles, exempt, ownPids: db.ownPids, self: snapshot.self }, snapshot.sessions);
+      const breaker = limitPlans(kills, room, policy.maxActionsPerRun, () =>
+        breakerVerdict(kills.filter((k) => k.result === 'planned').length, countClientSessions(snapshot.sessions, db.ownPids), 'client sessions', safety),
+      );
+      if (breaker) context.log.error({ target: db.name, policy: policy.name }, breaker);
+      return kills;
+    },
+    lockedOut: (s) => lockedOut.has(s.role ?? ''),
+  });
+}

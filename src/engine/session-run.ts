@@ -1,0 +1,42 @@
+/**
+ * A session policy's run on one target: evaluate the snapshot, plan (exemptions, cap, breaker,
+ * what cannot be signalled), execute when enforcing and leading, remember cancels, record every
+ * action (counter and audit line).
+ */
+import type { Mode, Policy } from '../config/policies.js';
+import { auditSessionAction } from '../actions/audit.js';
+import { executeSessionActions } from '../actions/executor.js';
+import { countClientSessions, planSessionActions } from '../actions/planner.js';
+import { sessionActionJson, sessionViolationJson } from '../actions/types.js';
+import type { TargetDb } from '../db/pool.js';
+import type { Snapshot } from '../db/snapshot.js';
+import { evaluateSessionPolicy, remembersCancels } from '../policies/registry.js';
+import { mayAct, type RunContext, type RunReport } from './context.js';
+
+export async function runSessionPolicy(context: RunContext, db: TargetDb, policy: Policy, snapshot: Snapshot, mode: Mode): Promise<RunReport> {
+  const { exempt, safety, audit: auditSettings } = context.config.settings;
+  const violations = evaluateSessionPolicy(snapshot, policy, context.history.of(db.name, policy.name));
+  const plan = planSessionActions({
+    violations,
+    maxActionsPerRun: policy.maxActionsPerRun,
+    clientSessions: countClientSessions(snapshot.sessions, db.ownPids),
+    exempt,
+    safety,
+    ownPids: db.ownPids,
+    self: snapshot.self,
+  });
+  if (mayAct(context, db.name, mode, plan.actions)) await executeSessionActions(db, plan.actions);
+  if (remembersCancels(policy)) context.history.rememberCancels(db.name, policy.name, plan.actions);
+  const line = { target: db.name, policy: policy.name, kind: policy.kind, dryRun: mode === 'dry-run', query: { include: auditSettings.includeQuery, maxLength: auditSettings.queryMaxLength } };
+  for (const action of plan.actions) {
+    context.metrics.countAction(db.name, policy.name, action.action, action.result);
+    auditSessionAction(context.audit, line, action);
+  }
+  if (plan.breaker) context.log.error({ target: db.name, policy: policy.name }, plan.breaker);
+  // A pile-up nothing can end (a prepared transaction at its root) is said once while it lasts.
+  const key = `prepared/${db.name}/${policy.name}`;
+  const stuck = plan.violations.filter((v) => v.condition === 'prepared');
+  if (stuck.length > 0) context.warnings.give(key, db.name, `policy ${policy.name}: ${stuck.map((v) => v.reason).join('; ')}`);
+  else context.warnings.clear(key);
+  return { violations: plan.violations.map(sessionViolationJson), actions: plan.actions.map(sessionActionJson) };
+}
