@@ -48,6 +48,31 @@ export function signalOutcome(hit: Signalled | undefined): { result: 'done' | 'g
   };
 }
 
+/** The outcome of one signal: an action result, and why when it is not `done`. */
+export interface SignalOutcome {
+  readonly result: 'done' | 'gone' | 'failed';
+  readonly detail?: string;
+}
+
+/**
+ * Signals `requests` in one round trip, re-checking each against `recheck`, and returns one
+ * outcome per request, in order. If the statement fails as a whole (one signal the server
+ * refused aborts it), each is tried on its own, so the others are not held hostage; a request
+ * that fails alone is `failed` with the reason. The one batch-with-fallback of every kill path.
+ */
+export async function signalEach(db: TargetDb, requests: readonly SignalRequest[], recheck: Recheck): Promise<SignalOutcome[]> {
+  if (requests.length === 0) return [];
+  try {
+    const signalled = await signalBackends(db, requests, recheck);
+    return requests.map((r) => signalOutcome(signalled.get(r.pid)));
+  } catch (err) {
+    if (requests.length === 1) return [{ result: 'failed', detail: errorReason(err) }];
+    const out: SignalOutcome[] = [];
+    for (const r of requests) out.push(...(await signalEach(db, [r], recheck)));
+    return out;
+  }
+}
+
 /**
  * Sends every `planned` action of one policy run in one round trip and sets each result:
  * `done` (signal sent), `gone` (no longer matched, or vanished), `failed` (the statement failed).
@@ -57,20 +82,10 @@ export async function executeSessionActions(db: TargetDb, plans: readonly Sessio
   const due = plans.filter((p) => p.result === 'planned');
   const first = due[0];
   if (!first) return;
-  try {
-    const signalled = await signalBackends(
-      db,
-      due.map((p) => ({ pid: p.violation.session.pid, backendStartUs: p.violation.session.backendStartUs, action: p.action })),
-      first.violation.recheck,
-    );
-    for (const plan of due) Object.assign(plan, signalOutcome(signalled.get(plan.violation.session.pid)));
-  } catch (err) {
-    // One refused signal (say, a superuser's backend without superuser rights) aborts the batch:
-    // then each kill goes on its own, so the others are not held hostage.
-    if (due.length <= 1) {
-      for (const plan of due) Object.assign(plan, { result: 'failed', detail: errorReason(err) });
-      return;
-    }
-    for (const plan of due) await executeSessionActions(db, [plan]);
-  }
+  const outcomes = await signalEach(
+    db,
+    due.map((p) => ({ pid: p.violation.session.pid, backendStartUs: p.violation.session.backendStartUs, action: p.action })),
+    first.violation.recheck,
+  );
+  due.forEach((plan, i) => Object.assign(plan, outcomes[i]));
 }

@@ -6,7 +6,7 @@ import { compileGlobs } from '../config/glob.js';
 import type { Identity, Session } from '../db/snapshot.js';
 import type { SessionViolation } from '../policies/types.js';
 import { singleKillSql } from './kill-sql.js';
-import type { SessionActionPlan } from './types.js';
+import type { ActionResult, SessionActionPlan } from './types.js';
 
 /** What nothing may touch. */
 export interface Exemptions {
@@ -100,30 +100,40 @@ export function planSessionActions(input: SessionPlanInput): SessionPlan {
   const violations = input.violations
     .filter((v) => v.action === null || protectionOf(v.session, input.exempt, input.ownPids, input.self) === null)
     .sort((a, b) => b.seconds - a.seconds);
-  let planned = 0;
   const actions: SessionActionPlan[] = [];
   for (const violation of violations) {
     const action = violation.action;
     if (action === null) continue;
     const sql = singleKillSql(action, violation.session.pid, violation.session.backendStartUs, violation.recheck);
     const refused = unactionable(violation.session);
-    if (refused !== null) actions.push({ violation, action, sql, result: 'failed', detail: refused });
-    else if (planned >= input.maxActionsPerRun) actions.push({ violation, action, sql, result: 'skipped', detail: `cap of ${input.maxActionsPerRun} actions per run reached` });
-    else {
-      planned += 1;
-      actions.push({ violation, action, sql, result: 'planned' });
-    }
+    actions.push(refused !== null ? { violation, action, sql, result: 'failed', detail: refused } : { violation, action, sql, result: 'planned' });
   }
-  const breaker = breakerVerdict(planned, input.clientSessions, 'client sessions', input.safety);
-  if (breaker) {
-    for (const a of actions) {
-      if (a.result !== 'planned') continue;
-      a.result = 'skipped';
-      a.detail = breaker;
-    }
-    return { violations, actions, breaker };
+  const breaker = limitPlans(actions, input.maxActionsPerRun, input.maxActionsPerRun, () =>
+    breakerVerdict(actions.filter((a) => a.result === 'planned').length, input.clientSessions, 'client sessions', input.safety),
+  );
+  return { violations, actions, ...(breaker ? { breaker } : {}) };
+}
+
+/**
+ * The one cap and circuit breaker of every plan (sessions, roles, a lockout's re-read): in order,
+ * planned actions past `room` are `skipped` ("cap of `cap` actions per run reached"); then when
+ * `breaker` trips, every one still planned is `skipped` with its reason, which is returned.
+ */
+export function limitPlans<T extends { result: ActionResult; detail?: string }>(
+  plans: readonly T[],
+  room: number,
+  cap: number,
+  breaker: () => string | undefined,
+): string | undefined {
+  let planned = 0;
+  for (const a of plans) {
+    if (a.result !== 'planned') continue;
+    if (planned >= room) Object.assign(a, { result: 'skipped', detail: `cap of ${cap} actions per run reached` });
+    else planned += 1;
   }
-  return { violations, actions };
+  const tripped = breaker();
+  if (tripped) for (const a of plans) if (a.result === 'planned') Object.assign(a, { result: 'skipped', detail: tripped });
+  return tripped;
 }
 
 /**

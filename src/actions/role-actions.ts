@@ -13,9 +13,9 @@ import { stillExists } from '../db/databases.js';
 import { restoreSql, revokeSql, type Grant } from '../db/grants.js';
 import type { Session } from '../db/snapshot.js';
 import { ROLE_ACTION_ORDER, type RoleActionKind, type RoleViolation } from '../policies/types.js';
-import { signalBackends, signalOutcome } from './executor.js';
+import { signalEach } from './executor.js';
 import { singleKillSql } from './kill-sql.js';
-import { breakerVerdict, isClientSession, protectionOf, reservedRole, unactionable, type Exemptions, type SafetyLimits, type SelfRoles } from './planner.js';
+import { breakerVerdict, isClientSession, limitPlans, protectionOf, reservedRole, unactionable, type Exemptions, type SafetyLimits, type SelfRoles } from './planner.js';
 import { grantConnectSql, loginSql, nologinSql, revokeConnectSql, TERMINATE_RECHECK } from './role-sql.js';
 import type { ActionJson, ActionResult, ViolationJson } from './types.js';
 
@@ -127,23 +127,6 @@ export function planTerminations(input: TerminationInput, sessions: readonly Ses
     }
   }
   return out;
-}
-
-/**
- * Applies the cap (`room` more actions may be planned) and the circuit breaker to `plans`, in
- * order: past the cap `skipped`; when the breaker trips, every planned one `skipped` with the
- * reason (returned).
- */
-export function limitPlans(plans: readonly RoleActionPlan[], room: number, cap: number, breaker: () => string | undefined): string | undefined {
-  let planned = 0;
-  for (const a of plans) {
-    if (a.result !== 'planned') continue;
-    if (planned >= room) Object.assign(a, { result: 'skipped', detail: `cap of ${cap} actions per run reached` });
-    else planned += 1;
-  }
-  const tripped = breaker();
-  if (tripped) for (const a of plans) if (a.result === 'planned') Object.assign(a, { result: 'skipped', detail: tripped });
-  return tripped;
 }
 
 export function nologinPlan(target: string, policy: string, role: string): RoleActionPlan {
@@ -352,21 +335,12 @@ export async function runDdlPlans(db: TargetDb, plans: readonly RoleActionPlan[]
 /** Planned terminations, all in one re-checking statement; sets results. */
 export async function terminateSessions(db: TargetDb, plans: readonly RoleActionPlan[]): Promise<void> {
   const kills = plans.filter((p) => p.result === 'planned' && p.session);
-  try {
-    const signalled = await signalBackends(
-      db,
-      kills.map((p) => ({ pid: (p.session as Session).pid, backendStartUs: (p.session as Session).backendStartUs, action: 'terminate' as const })),
-      TERMINATE_RECHECK,
-    );
-    for (const plan of kills) Object.assign(plan, signalOutcome(signalled.get((plan.session as Session).pid)));
-  } catch (err) {
-    // One refused signal (say, a superuser's backend) aborts the batch: try each on its own.
-    if (kills.length <= 1) {
-      for (const plan of kills) Object.assign(plan, { result: 'failed', detail: errorReason(err) });
-      return;
-    }
-    for (const plan of kills) await terminateSessions(db, [plan]);
-  }
+  const outcomes = await signalEach(
+    db,
+    kills.map((p) => ({ pid: (p.session as Session).pid, backendStartUs: (p.session as Session).backendStartUs, action: 'terminate' as const })),
+    TERMINATE_RECHECK,
+  );
+  kills.forEach((plan, i) => Object.assign(plan, outcomes[i]));
 }
 
 /** How a role run ends the sessions of the roles it locked out. */

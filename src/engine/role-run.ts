@@ -7,10 +7,9 @@
 import type { Mode, Policy } from '../config/policies.js';
 import { auditRestorePoints, auditRoleAction } from '../actions/audit.js';
 import { endSessionsAfterLock } from '../actions/lockout.js';
-import { breakerVerdict, countClientSessions } from '../actions/planner.js';
+import { breakerVerdict, countClientSessions, limitPlans } from '../actions/planner.js';
 import {
   executeRoleActions,
-  limitPlans,
   planRoleActions,
   planTerminations,
   refuseUnalterable,

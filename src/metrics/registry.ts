@@ -6,6 +6,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Policy } from '../config/policies.js';
 import { actionsOf, initPolicyMetrics } from '../policies/registry.js';
+import { isClientSession } from '../actions/planner.js';
 import { ACTION_RESULTS, type ActionResult } from '../actions/types.js';
 import type { RoleInfo, Session } from '../db/snapshot.js';
 import type { LockSnapshot } from '../db/locks.js';
@@ -298,7 +299,7 @@ export class Metrics {
         hidden += 1;
         continue;
       }
-      if (s.backendType !== 'client backend' || ownPids.has(s.pid)) continue;
+      if (!isClientSession(s, ownPids)) continue;
       clients.push(s);
       const role = s.role ?? '';
       perRole.set(role, (perRole.get(role) ?? 0) + 1);
