@@ -10,6 +10,7 @@ import type { TargetDb } from '../db/pool.js';
 import { quoteIdent, quoteLiteral } from '../db/quote.js';
 import { fetchPasswordSettings, silenceStatementLog } from '../db/password.js';
 import { scramVerifier } from '../db/scram.js';
+import { withTransaction } from '../db/transaction.js';
 import type { ExistingUser } from '../db/user-state.js';
 import { failureIn, failureOf } from './role-actions.js';
 import { grantConnectSql } from './role-sql.js';
@@ -153,12 +154,10 @@ function rolledBack(steps: readonly AddUserStep[], failed: AddUserStep): void {
   }
 }
 
-/** SQLSTATE 01007: a GRANT by a role without the grant option succeeds and grants nothing, with a warning. */
-const PRIVILEGE_NOT_GRANTED = '01007';
-
 /**
  * Runs `steps` in one transaction on `client`; on the first failure, rolls all of them back. A
- * GRANT that granted nothing (warning 01007) is a failure too: it would otherwise read as done.
+ * GRANT that granted nothing (warning 01007: pgwarden's role lacks the grant option) is a failure
+ * of its step too: it would otherwise read as done.
  */
 async function runInTransaction(
   client: pg.ClientBase,
@@ -167,33 +166,24 @@ async function runInTransaction(
   statementOf: (step: AddUserStep) => string,
   before: () => Promise<void>,
 ): Promise<boolean> {
-  const warnings: string[] = [];
-  const onNotice = (notice: { code?: string; message?: string }) => {
-    if (notice.code === PRIVILEGE_NOT_GRANTED) warnings.push(notice.message ?? 'no privileges were granted');
-  };
-  client.on('notice', onNotice);
   let current: AddUserStep | undefined;
   try {
-    await client.query('begin');
-    await client.query(`set local lock_timeout = ${Math.max(1, Math.trunc(lockTimeoutMs))}`);
-    await before();
-    for (const step of steps) {
-      current = step;
-      await client.query(statementOf(step));
-      if (warnings.length > 0) throw new Error(`${warnings.join('; ')}: pgwarden's role lacks the grant option`);
-    }
-    current = undefined;
-    await client.query('commit');
+    await withTransaction(client, { lockTimeoutMs }, async (c, assertChanged) => {
+      await before();
+      for (const step of steps) {
+        current = step;
+        await c.query(statementOf(step));
+        assertChanged();
+      }
+      current = undefined;
+    });
   } catch (err) {
-    await client.query('rollback').catch(() => undefined);
     const failed = current ?? steps[0];
     if (failed) {
       Object.assign(failed, failureOf(err));
       rolledBack(steps, failed);
     }
     return false;
-  } finally {
-    client.removeListener('notice', onNotice);
   }
   for (const s of steps) s.result = 'done';
   return true;

@@ -9,6 +9,7 @@ import { compileGlobs } from '../config/glob.js';
 import type { TargetDb } from '../db/pool.js';
 import { errorCode, errorReason, serverMessage, SQLSTATE } from '../db/pg-errors.js';
 import { connectPaths } from '../db/roles.js';
+import { runStatement } from '../db/transaction.js';
 import { stillExists } from '../db/databases.js';
 import { restoreSql, revokeSql, type Grant } from '../db/grants.js';
 import type { Session } from '../db/snapshot.js';
@@ -256,47 +257,9 @@ export async function runDdl(db: TargetDb, sql: string, lockTimeoutMs: number): 
   await db.withClient((client) => runDdlOn(client, sql, lockTimeoutMs));
 }
 
-/**
- * The warnings of a GRANT or REVOKE that changed nothing (SQLSTATE 01007 "no privileges were
- * granted", 01006 "no privileges could be revoked" and their "not all" forms): the statement
- * succeeds, so only the warning says that a role may grant or revoke only what it — or a role
- * whose privileges it has — granted, or holds with the grant option.
- * https://www.postgresql.org/docs/current/sql-revoke.html
- */
-const NOTHING_CHANGED = new Set(['01006', '01007']);
-
-/** A statement that succeeded but changed nothing it was meant to (its warning as the message). */
-export class NothingChangedError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(`${message}: pgwarden's role may only revoke or grant what it, or a role whose privileges it has, granted (see pgwarden doctor)`);
-    this.name = 'NothingChangedError';
-    this.code = code;
-  }
-}
-
-/**
- * The same on a given client (another database). A failed multi-statement transaction is rolled
- * back; a GRANT or REVOKE that changed nothing (a warning, not an error) fails with
- * NothingChangedError, so that it is never reported done.
- */
+/** The same on a given client (another database): DDL with its lock_timeout local to its transaction. */
 export async function runDdlOn(client: pg.ClientBase, sql: string, lockTimeoutMs: number): Promise<void> {
-  let unchanged: NothingChangedError | undefined;
-  const onNotice = (notice: { code?: string; message?: string }) => {
-    if (notice.code !== undefined && NOTHING_CHANGED.has(notice.code)) unchanged ??= new NothingChangedError(notice.code, notice.message ?? 'nothing was changed');
-  };
-  client.on('notice', onNotice);
-  await client.query(`set lock_timeout = ${Math.max(1, Math.trunc(lockTimeoutMs))}`);
-  try {
-    await client.query(sql);
-  } catch (err) {
-    await client.query('rollback').catch(() => undefined);
-    throw err;
-  } finally {
-    client.removeListener('notice', onNotice);
-    await client.query('reset lock_timeout').catch(() => undefined);
-  }
-  if (unchanged) throw unchanged;
+  await runStatement(client, sql, { lockTimeoutMs });
 }
 
 /**

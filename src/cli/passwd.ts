@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import { setPasswordSql } from '../actions/role-sql.js';
 import { fetchPasswordSettings, silenceStatementLog, storedAsScram } from '../db/password.js';
 import { fetchAlterRefusals } from '../db/roles.js';
+import { withTransaction } from '../db/transaction.js';
 import { scramVerifier } from '../db/scram.js';
 import { loadContext, requireActionableRole, singleTarget, withTargets, type GlobalOptions } from './context.js';
 import type { Io } from './io.js';
@@ -35,15 +36,10 @@ async function runPasswd(role: string, options: PasswdOptions, globals: GlobalOp
     const password = await readNewPassword(io);
     return db.withClient(async (client) => {
       const settings = await fetchPasswordSettings(client);
-      await client.query('begin');
-      try {
-        await silenceStatementLog(client, settings);
-        await client.query(setPasswordSql(role, scramVerifier(password, settings.iterations), validUntil));
-        await client.query('commit');
-      } catch (err) {
-        await client.query('rollback').catch(() => undefined);
-        throw err;
-      }
+      await withTransaction(client, {}, async (c) => {
+        await silenceStatementLog(c, settings);
+        await c.query(setPasswordSql(role, scramVerifier(password, settings.iterations), validUntil));
+      });
       const check = await client.query<{ valid_until: Date | null; infinite: boolean }>(
         `select case when isfinite(rolvaliduntil) then rolvaliduntil end as valid_until,
                 coalesce(rolvaliduntil = 'infinity', false) as infinite
