@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import type { Logger } from 'pino';
+import { pingSession, tryAdvisoryLock } from './db/advisory-lock.js';
 import type { TargetDb } from './db/pool.js';
 import { errorReason } from './db/pg-errors.js';
 
@@ -98,11 +99,11 @@ export class LeaderLock {
     const client = this.#client;
     if (this.#leader) {
       // The lock lives as long as this session: if the session answers, we still hold it.
-      await client.query('select 1');
+      await pingSession(client);
     } else {
-      const { rows } = await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1::bigint) as locked', [this.#key]);
+      const locked = await tryAdvisoryLock(client, this.#key);
       // Only if this is still our session (a timed-out poll may have dropped it meanwhile).
-      if (this.#client === client) this.#set(rows[0]?.locked === true);
+      if (this.#client === client) this.#set(locked);
       else await client.end().catch(() => undefined);
     }
   }

@@ -7,13 +7,13 @@
  */
 import type pg from 'pg';
 import type { TargetDb } from '../db/pool.js';
-import { quoteIdent, quoteLiteral } from '../db/quote.js';
 import { fetchPasswordSettings, silenceStatementLog } from '../db/password.js';
 import { scramVerifier } from '../db/scram.js';
 import { withTransaction } from '../db/transaction.js';
 import type { ExistingUser } from '../db/user-state.js';
 import { failureIn, failureOf } from './role-actions.js';
-import { grantConnectSql } from './role-sql.js';
+import { grantConnectSql } from '../db/lock-database.js';
+import { createRoleSql, grantRoleSql, grantSchemaSql, setConnectionLimitSql, setPasswordSql, setValidUntilSql } from '../db/role-ddl.js';
 import type { ActionJson, ActionResult } from './types.js';
 
 /** The policy name of adduser's audit lines and `pgwarden_actions_total` series. */
@@ -67,26 +67,6 @@ export interface AddUserPlan {
   readonly unchanged: string[];
 }
 
-const REDACTED = "'***'";
-
-/** `create role … login [valid until …] [connection limit …]`: the password comes last, on its own. */
-export function createRoleSql(role: string, validUntil: string | null, connLimit: number | undefined): string {
-  return (
-    `create role ${quoteIdent(role)} login` +
-    (validUntil !== null ? ` valid until ${quoteLiteral(validUntil)}` : '') +
-    (connLimit !== undefined ? ` connection limit ${Math.trunc(connLimit)}` : '')
-  );
-}
-
-/** `alter role … password '<verifier>'`; with `verifier` null, the printable form with `'***'`. */
-export function passwordSql(role: string, verifier: string | null): string {
-  return `alter role ${quoteIdent(role)} password ${verifier === null ? REDACTED : quoteLiteral(verifier)}`;
-}
-
-export function grantSchemaSql(schema: string, privileges: readonly SchemaPrivilege[], role: string): string {
-  return `grant ${privileges.map((p) => p.toLowerCase()).join(', ')} on schema ${quoteIdent(schema)} to ${quoteIdent(role)}`;
-}
-
 function sameInstant(a: string, b: string): boolean {
   return a === b || Date.parse(a) === Date.parse(b);
 }
@@ -110,20 +90,20 @@ export function planAddUser(target: string, request: AddUserRequest, existing: E
       // No expiry (NULL or infinity) is what an expiry fills in; -infinity locks password logins and stays.
       const none = existing.validUntil === null || existing.validUntil === 'infinity';
       if (none && request.validUntil !== existing.validUntil) {
-        step('set_valid_until', `alter role ${quoteIdent(role)} valid until ${quoteLiteral(request.validUntil)}`);
+        step('set_valid_until', setValidUntilSql(role, request.validUntil));
       } else if (existing.validUntil === null) unchanged.push('no expiry: already');
       else if (!sameInstant(existing.validUntil, request.validUntil)) {
         unchanged.push(`valid until ${existing.validUntil}: left as it is (change it with pgwarden passwd --valid-until)`);
       } else unchanged.push(`valid until ${existing.validUntil}: already set`);
     }
     if (request.connLimit !== undefined) {
-      if (existing.connLimit === -1) step('set_conn_limit', `alter role ${quoteIdent(role)} connection limit ${Math.trunc(request.connLimit)}`);
+      if (existing.connLimit === -1) step('set_conn_limit', setConnectionLimitSql(role, request.connLimit));
       else unchanged.push(`connection limit ${existing.connLimit}: ${existing.connLimit === request.connLimit ? 'already set' : 'left as it is'}`);
     }
   }
   for (const group of request.inRoles) {
     if (existing?.memberOf.has(group)) unchanged.push(`member of ${group}: already`);
-    else step('grant_role', `grant ${quoteIdent(group)} to ${quoteIdent(role)}`, undefined, false, { group });
+    else step('grant_role', grantRoleSql(group, role), undefined, false, { group });
   }
   for (const database of request.connect) {
     if (existing?.connect.has(database)) unchanged.push(`CONNECT on database ${database}: already granted`);
@@ -131,7 +111,7 @@ export function planAddUser(target: string, request: AddUserRequest, existing: E
   }
   // Last in its transaction: a statement that fails is written to the server log with its text,
   // and nothing after the verifier can fail and drag it there.
-  if (existing === null) step('set_password', passwordSql(role, null));
+  if (existing === null) step('set_password', setPasswordSql(role, null));
   for (const grant of request.schemas) {
     const held = existing?.schemaPrivileges.get(schemaKey(grant.database, grant.schema)) ?? new Set<string>();
     const missing = grant.privileges.filter((p) => !held.has(p));
@@ -209,7 +189,7 @@ export async function executeAddUser(db: TargetDb, plan: AddUserPlan, password: 
         (step) => {
           if (step.action !== 'set_password') return step.sql;
           if (password === null) throw new Error('adduser: a password is needed to create the role');
-          return passwordSql(step.role, scramVerifier(password, settings.iterations));
+          return setPasswordSql(step.role, scramVerifier(password, settings.iterations));
         },
         // The verifier is a secret: keep the transaction that carries it out of the server log.
         () => (plan.created ? silenceStatementLog(client, settings) : Promise.resolve()),

@@ -6,7 +6,7 @@
 import type { TargetDb } from '../db/pool.js';
 import { errorReason } from '../db/pg-errors.js';
 import type { Recheck, SessionAction } from '../policies/types.js';
-import { batchKillSql } from './kill-sql.js';
+import { batchKillSql } from '../db/kill-backends.js';
 import type { SessionActionPlan } from './types.js';
 
 /** One backend to signal: its identity (pid + backend_start) and the signal. */

@@ -18,7 +18,8 @@ import { auditGrants } from './audit.js';
 import { errorCode, errorReason, serverMessage, SQLSTATE } from '../db/pg-errors.js';
 import { visitDatabases } from '../db/databases.js';
 import type { TargetDb } from '../db/pool.js';
-import { quoteIdent } from '../db/quote.js';
+import { allowConnectionsFix, alterOwnerFix, alterRoleFix, grantConnectFix, grantRoleFix } from '../db/fixes.js';
+import { dropOwnedSql, dropRoleSql, reassignOwnedSql, trialOffboardSql } from '../db/role-ddl.js';
 import type { Session } from '../db/snapshot.js';
 import { failureIn, failureOf, nologinPlan, planTerminations, runDdlOn, runDdlPlans, sessionsOf, terminatePlan, type RoleActionPlan } from './role-actions.js';
 import { fetchSessions } from '../db/snapshot.js';
@@ -70,8 +71,6 @@ const entriesOf = (f: DatabaseFootprint) => f.owned + f.acl + f.policies + f.oth
  */
 export function findBlockers(f: OffboardFacts): Blocker[] {
   const blockers: Blocker[] = [];
-  const me = quoteIdent(f.me);
-  const r = quoteIdent(f.role);
   const v16 = f.rights.serverVersionNum >= 160000;
   const unvisited = new Map(f.unvisited.map((u) => [u.database, u.reason]));
   for (const d of f.footprint) {
@@ -79,9 +78,9 @@ export function findBlockers(f: OffboardFacts): Blocker[] {
     const reason = unvisited.get(d.database) ?? unenterable(d);
     if (!reason) continue;
     const fix = !d.allowConnections
-      ? `ALTER DATABASE ${quoteIdent(d.database)} ALLOW_CONNECTIONS true`
+      ? allowConnectionsFix(d.database)
       : !d.canConnect
-        ? `GRANT CONNECT ON DATABASE ${quoteIdent(d.database)} TO ${me}`
+        ? grantConnectFix(d.database, f.me)
         : null;
     blockers.push({
       kind: 'unenterable_database',
@@ -94,9 +93,9 @@ export function findBlockers(f: OffboardFacts): Blocker[] {
   }
   if (f.alterRefusal && (f.login || f.drop)) {
     const fix = /CREATEROLE/.test(f.alterRefusal)
-      ? `ALTER ROLE ${me} CREATEROLE`
+      ? alterRoleFix(f.me, ['CREATEROLE'])
       : /ADMIN OPTION/.test(f.alterRefusal)
-        ? `GRANT ${r} TO ${me} WITH ADMIN OPTION`
+        ? grantRoleFix(f.role, f.me, 'ADMIN OPTION')
         : null;
     blockers.push({ kind: 'missing_privileges', detail: `${[f.login ? 'NOLOGIN' : '', f.drop ? 'DROP ROLE' : ''].filter(Boolean).join(' and ')} of ${JSON.stringify(f.role)}: ${f.alterRefusal}`, fix });
   }
@@ -105,7 +104,7 @@ export function findBlockers(f: OffboardFacts): Blocker[] {
     blockers.push({
       kind: 'missing_privileges',
       detail: `REASSIGN OWNED and DROP OWNED need the privileges of ${JSON.stringify(f.role)}, which pgwarden's role does not have (membership with inheritance)`,
-      fix: `GRANT ${r} TO ${me}${v16 ? ' WITH INHERIT TRUE' : ''}`,
+      fix: grantRoleFix(f.role, f.me, v16 ? 'INHERIT TRUE' : undefined),
     });
   }
   const owns = f.footprint.some((d) => d.owned > 0);
@@ -113,7 +112,7 @@ export function findBlockers(f: OffboardFacts): Blocker[] {
     blockers.push({
       kind: 'missing_privileges',
       detail: `REASSIGN OWNED … TO ${JSON.stringify(f.newOwner)} needs ${v16 ? 'the right to SET ROLE to' : 'the privileges of'} the new owner, which pgwarden's role does not have`,
-      fix: `GRANT ${quoteIdent(f.newOwner)} TO ${me}${v16 ? ' WITH SET TRUE' : ''}`,
+      fix: grantRoleFix(f.newOwner, f.me, v16 ? 'SET TRUE' : undefined),
     });
   }
   const databasesOwned = f.owned.filter((o) => o.type === 'database');
@@ -121,7 +120,7 @@ export function findBlockers(f: OffboardFacts): Blocker[] {
     blockers.push({
       kind: 'missing_privileges',
       detail: `${JSON.stringify(f.role)} owns ${databasesOwned.length} database(s) (${databasesOwned.map((o) => o.name).join(', ')}): a database changes owner only by a role with CREATEDB`,
-      fix: `ALTER ROLE ${me} CREATEDB`,
+      fix: alterRoleFix(f.me, ['CREATEDB']),
     });
   }
   if (!f.rights.newOwnerSuperuser) {
@@ -133,7 +132,7 @@ export function findBlockers(f: OffboardFacts): Blocker[] {
         ...(o.database !== null ? { database: o.database } : {}),
         object: o.name,
         detail: `the ${o.type} ${o.name} can only be owned by a superuser, and ${JSON.stringify(f.newOwner)} is not one: REASSIGN OWNED would fail (or --reassign-to a superuser)`,
-        fix: `ALTER ${keyword} ${o.name} OWNER TO ${quoteIdent(f.bootstrapRole)}`,
+        fix: alterOwnerFix(keyword, o.name, f.bootstrapRole),
       });
     }
   }
@@ -167,8 +166,8 @@ const POLICY = 'offboard';
 /** REASSIGN OWNED then DROP OWNED in one database. */
 function databaseSteps(target: string, role: string, newOwner: string, database: string): RoleActionPlan[] {
   return [
-    { target, policy: POLICY, action: 'reassign_owned', role, database, sql: `reassign owned by ${quoteIdent(role)} to ${quoteIdent(newOwner)}`, result: 'planned' },
-    { target, policy: POLICY, action: 'drop_owned', role, database, sql: `drop owned by ${quoteIdent(role)}`, result: 'planned' },
+    { target, policy: POLICY, action: 'reassign_owned', role, database, sql: reassignOwnedSql(role, newOwner), result: 'planned' },
+    { target, policy: POLICY, action: 'drop_owned', role, database, sql: dropOwnedSql(role), result: 'planned' },
   ];
 }
 
@@ -194,7 +193,7 @@ export function planOffboard(input: {
     if (!canConnect) unreachable.push(name);
     actions.push(...databaseSteps(target, role, newOwner, name));
   }
-  if (input.drop) actions.push({ target, policy: POLICY, action: 'drop_role', role, sql: `drop role ${quoteIdent(role)}`, result: 'planned' });
+  if (input.drop) actions.push({ target, policy: POLICY, action: 'drop_role', role, sql: dropRoleSql(role), result: 'planned' });
   return { role, newOwner, actions, databases, unreachable };
 }
 
@@ -227,7 +226,7 @@ export async function trialOffboard(
 ): Promise<{ blockers: Blocker[]; unchecked: string[] }> {
   const blockers: Blocker[] = [];
   const unchecked: string[] = [];
-  const sql = `begin; reassign owned by ${quoteIdent(role)} to ${quoteIdent(newOwner)}; drop owned by ${quoteIdent(role)}; rollback`;
+  const sql = trialOffboardSql(role, newOwner);
   const visit = await visitDatabases(
     db,
     databases,
@@ -333,8 +332,7 @@ export async function executeOffboard(plan: OffboardPlan, deps: OffboardDeps): P
   }
 
   try {
-    const version = await db.query<{ v: number }>("select current_setting('server_version_num')::int as v");
-    auditGrants(audit, { target, policy: POLICY, kind: POLICY, role: plan.role }, await fetchSharedGrants(db, plan.role, version.rows[0]?.v ?? 0));
+    auditGrants(audit, { target, policy: POLICY, kind: POLICY, role: plan.role }, await fetchSharedGrants(db, plan.role));
   } catch (err) {
     fail(plan.actions, `could not record the role's grants before dropping them: ${errorReason(err)}`);
     return;

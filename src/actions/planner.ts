@@ -5,7 +5,7 @@
 import { compileGlobs } from '../config/glob.js';
 import type { Identity, Session } from '../db/snapshot.js';
 import type { SessionViolation } from '../policies/types.js';
-import { singleKillSql } from './kill-sql.js';
+import { singleKillSql } from '../db/kill-backends.js';
 import type { ActionResult, SessionActionPlan } from './types.js';
 
 /** What nothing may touch. */

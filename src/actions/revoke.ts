@@ -10,6 +10,7 @@ import { restoreSql, revokeSql, type Grant } from '../db/grants.js';
 import type { GrantorRights } from '../db/grantors.js';
 import type { UnvisitedDatabase } from '../db/owned.js';
 import type { GrantTo } from '../db/privileges.js';
+import { allowConnectionsFix, grantConnectFix } from '../db/fixes.js';
 import { quoteIdent } from '../db/quote.js';
 import type { Blocker } from './offboard.js';
 import { revokePrivilegePlans, type RoleActionPlan } from './role-actions.js';
@@ -114,10 +115,9 @@ export interface RevokeFacts {
  */
 export function findRevokeBlockers(f: RevokeFacts): Blocker[] {
   const blockers: Blocker[] = [];
-  const me = quoteIdent(f.rights.me);
   for (const u of f.unvisited) {
     const d = f.footprint.find((x) => x.database === u.database);
-    const fix = d && !d.allowConnections ? `ALTER DATABASE ${quoteIdent(u.database)} ALLOW_CONNECTIONS true` : d && !d.canConnect ? `GRANT CONNECT ON DATABASE ${quoteIdent(u.database)} TO ${me}` : null;
+    const fix = d && !d.allowConnections ? allowConnectionsFix(u.database) : d && !d.canConnect ? grantConnectFix(u.database, f.rights.me) : null;
     blockers.push({
       kind: 'unenterable_database',
       database: u.database,

@@ -15,9 +15,10 @@ import { restoreSql, revokeSql, type Grant } from '../db/grants.js';
 import type { Session } from '../db/snapshot.js';
 import { ROLE_ACTION_ORDER, type RoleActionKind, type RoleViolation } from '../policies/types.js';
 import { signalEach } from './executor.js';
-import { singleKillSql } from './kill-sql.js';
+import { singleKillSql, TERMINATE_RECHECK } from '../db/kill-backends.js';
+import { grantConnectSql, holdsExplicitConnect, revokeConnectSql } from '../db/lock-database.js';
+import { loginSql, nologinSql } from '../db/role-ddl.js';
 import { breakerVerdict, isClientSession, limitPlans, protectionOf, reservedRole, unactionable, type Exemptions, type SafetyLimits, type SelfRoles } from './planner.js';
-import { grantConnectSql, loginSql, nologinSql, revokeConnectSql, TERMINATE_RECHECK } from './role-sql.js';
 import type { ActionJson, ActionResult, ViolationJson } from './types.js';
 
 /** Actions only manual commands take: locking a database, and offboarding's steps. */
@@ -356,14 +357,10 @@ async function revokeConnects(db: TargetDb, plans: readonly RoleActionPlan[], lo
   for (const plan of plans) {
     const database = plan.database as string;
     try {
-      const explicit = await db.query(
-        `select 1 from pg_database d cross join aclexplode(d.datacl) a join pg_roles r on r.oid = a.grantee
-         where d.datname = $1 and r.rolname = $2 and a.privilege_type = 'CONNECT'`,
-        [database, plan.role],
-      );
+      const explicit = await holdsExplicitConnect(db, database, plan.role);
       await runDdl(db, plan.sql, lockTimeoutMs);
       plan.result = 'done';
-      if (explicit.rowCount) Object.assign(plan, { restore: grantConnectSql(database, plan.role) });
+      if (explicit) Object.assign(plan, { restore: grantConnectSql(database, plan.role) });
       const paths = await connectPaths(db, plan.role, database);
       if (paths.length > 0) {
         plan.effective = false;

@@ -7,7 +7,8 @@ import type { Logger } from 'pino';
 import { loadConfig, type Config } from '../config/load.js';
 import { UsageError } from '../errors.js';
 import { TargetDb } from '../db/pool.js';
-import { fetchRoleFacts, type RoleFacts } from '../db/roles.js';
+import { databaseExists } from '../db/databases.js';
+import { fetchRoleFacts, roleExists, type RoleFacts } from '../db/roles.js';
 import { hiddenSessionsWarning, type Snapshot } from '../db/snapshot.js';
 import { reservedRole } from '../actions/planner.js';
 import { createLogger } from '../log.js';
@@ -84,15 +85,13 @@ export function requireIdentifierLength(what: string, name: string): void {
 /** Fails with exit 2 when `role` does not exist on the target. */
 export async function requireRole(db: TargetDb, role: string): Promise<void> {
   requireIdentifierLength('role', role);
-  const { rowCount } = await db.query('select 1 from pg_roles where rolname = $1', [role]);
-  if (!rowCount) throw new UsageError(`role ${JSON.stringify(role)} does not exist on target ${db.name}`);
+  if (!(await roleExists(db, role))) throw new UsageError(`role ${JSON.stringify(role)} does not exist on target ${db.name}`);
 }
 
 /** Fails with exit 2 when `database` does not exist on the target. */
 export async function requireDatabase(db: TargetDb, database: string): Promise<void> {
   requireIdentifierLength('database', database);
-  const { rowCount } = await db.query('select 1 from pg_database where datname = $1', [database]);
-  if (!rowCount) throw new UsageError(`database ${JSON.stringify(database)} does not exist on target ${db.name}`);
+  if (!(await databaseExists(db, database))) throw new UsageError(`database ${JSON.stringify(database)} does not exist on target ${db.name}`);
 }
 
 /**

@@ -7,7 +7,8 @@
  */
 import type { Command } from 'commander';
 import { auditRoleAction } from '../actions/audit.js';
-import { fetchConnectGrantees, lockDatabasePlans } from '../actions/database-lock.js';
+import { lockDatabasePlans } from '../actions/database-lock.js';
+import { fetchConnectGrantees } from '../db/lock-database.js';
 import { endSessionsAfterLock } from '../actions/lockout.js';
 import { NO_EXEMPTIONS, reservedRole } from '../actions/planner.js';
 import { nologinPlan, planTerminations, refuseUnalterable, roleActionJson, runDdlPlans, type RoleActionPlan } from '../actions/role-actions.js';

@@ -5,8 +5,8 @@
  * and is never logged. Verified afterwards from the catalog.
  */
 import type { Command } from 'commander';
-import { setPasswordSql } from '../actions/role-sql.js';
-import { fetchPasswordSettings, silenceStatementLog, storedAsScram } from '../db/password.js';
+import { setPasswordSql } from '../db/role-ddl.js';
+import { fetchPasswordSettings, fetchValidUntil, silenceStatementLog, storedAsScram } from '../db/password.js';
 import { fetchAlterRefusals } from '../db/roles.js';
 import { withTransaction } from '../db/transaction.js';
 import { scramVerifier } from '../db/scram.js';
@@ -40,16 +40,11 @@ async function runPasswd(role: string, options: PasswdOptions, globals: GlobalOp
         await silenceStatementLog(c, settings);
         await c.query(setPasswordSql(role, scramVerifier(password, settings.iterations), validUntil));
       });
-      const check = await client.query<{ valid_until: Date | null; infinite: boolean }>(
-        `select case when isfinite(rolvaliduntil) then rolvaliduntil end as valid_until,
-                coalesce(rolvaliduntil = 'infinity', false) as infinite
-         from pg_roles where rolname = $1`,
-        [role],
-      );
+      const stored = await fetchValidUntil(client, role);
       if ((await storedAsScram(client, role, settings)) === false) {
         throw new Error(`the password of ${JSON.stringify(role)} was not stored as a SCRAM-SHA-256 verifier`);
       }
-      return { role, target: db.name, validUntil: check.rows[0]?.valid_until ?? null, iterations: settings.iterations };
+      return { role, target: db.name, validUntil: stored?.validUntil ?? null, iterations: settings.iterations };
     });
   });
   context.logger.child({ component: 'audit' }).info(

@@ -64,8 +64,7 @@ async function fetchHandedOn(db: TargetDb, role: string, held: readonly Grant[])
   const out: Grant[] = [];
   const shared = objectsIn(null);
   if (shared.size > 0) {
-    const version = await db.query<{ v: number }>("select current_setting('server_version_num')::int as v");
-    out.push(...(await chain((r) => fetchSharedGrants(db, r, version.rows[0]?.v ?? 0), shared)));
+    out.push(...(await chain((r) => fetchSharedGrants(db, r), shared)));
   }
   const databases = [...new Set(grantable.map((g) => g.database).filter((d): d is string => d !== null))];
   const visit = await visitDatabases(db, databases, (client, database) => chain((r) => fetchLocalGrants(client, database, r), objectsIn(database)), VISIT_CONCURRENCY);

@@ -5,7 +5,7 @@
  */
 import type pg from 'pg';
 import { errorCode, errorReason, SQLSTATE } from './pg-errors.js';
-import type { TargetDb } from './pool.js';
+import type { Queryable, TargetDb } from './pool.js';
 
 /** A database the visit could not enter, and why (no CONNECT right, refused, dropped meanwhile). */
 export interface SkippedDatabase {
@@ -122,4 +122,10 @@ export async function visitDatabases<T>(
     else if (o) skipped.push({ database, reason: o.skipped });
   });
   return { results, skipped };
+}
+
+/** Whether a database named `database` exists (pg_database: every database, whatever pgwarden's privileges). */
+export async function databaseExists(db: Queryable, database: string): Promise<boolean> {
+  const { rowCount } = await db.query('select 1 from pg_database where datname = $1', [database]);
+  return (rowCount ?? 0) > 0;
 }

@@ -9,6 +9,7 @@
  * https://www.postgresql.org/docs/current/sql-alterdefaultprivileges.html
  */
 import type { Queryable } from './pool.js';
+import { serverFacts } from './server.js';
 
 /** What pgwarden's role may do as one grantor. */
 export interface GrantorRight {
@@ -29,7 +30,7 @@ export interface GrantorRights {
 
 /** pgwarden's rights over each of `grantors` (names); one statement. */
 export async function fetchGrantorRights(db: Queryable, grantors: readonly string[]): Promise<GrantorRights> {
-  const version = Number((await db.query<{ v: string }>("select current_setting('server_version_num') as v")).rows[0]?.v ?? 0);
+  const version = (await serverFacts(db)).versionNum;
   // 'SET' is a privilege pg_has_role knows from 16 on only: the mode is chosen here and bound.
   const [setMode, forRoleMode] = version >= 160000 ? ['SET', 'USAGE'] : ['MEMBER', 'MEMBER'];
   const { rows } = await db.query<{ me: string; superuser: boolean; grantors: { name: string; set_role: boolean; for_role: boolean }[] | null }>(

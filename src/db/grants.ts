@@ -10,6 +10,7 @@
  */
 import { forEachDatabase } from './databases.js';
 import { quoteIdent } from './quote.js';
+import { serverFacts } from './server.js';
 import type { Queryable, TargetDb } from './pool.js';
 
 /** One ACL item: privileges `grantor` gave `grantee` on one object. */
@@ -176,7 +177,8 @@ export async function fetchLocalGrants(client: Queryable, database: string, role
 }
 
 /** Shared grants: on databases, parameters (15+), and memberships in other roles. */
-export async function fetchSharedGrants(client: Queryable, role: string, serverVersionNum: number): Promise<Grant[]> {
+export async function fetchSharedGrants(client: Queryable, role: string): Promise<Grant[]> {
+  const serverVersionNum = (await serverFacts(client)).versionNum;
   const acl = await client.query<AclRow>(sharedGrantsSql(serverVersionNum), [role]);
   const members = await client.query<{ group: string; grantor: string | null; admin: boolean; inherit: boolean | null; set: boolean | null }>(
     membershipsSql(serverVersionNum),
@@ -245,8 +247,7 @@ export async function fetchRoleGrants(
 ): Promise<{ grants: Map<string, Grant[]>; skipped: { database: string; reason: string }[] }> {
   const grants = new Map<string, Grant[]>(roles.map((r) => [r, []]));
   if (roles.length === 0) return { grants, skipped: [] };
-  const version = await db.query<{ v: number }>("select current_setting('server_version_num')::int as v");
-  for (const role of roles) grants.get(role)?.push(...(await fetchSharedGrants(db, role, version.rows[0]?.v ?? 0)));
+  for (const role of roles) grants.get(role)?.push(...(await fetchSharedGrants(db, role)));
   const visit = await forEachDatabase(db, async (client, database) => {
     for (const role of roles) grants.get(role)?.push(...(await fetchLocalGrants(client, database, role)));
   });

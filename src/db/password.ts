@@ -42,3 +42,19 @@ export async function storedAsScram(client: Queryable, role: string, settings: P
   const { rows } = await client.query<{ scram: boolean }>(`select rolpassword like 'SCRAM-SHA-256$%' as scram from pg_authid where rolname = $1`, [role]);
   return rows[0]?.scram === true;
 }
+
+/**
+ * A role's password expiry as stored (`rolvaliduntil`): a finite instant, or null with `infinite`
+ * telling "infinity" from no expiry at all. Null when the role does not exist.
+ * https://www.postgresql.org/docs/current/view-pg-roles.html
+ */
+export async function fetchValidUntil(client: Queryable, role: string): Promise<{ validUntil: Date | null; infinite: boolean } | null> {
+  const { rows } = await client.query<{ valid_until: Date | null; infinite: boolean }>(
+    `select case when isfinite(rolvaliduntil) then rolvaliduntil end as valid_until,
+            coalesce(rolvaliduntil = 'infinity', false) as infinite
+     from pg_roles where rolname = $1`,
+    [role],
+  );
+  const row = rows[0];
+  return row ? { validUntil: row.valid_until, infinite: row.infinite } : null;
+}

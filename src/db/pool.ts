@@ -10,6 +10,7 @@ import { parseIntoClientConfig } from 'pg-connection-string';
 import type { Logger } from 'pino';
 import { ConnectionError, type ConnectionTarget } from '../errors.js';
 import { errorCode, errorReason, isConnectionFailure } from './pg-errors.js';
+import { forgetServerFacts } from './server.js';
 import type { Target } from '../config/policies.js';
 
 export const APPLICATION_NAME = 'pgwarden';
@@ -154,6 +155,8 @@ export class TargetDb {
     this.#pool.on('remove', (client) => {
       const pid = processIdOf(client);
       if (pid !== undefined) this.ownPids.delete(pid);
+      // What was read over a connection that is gone may be out of date (a restart, an upgrade).
+      forgetServerFacts(this);
     });
   }
 

@@ -27,8 +27,7 @@ export async function fetchGrantsTo(
   role: string,
   footprint: readonly DatabaseFootprint[],
 ): Promise<{ grants: GrantTo[]; unvisited: UnvisitedDatabase[] }> {
-  const version = await db.query<{ v: number }>("select current_setting('server_version_num')::int as v");
-  const all: Grant[] = [...(await fetchSharedGrants(db, role, version.rows[0]?.v ?? 0))];
+  const all: Grant[] = [...(await fetchSharedGrants(db, role))];
   const visit = await visitFootprint(db, footprint, (f) => f.acl, (client, database) => fetchLocalGrants(client, database, role));
   for (const { value } of visit.results) all.push(...value);
   const unvisited = visit.unvisited;

@@ -4,6 +4,7 @@
  */
 import type { Queryable } from './pool.js';
 import { quoteIdent } from './quote.js';
+import { serverFacts } from './server.js';
 
 /**
  * For each role, the databases it can connect to now (directly, through PUBLIC, a group, or
@@ -125,7 +126,7 @@ export interface ReassignRights {
  * https://www.postgresql.org/docs/current/sql-reassign-owned.html
  */
 export async function fetchReassignRights(db: Queryable, role: string, newOwner: string, grantors: readonly string[]): Promise<ReassignRights> {
-  const version = Number((await db.query<{ v: string }>("select current_setting('server_version_num') as v")).rows[0]?.v ?? 0);
+  const version = (await serverFacts(db)).versionNum;
   // 'SET' is a privilege pg_has_role knows from 16 on only: the text is chosen, not the CASE.
   const toNewOwner = version >= 160000 ? `pg_has_role($2, 'SET')` : `pg_has_role($2, 'USAGE')`;
   const { rows } = await db.query<{ superuser: boolean; createdb: boolean; role_privileges: boolean; new_owner_ok: boolean; new_owner_superuser: boolean; grantors: { name: string; ok: boolean }[] | null }>(
@@ -206,4 +207,10 @@ export async function fetchOwnershipGaps(client: Queryable, role: string, newOwn
           ? { object: `PUBLICATION ${g.name}`, detail: `the new owner of publication ${g.name} needs CREATE on the database`, fix: `GRANT CREATE ON DATABASE ${g.other ?? ''} TO ${heir}` }
           : { object: `PUBLICATION ${g.name}`, detail: `publication ${g.name} is FOR ALL TABLES: only a superuser may own it`, fix: null },
     );
+}
+
+/** Whether a role named `role` exists (pg_roles: every role, whatever pgwarden's privileges). */
+export async function roleExists(db: Queryable, role: string): Promise<boolean> {
+  const { rowCount } = await db.query('select 1 from pg_roles where rolname = $1', [role]);
+  return (rowCount ?? 0) > 0;
 }

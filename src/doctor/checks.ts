@@ -20,7 +20,7 @@ import type { PolicyNeeds } from '../policies/kind.js';
 import { needsOf } from '../policies/registry.js';
 import type { Exemptions } from '../actions/planner.js';
 import type { CapabilityFacts, DatabaseFacts, GrantPair } from '../db/capabilities.js';
-import { quoteIdent, quoteLiteral } from '../db/quote.js';
+import { alterRoleFix, grantConnectFix, grantRoleFix, validUntilOption } from '../db/fixes.js';
 import { roleMatcher } from '../policies/match.js';
 
 /** The stable names of doctor's checks (DESIGN.md `doctor`: `check.name`). */
@@ -95,13 +95,6 @@ const NAME_LIMIT = 10;
 /** The configured policies that need `what` of pgwarden's role, as each kind says (policies/registry.ts). */
 const needing = (policies: readonly Policy[], what: keyof PolicyNeeds) => policies.filter((p) => needsOf(p)[what]);
 
-/** The predefined roles pgwarden asks for: safe constants, printed as the docs write them. */
-const PREDEFINED = new Set(['pg_read_all_stats', 'pg_signal_backend']);
-
-function roleSql(name: string): string {
-  return PREDEFINED.has(name) ? name : quoteIdent(name);
-}
-
 function listNames(names: readonly string[], limit = NAME_LIMIT): string {
   const shown = names.slice(0, limit).map((n) => JSON.stringify(n)).join(', ');
   return names.length > limit ? `${shown} and ${names.length - limit} more` : shown;
@@ -124,16 +117,16 @@ function joinFix(statements: readonly string[]): string | null {
  * TRUE`; before 16 it is the member's INHERIT attribute.
  */
 export function grantPrivilegesOf(role: string, facts: CapabilityFacts): string[] {
-  const me = quoteIdent(facts.currentRole.name);
+  const me = facts.currentRole.name;
   // A grant already there (say CREATEROLE's own ADMIN-only one) keeps its options when granted
   // again by the same grantor: only an explicit INHERIT TRUE changes it.
   const member = facts.memberOf.includes(role);
   if (facts.serverVersionNum >= 160000) {
-    return [`GRANT ${roleSql(role)} TO ${me}${!facts.currentRole.inherit || member ? ' WITH INHERIT TRUE' : ''}`];
+    return [grantRoleFix(role, me, !facts.currentRole.inherit || member ? 'INHERIT TRUE' : undefined)];
   }
   const out: string[] = [];
-  if (!member || facts.currentRole.inherit) out.push(`GRANT ${roleSql(role)} TO ${me}`);
-  if (!facts.currentRole.inherit) out.push(`ALTER ROLE ${me} INHERIT`);
+  if (!member || facts.currentRole.inherit) out.push(grantRoleFix(role, me));
+  if (!facts.currentRole.inherit) out.push(alterRoleFix(me, ['INHERIT']));
   return out;
 }
 
@@ -168,6 +161,7 @@ interface Context {
   readonly facts: CapabilityFacts;
   readonly settings: DoctorSettings;
   readonly superuser: boolean;
+  /** pgwarden's current role, by name (the fixes quote it). */
   readonly me: string;
   readonly isProtected: (role: string, superuser: boolean) => boolean;
 }
@@ -254,7 +248,7 @@ function alterRoles(c: Context): Check {
     ok,
     neededBy: ok ? needers(policies, COMMAND_NEEDS.alterRoles) : createRole ? needers(hitBySuperusers, []) : needers(policies, COMMAND_NEEDS.alterRoles),
     detail: parts.join('; '),
-    fix: createRole ? null : `ALTER ROLE ${c.me} CREATEROLE`,
+    fix: createRole ? null : alterRoleFix(c.me, ['CREATEROLE']),
   };
 }
 
@@ -279,7 +273,7 @@ function adminOption(c: Context): Check | null {
   const ordered = [...[...policyMissing].sort(), ...missing.filter((r) => !policyMissing.has(r))];
   const fixFor = policyMissing.size > 0 ? ordered.slice(0, policyMissing.size) : ordered;
   const byPolicies = policies.length > 0 ? `, ${policyMissing.size} of them in reach of ${hit.length > 0 ? hit.map((p) => p.name).join(', ') : 'no policy'}` : '';
-  const fixes = fixFor.slice(0, FIX_LIMIT).map((r) => `GRANT ${quoteIdent(r)} TO ${c.me} WITH ADMIN OPTION, INHERIT FALSE, SET FALSE`);
+  const fixes = fixFor.slice(0, FIX_LIMIT).map((r) => grantRoleFix(r, c.me, 'ADMIN OPTION, INHERIT FALSE, SET FALSE'));
   return {
     name: 'admin_option',
     ok,
@@ -314,7 +308,7 @@ function enterDatabases(c: Context): Check {
       (ok
         ? `may connect to every database (${databases.length})`
         : `no CONNECT on ${missing.length} of ${databases.length} databases, which are reported as not visited: ${listNames(missing.map((d) => d.name))}`) + refusedNote(c.facts.databases),
-    fix: ok ? null : joinFix(missing.map((d) => `GRANT CONNECT ON DATABASE ${quoteIdent(d.name)} TO ${c.me}`)),
+    fix: ok ? null : joinFix(missing.map((d) => grantConnectFix(d.name, c.me))),
   };
 }
 
@@ -441,7 +435,7 @@ function ownLogin(c: Context): Check {
     else if (left <= OWN_EXPIRY_WARN_SECONDS) problems.push(`password expires in ${Math.floor(left / 86_400)} days: password logins are refused after that`);
   }
   if (until === '-infinity' || (typeof until === 'number' && until - c.facts.now <= OWN_EXPIRY_WARN_SECONDS)) {
-    options.push(`VALID UNTIL ${quoteLiteral(oneYearFrom(c.facts.now))}`);
+    options.push(validUntilOption(oneYearFrom(c.facts.now)));
   }
   const ok = problems.length === 0;
   const limit = role.connectionLimit < 0 ? 'no connection limit' : `connection limit ${role.connectionLimit}`;
@@ -451,7 +445,7 @@ function ownLogin(c: Context): Check {
     ok,
     neededBy: needers(c.settings.policies, COMMAND_NEEDS.everything),
     detail: ok ? `${JSON.stringify(role.name)} may log in: ${limit}, ${expiry}` : `${JSON.stringify(role.name)}: ${problems.join('; ')}`,
-    fix: ok ? null : `ALTER ROLE ${quoteIdent(role.name)} ${options.join(' ')}`,
+    fix: ok ? null : alterRoleFix(role.name, options),
   };
 }
 
@@ -461,7 +455,7 @@ export function assess(facts: CapabilityFacts, settings: DoctorSettings): Check[
     facts,
     settings,
     superuser: facts.currentRole.superuser,
-    me: quoteIdent(facts.currentRole.name),
+    me: facts.currentRole.name,
     isProtected: protectedFrom(facts, settings),
   };
   return [

@@ -11,6 +11,7 @@ import { ConfigError } from '../errors.js';
 import { SESSION_STATES, type PolicyCommon } from '../config/reader.js';
 import { SESSION_KIND_NEEDS, type SessionKindModule } from './kind.js';
 import type { Session, Snapshot } from '../db/snapshot.js';
+import { finishPreparedFix } from '../db/fixes.js';
 import { quoteIdent, quoteLiteral } from '../db/quote.js';
 import { buildLockGraph, type LockRoot } from './lock-graph.js';
 import { matches } from './match.js';
@@ -112,7 +113,7 @@ function preparedViolation(snapshot: Snapshot, policy: LockBlockerPolicy, root: 
     reason:
       `prepared transaction ${which.join(', ')} blocks ${root.blocks} session(s) directly and ${root.blocksTotal} in all; ` +
       `the oldest has waited ${formatSeconds(root.oldestWaitSeconds)}, over the limit of ${formatSeconds(policy.maxBlockedSeconds)}. ` +
-      `No signal can end it: COMMIT PREPARED or ROLLBACK PREPARED ${quoteLiteral(first.gid)} in database ${quoteIdent(first.database)}`,
+      `No signal can end it: ${finishPreparedFix(first.gid, first.database)}`,
     action: null,
     recheck: { states: null, since: 'backend_start', thresholdSeconds: 0 },
   };

@@ -18,7 +18,7 @@ export interface Recheck {
   readonly states: readonly string[] | null;
   readonly since: AgeColumn;
   readonly thresholdSeconds: number;
-  /** Also: it still blocks someone (lock_blocker, onlyWhenBlocking). */
+  /** Also: it still blocks someone (a lock policy's onlyWhenBlocking). */
   readonly stillBlocking?: boolean;
 }
 

@@ -49,7 +49,7 @@ describe('grants', () => {
         set role ${r};
         grant select on s.t to ${x};
         reset role;`);
-      const before = [...(await fetchLocalGrants(client, database, role)), ...(await fetchSharedGrants(client, role, serverVersionNum))];
+      const before = [...(await fetchLocalGrants(client, database, role)), ...(await fetchSharedGrants(client, role))];
       const objects = before.map((b) => `${b.grantee === role ? 'held' : 'given'} ${b.object} ${b.privileges.join(',')}`);
       expect(objects).toEqual(
         expect.arrayContaining([
@@ -79,7 +79,7 @@ describe('grants', () => {
       }
       const { rows: me } = await client.query<{ u: string }>('select current_user as u');
       expect(me[0]?.u).not.toBe(owner); // SET LOCAL ROLE ended with each transaction
-      const left = [...(await fetchLocalGrants(client, database, role)), ...(await fetchSharedGrants(client, role, serverVersionNum))];
+      const left = [...(await fetchLocalGrants(client, database, role)), ...(await fetchSharedGrants(client, role))];
       expect(left).toEqual([]);
       const { rows: can } = await client.query<{ ok: boolean }>(`select has_table_privilege($1, 's.t', 'SELECT') as ok`, [role]);
       expect(can[0]?.ok).toBe(false);
@@ -88,7 +88,7 @@ describe('grants', () => {
       for (const grant of [...before.filter((b) => b.grantee === role), ...before.filter((b) => b.grantee !== role)]) {
         await (grant.database === null ? f.sql(restoreSql(grant)) : client.query(restoreSql(grant)));
       }
-      const after = [...(await fetchLocalGrants(client, database, role)), ...(await fetchSharedGrants(client, role, serverVersionNum))];
+      const after = [...(await fetchLocalGrants(client, database, role)), ...(await fetchSharedGrants(client, role))];
       expect(after.map(key).sort()).toEqual(before.map(key).sort());
     } finally {
       await client.end();

@@ -5,8 +5,8 @@
  * signals only the backends that still match. Anything else is `gone` and left alone.
  * pg_stat_activity is read afresh because each autocommit statement is its own transaction.
  */
-import { quoteLiteral } from '../db/quote.js';
-import { SIGNALLABLE_SQL } from '../db/snapshot.js';
+import { quoteLiteral } from './quote.js';
+import { SIGNALLABLE_SQL } from './snapshot.js';
 import type { AgeColumn, Recheck, SessionAction } from '../policies/types.js';
 
 /** Column names are never user input: they come from this whitelist. */
@@ -70,3 +70,6 @@ export function singleKillSql(action: SessionAction, pid: number, backendStartUs
     (recheck.stillBlocking ? `\n  and ${STILL_BLOCKING.replace('s.pid', 'pg_stat_activity.pid')}` : '')
   );
 }
+
+/** The kill of every session of one backend identity, for a role: re-checked by pid and backend_start. */
+export const TERMINATE_RECHECK = { states: null, since: 'backend_start', thresholdSeconds: 0 } as const;

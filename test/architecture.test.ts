@@ -1,0 +1,111 @@
+/**
+ * The layout rules of docs/architecture.md, checked on the source itself: SQL text lives under
+ * src/db/ only, and a policy kind is named by its own module and the registry only (the demo's
+ * configuration and scene are data; metric names are the contract of DESIGN.md).
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import ts from 'typescript';
+import { describe, expect, it } from 'vitest';
+import { POLICY_KINDS } from '../src/policies/registry.js';
+
+const ROOT = join(import.meta.dirname, '..');
+const SRC = join(ROOT, 'src');
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return sourceFiles(path);
+    return path.endsWith('.ts') ? [path] : [];
+  });
+}
+
+/** The text of every string and template literal of a file, interpolations as `x`, with its line. */
+function literals(path: string): { line: number; text: string }[] {
+  const file = ts.createSourceFile(path, readFileSync(path, 'utf8'), ts.ScriptTarget.Latest, true);
+  const out: { line: number; text: string }[] = [];
+  const visit = (node: ts.Node): void => {
+    let text: string | null = null;
+    if (ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node)) text = node.text;
+    else if (ts.isTemplateExpression(node)) text = node.head.text + node.templateSpans.map((s) => `x${s.literal.text}`).join('');
+    if (text !== null) out.push({ line: file.getLineAndCharacterOfPosition(node.getStart()).line + 1, text });
+    ts.forEachChild(node, visit);
+  };
+  visit(file);
+  return out;
+}
+
+/**
+ * A statement, not prose about one: the shapes PostgreSQL parses (`select … from`, `alter role x
+ * …`, `grant … on … to`, `reassign owned by`, a transaction block), or a call of a server function
+ * that acts. Prose that names a statement (“REASSIGN OWNED and DROP OWNED need …”) does not match.
+ */
+const STATEMENT = new RegExp(
+  [
+    String.raw`^\s*select\s[\s\S]*\bfrom\s`,
+    String.raw`^\s*select\s+[a-z_]+\s*\(`,
+    String.raw`^\s*select\s+\d+\s*$`,
+    String.raw`^\s*with\s+\w+\s+as\s*\(`,
+    String.raw`^\s*(alter|create)\s+(role|user|database|table|schema)\s+("|x\b|\w+\s+(with|login|nologin|password|valid|connection|owner|allow_connections|createrole|createdb|inherit|rename|set)\b)`,
+    String.raw`^\s*drop\s+(role|database|table|schema)\s+(if\s+exists\s+)?("|x\b|\w+\s*(;|$))`,
+    String.raw`^\s*alter\s+default\s+privileges\s[\s\S]*\s(grant|revoke)\s`,
+    String.raw`^\s*grant\s+[\w, ]+\s+on\s+(database|schema|table|tables|function|sequence|all|type|parameter)\s[\s\S]*\sto\s`,
+    String.raw`^\s*grant\s+("[^"]*"|x|\w+)\s+to\s+("|x\b)`,
+    String.raw`^\s*revoke\s+[\w, ]+\s+on\s[\s\S]*\sfrom\s`,
+    String.raw`^\s*(reassign|drop)\s+owned\s+by\s`,
+    String.raw`^\s*begin\s*;`,
+    String.raw`^\s*set\s+(local\s+)?\w+\s*(=|to)\s`,
+    String.raw`\bpg_(terminate|cancel)_backend\s*\(`,
+    String.raw`\bpg_try_advisory_lock\s*\(`,
+    String.raw`\bcurrent_setting\s*\(`,
+  ].join('|'),
+  'i',
+);
+
+describe('layout', () => {
+  const files = sourceFiles(SRC).map((path) => ({ path, name: relative(ROOT, path).split('\\').join('/') }));
+
+  it('the statement check tells statements from prose', () => {
+    for (const sql of [
+      'select 1 from pg_roles where rolname = $1',
+      'alter role x nologin',
+      'grant connect on database x to x',
+      'GRANT x TO x WITH ADMIN OPTION',
+      'revoke connect on database x from public',
+      'reassign owned by x to x',
+      'drop role x',
+      'begin; reassign owned by x to x; rollback',
+      'select pg_try_advisory_lock($1::bigint) as locked',
+    ]) {
+      expect(STATEMENT.test(sql), sql).toBe(true);
+    }
+    for (const prose of [
+      'REASSIGN OWNED and DROP OWNED need the privileges of x',
+      'DROP ROLE once every database is done',
+      'GRANT CONNECT on DATABASE (repeatable)',
+      'revoke 3 privilege grant(s) from x: proceed?',
+      'ALTER DEFAULT PRIVILEGES FOR ROLE x',
+    ]) {
+      expect(STATEMENT.test(prose), prose).toBe(false);
+    }
+  });
+
+  it('has no SQL text outside src/db/ (the demo is data)', () => {
+    const outside = files.filter((f) => !f.name.startsWith('src/db/') && !f.name.startsWith('src/demo/'));
+    const found = outside.flatMap((f) => literals(f.path).filter((l) => STATEMENT.test(l.text)).map((l) => `${f.name}:${l.line}: ${l.text.slice(0, 80)}`));
+    expect(found).toEqual([]);
+  });
+
+  it('names a policy kind in its module and the registry only', () => {
+    expect(POLICY_KINDS.length).toBeGreaterThan(0);
+    for (const kind of POLICY_KINDS) {
+      const naming = files
+        .filter((f) => !f.name.startsWith('src/demo/'))
+        // Metric names are DESIGN.md's contract and may spell a kind (pgwarden_disabled_role_sessions).
+        .filter((f) => readFileSync(f.path, 'utf8').replace(/pgwarden_\w+/g, '').includes(kind))
+        .map((f) => f.name)
+        .sort();
+      expect(naming, kind).toEqual([`src/policies/${kind.replaceAll('_', '-')}.ts`, 'src/policies/registry.ts'].sort());
+    }
+  });
+});
