@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config/load.js';
 import type { Policy } from './config/policies.js';
 import { Engine } from './engine.js';
+import { Releasers } from './releasers.js';
 import { LeaderLock } from './leader.js';
 import { coerceError } from './errors.js';
 import { logCapabilities } from './doctor/examine.js';
@@ -57,6 +58,8 @@ export async function startDaemon(options: DaemonOptions): Promise<DaemonHandle>
     void lock.poll(pollTimeoutMs).finally(() => inFlight.delete(lock));
   };
 
+  // Each thing started is registered as it starts: a stop releases them newest first.
+  const releasers = new Releasers();
   const http = await startHttpServer({
     host: config.settings.server.host,
     port: config.settings.server.port,
@@ -64,6 +67,8 @@ export async function startDaemon(options: DaemonOptions): Promise<DaemonHandle>
     states: engine.states,
     logger: log,
   });
+  releasers.add('http server', () => http.close());
+  for (const [db, lock] of locks) releasers.add(`leader lock of ${db.name}`, () => lock.close());
   log.info({ host: http.host, port: http.port, policies: policies.map((p) => p.name), mode: config.mode }, 'pgwarden started');
   // What pgwarden's role lacks on each target (as `pgwarden doctor` says), logged once; not awaited.
   for (const db of options.targets) void logCapabilities(db, config, logger);
@@ -75,8 +80,17 @@ export async function startDaemon(options: DaemonOptions): Promise<DaemonHandle>
   const leaderTimer = setInterval(() => {
     for (const [, lock] of locks) pollLeader(lock);
   }, config.leaderPollMs);
+  releasers.add('leader polls', () => clearInterval(leaderTimer));
 
   const running = new Set<Promise<unknown>>();
+  let abandoned = false;
+  releasers.add('running actions', async () => {
+    log.info('waiting for running actions');
+    const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), config.shutdownTimeoutMs).unref());
+    const finished = await Promise.race([Promise.allSettled([...running]).then(() => 'finished' as const), timeout]);
+    abandoned = finished === 'timeout';
+    if (abandoned) log.warn({ timeoutMs: config.shutdownTimeoutMs }, 'running actions did not finish in time');
+  });
   const tick = async (policy: Policy, db: TargetDb, date: Date) => {
     const tickSecond = Math.floor(date.getTime() / 1000);
     await engine.runPolicy(db, policy, engine.snapshotsForTick(db, tickSecond), engine.modeOf(policy));
@@ -101,17 +115,13 @@ export async function startDaemon(options: DaemonOptions): Promise<DaemonHandle>
     }),
   );
 
+  for (const task of tasks) releasers.add(`schedule of ${task.name}`, () => task.destroy());
+
   const done = options.stopSignal.then(async (signal) => {
-    log.info({ signal }, 'stopping: no new runs; waiting for running actions');
-    await Promise.allSettled(tasks.map(async (t) => t.destroy()));
-    const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), config.shutdownTimeoutMs).unref());
-    const finished = await Promise.race([Promise.allSettled([...running]).then(() => 'finished' as const), timeout]);
-    if (finished === 'timeout') log.warn({ timeoutMs: config.shutdownTimeoutMs }, 'running actions did not finish in time');
-    clearInterval(leaderTimer);
-    await Promise.all(locks.map(([, lock]) => lock.close()));
-    await http.close();
+    log.info({ signal }, 'stopping: no new runs');
+    await releasers.releaseAll((name, err) => log.error({ err: coerceError(err), step: name }, 'stop step failed'));
     log.info('stopped');
-    return { abandoned: finished === 'timeout' };
+    return { abandoned };
   });
   return { http, engine, done };
 }
