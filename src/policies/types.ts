@@ -3,8 +3,8 @@
  * it decides and never touches the database. Each violation carries the action the policy wants
  * and the condition the executor re-checks at kill time.
  */
-import type { Policy, PolicyKind } from '../config/policies.js';
-import type { RoleInfo, RoleSnapshot, Session, Snapshot } from '../db/snapshot.js';
+import type { PolicyKind } from '../config/policies.js';
+import type { RoleInfo, Session } from '../db/snapshot.js';
 
 /** Which timestamp of pg_stat_activity a threshold is measured from. */
 export type AgeColumn = 'state_change' | 'query_start' | 'xact_start' | 'backend_start';
@@ -56,9 +56,6 @@ export function backendKey(session: Pick<Session, 'pid' | 'backendStartUs'>): st
   return `${session.pid}:${session.backendStartUs ?? ''}`;
 }
 
-/** A session rule: one file per kind exports one of these. */
-export type SessionRule<P extends Policy = Policy> = (snapshot: Snapshot, policy: P, history: PolicyHistory) => SessionViolation[];
-
 /** The actions a role policy can ask for, in the fixed order they run. */
 export type RoleActionKind = 'nologin' | 'terminate' | 'revoke_connect' | 'revoke_privileges';
 export const ROLE_ACTION_ORDER: readonly RoleActionKind[] = ['nologin', 'terminate', 'revoke_connect', 'revoke_privileges'];
@@ -86,5 +83,3 @@ export function sortByRole(violations: RoleViolation[]): RoleViolation[] {
   return violations.sort((a, b) => (a.role.role < b.role.role ? -1 : a.role.role > b.role.role ? 1 : 0));
 }
 
-/** A role rule: one file per kind exports one of these. */
-export type RoleRule<P extends Policy = Policy> = (roles: RoleSnapshot, policy: P) => RoleViolation[];
