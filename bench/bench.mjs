@@ -263,10 +263,10 @@ async function main() {
   });
   const before = db.queryCount;
   t = performance.now();
-  await executeSessionActions(db, plan.actions);
+  const outcomes = await executeSessionActions(db, plan.actions);
   const terminate500Ms = performance.now() - t;
   const terminate500RoundTrips = db.queryCount - before;
-  const terminated = plan.actions.filter((a) => a.result === 'done').length;
+  const terminated = outcomes.filter((a) => a.result === 'done').length;
   await ourSet.stop();
 
   log('detection latency with a 1-second schedule…');

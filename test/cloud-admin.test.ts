@@ -92,7 +92,11 @@ describe('as the cloud-admin role', () => {
     const waiter = await f.openSession({ role: roles.waiter, state: 'idle' });
     const waiting = waiter.client.query(`select * from ${quoteIdent(table)}`).catch(() => undefined);
     await waitFor(async () => (await f.sql(`select 1 from pg_stat_activity where pid = $1 and wait_event_type = 'Lock'`, [waiter.pid])).rowCount, 'the wait');
-    await new Promise((r) => setTimeout(r, 1200));
+    // Every session past its policy's 1 s limit, measured as that policy measures it.
+    await f.waitForAge([iit.pid, idle.pid], 1, 'state_change');
+    await f.waitForAge([lq.pid], 1, 'query_start');
+    await f.waitForAge([lt.pid], 1, 'xact_start');
+    await f.waitForLockWait([waiter.pid], 1);
     const only = (role: string) => ({ roles: [role] });
     const config = writeConfig({
       mode: 'enforce',

@@ -55,7 +55,7 @@ describe('Engine', () => {
     const f = fixture();
     const role = await f.createRole(f.name('app'));
     const s = await f.openSession({ role, state: 'idle in transaction' });
-    await new Promise((r) => setTimeout(r, 1100));
+    await f.waitForAge([s.pid], 1);
     const policy = { name: 'iit', kind: 'idle_in_transaction', maxIdle: '1s', match: { roles: [role] } };
     for (const includeQuery of [false, true]) {
       const { db, engine, config, log } = setup([policy], testDatabaseUrl(), { PGWARDEN_AUDIT_INCLUDE_QUERY: String(includeQuery) });

@@ -23,7 +23,7 @@ describe('least privilege', () => {
     if (rows[0]!.v >= 160000) await f.sql(`grant ${quoteIdent(leaver)} to ${quoteIdent(warden)} with admin option`);
     const tx = await f.openSession({ role: app, state: 'idle in transaction' });
     const leaverSession = await f.openSession({ role: leaver, state: 'idle' });
-    await new Promise((r) => setTimeout(r, 1100));
+    await f.waitForAge([tx.pid], 1);
 
     const config = join(dir, `${f.prefix}.json`);
     writeFileSync(
@@ -57,7 +57,7 @@ describe('least privilege', () => {
     const boss = await f.createRole(f.name('boss'), 'superuser');
     const tx = await f.openSession({ role: app, state: 'idle in transaction' });
     const bossTx = await f.openSession({ role: boss, state: 'idle in transaction' });
-    await new Promise((r) => setTimeout(r, 1100));
+    await f.waitForAge([tx.pid, bossTx.pid], 1);
     const config = join(dir, `${f.prefix}-su.json`);
     writeFileSync(
       config,
@@ -82,7 +82,7 @@ describe('least privilege', () => {
     const blind = await f.createRole(f.name('blind'));
     const app = await f.createRole(f.name('app'));
     const tx = await f.openSession({ role: app, state: 'idle in transaction' });
-    await new Promise((r) => setTimeout(r, 1100));
+    await f.waitForAge([tx.pid], 1);
     const config = join(dir, `${f.prefix}-blind.json`);
     writeFileSync(config, JSON.stringify({ mode: 'enforce', policies: [{ name: 'iit', kind: 'idle_in_transaction', maxIdle: '1s', match: { roles: [app] } }] }));
     const result = await cli(['--database-url', urlFor('postgres', { name: blind, password: ROLE_PASSWORD }), '--config', config, '--json', '--log-level', 'error', 'run', '--once']);

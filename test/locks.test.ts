@@ -9,7 +9,7 @@ import type { LockGraph, LockNode } from '../src/policies/lock-graph.js';
 import { quoteIdent } from '../src/db/quote.js';
 import { cli } from './support/cli.js';
 import { startEmbeddedServer, type EmbeddedServer } from './support/embedded.js';
-import { ROLE_PASSWORD, testDatabaseUrl, urlFor, useFixture, waitFor, type Fixture } from './support/fixture.js';
+import { ROLE_PASSWORD, testDatabaseUrl, urlFor, useFixture, waitFor, waitForLockWaitAge, type Fixture } from './support/fixture.js';
 
 const fixture = useFixture('locks');
 const dir = mkdtempSync(join(tmpdir(), 'pgwarden-locks-'));
@@ -102,7 +102,7 @@ describe('lock_blocker', () => {
   it('in dry-run names the root only; in enforce ends the root only, and the waiters complete', async () => {
     const f = fixture();
     const chain = await makeChain(f);
-    await new Promise((r) => setTimeout(r, 1200));
+    await f.waitForLockWait([chain.b.pid, chain.c.pid], 1);
     const dry = JSON.parse((await cli([...base(), '--config', policyFile(f, {}, 'dry-run'), 'plan'])).stdout) as RunOutput;
     expect(dry.violations.map((v) => v.pid)).toEqual([chain.a.pid]);
     expect(dry.violations[0]?.reason).toMatch(/blocks 2 session\(s\) directly and 2 in all/);
@@ -120,7 +120,7 @@ describe('lock_blocker', () => {
   it('leaves an active root alone unless `active` is listed', async () => {
     const f = fixture();
     const chain = await makeChain(f, true);
-    await new Promise((r) => setTimeout(r, 1200));
+    await f.waitForLockWait([chain.b.pid, chain.c.pid], 1);
     const skipped = JSON.parse((await cli([...base(), '--config', policyFile(f, {}), 'run', '--once'])).stdout) as RunOutput;
     expect(skipped.violations).toEqual([]);
     expect(await f.alive(chain.a.pid)).toBe(true);
@@ -132,7 +132,7 @@ describe('lock_blocker', () => {
   it('a root that commits between the snapshot and the kill is gone, not killed', async () => {
     const f = fixture();
     const chain = await makeChain(f);
-    await new Promise((r) => setTimeout(r, 1200));
+    await f.waitForLockWait([chain.b.pid, chain.c.pid], 1);
     const { Engine } = await import('../src/engine.js');
     const { Metrics } = await import('../src/metrics/registry.js');
     const { loadConfig } = await import('../src/config/load.js');
@@ -159,7 +159,7 @@ describe('lock_blocker', () => {
     const f = fixture();
     const chain = await makeChain(f);
     const loner = await f.openSession({ role: chain.roles.c, state: 'idle in transaction' });
-    await new Promise((r) => setTimeout(r, 1200));
+    await f.waitForAge([chain.a.pid, loner.pid], 1);
     const path = join(dir, `${f.prefix}-owb.json`);
     writeFileSync(path, JSON.stringify({ mode: 'enforce', policies: [{ name: 'iit', kind: 'idle_in_transaction', maxIdle: '1s', onlyWhenBlocking: true, match: { roles: [`${f.prefix}_*`] } }] }));
     const out = JSON.parse((await cli([...base(), '--config', path, 'run', '--once'])).stdout) as RunOutput;
@@ -240,7 +240,7 @@ describe('prepared transactions', () => {
     const done = waiters.map((c) => c.query('update t set v = v + 1 where id = 1').catch((e: unknown) => e));
     try {
       await waitFor(async () => (await admin.query(`select 1 from pg_stat_activity where pid = any($1) and wait_event_type = 'Lock'`, [waiters.map(pid)])).rowCount === 2, 'both waiters to wait');
-      await new Promise((r) => setTimeout(r, 1200));
+      await waitForLockWaitAge(admin, waiters.map(pid), 1);
 
       const locks = await cli(['--database-url', url, '--json', 'locks']);
       const graph = JSON.parse(locks.stdout) as LockGraph;

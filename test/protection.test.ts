@@ -51,7 +51,7 @@ describe('pgwarden never acts on itself', () => {
         { name: 'idle', kind: 'idle_session', maxIdle: '1s', match: { roles: [`${f.prefix}_*`] } },
       ],
     });
-    await new Promise((r) => setTimeout(r, 1100));
+    await f.waitForAge([replica.pid, leaver.pid], 1);
     const result = await cli(['--database-url', admin.url(), '--log-level', 'error', '--config', config, '--json', 'run', '--once']);
     const out = JSON.parse(result.stdout) as RunOutput;
     expect(out.actions.filter((a) => a.role === admin.role)).toEqual([]);
@@ -159,7 +159,7 @@ describe('signal rights', () => {
     const boss = await f.createRole(f.name('boss'), 'superuser');
     const db = await f.createDatabase(f.name('db'));
     const tx = await f.openSession({ role: boss, database: db, state: 'idle in transaction' });
-    await new Promise((r) => setTimeout(r, 1100));
+    await f.waitForAge([tx.pid], 1);
     const config = writeConfig({
       mode: 'enforce',
       exempt: { superusers: false },
@@ -200,7 +200,7 @@ describe('signal rights', () => {
     const app = await f.createRole(f.name('app'));
     await f.sql(`grant ${quoteIdent(app)} to ${quoteIdent(w.role)} with inherit false`);
     const tx = await f.openSession({ role: app, state: 'idle in transaction' });
-    await new Promise((r) => setTimeout(r, 1100));
+    await f.waitForAge([tx.pid], 1);
     const config = writeConfig({ mode: 'enforce', policies: [{ name: 'iit', kind: 'idle_in_transaction', maxIdle: '1s', match: { roles: [app] } }] });
     const run = await cli(['--database-url', w.url(), '--log-level', 'error', '--json', '--config', config, 'run', '--once']);
     const out = JSON.parse(run.stdout) as RunOutput;

@@ -36,7 +36,7 @@ describe('several targets', () => {
     const f = fixture();
     const app = await f.createRole(f.name('app'));
     const victim = await f.openSession({ role: app, state: 'idle in transaction' });
-    await new Promise((r) => setTimeout(r, 1100));
+    await f.waitForAge([victim.pid], 1);
     const config = join(dir, `${f.prefix}.json`);
     writeFileSync(
       config,

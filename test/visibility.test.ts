@@ -53,7 +53,8 @@ describe('without pg_read_all_stats', () => {
     const scene = await pileUp(f);
     const w = await blindWarden(f, [scene.x]);
     try {
-      await new Promise((r) => setTimeout(r, 1100));
+      // x's idle transaction past the plan's 1 s limit: what it cannot see would be a violation.
+      await f.waitForAge([scene.holder.pid], 1);
       const as = ['--database-url', w.url(), '--log-level', 'error'];
       const sessions = await cli([...as, 'sessions', '--role', scene.x]);
       expect(sessions.code).toBe(0);
@@ -115,7 +116,7 @@ describe('without pg_read_all_stats', () => {
     // w sees the waiter (it has y's privileges), not the root x.
     await f.sql(`grant ${quoteIdent(scene.y)} to ${quoteIdent(w.role)}`);
     try {
-      await new Promise((r) => setTimeout(r, 1100));
+      await f.waitForLockWait([scene.waiter.pid], 1);
       const config = writeConfig({ mode: 'enforce', policies: [{ name: 'lb', kind: 'lock_blocker', maxBlocked: '1s' }] });
       const result = await cli(['--database-url', w.url(), '--log-level', 'error', '--config', config, '--json', 'run', '--once']);
       const out = JSON.parse(result.stdout) as RunOutput;
@@ -143,7 +144,11 @@ describe('without pg_read_all_stats', () => {
       }, 'pgwarden_sessions_hidden above 0');
       // x's and y's backends at least (other tests' may be hidden too)
       expect(Number(/pgwarden_sessions_hidden\{target="default"\} (\d+)/.exec(text)?.[1])).toBeGreaterThanOrEqual(2);
-      await new Promise((r) => setTimeout(r, 1500)); // more ticks: still one warning
+      // More ticks: two more finished runs than when the gauge was first seen, so at least one whole
+      // run (and its snapshot) after the one that warned. Still one warning.
+      const runs = (t: string) => Number(/pgwarden_policy_run_duration_seconds_count\{target="default",policy="iit"\} (\d+)/.exec(t)?.[1] ?? 0);
+      const seen = runs(text);
+      await waitFor(async () => runs(await daemon.metrics()) >= seen + 2, 'more ticks');
       const warnings = daemon.log().filter((l) => typeof l.msg === 'string' && /hidden from pgwarden's role/.test(l.msg));
       expect(warnings).toHaveLength(1);
       expect(warnings[0]).toMatchObject({ level: 'warn', target: 'default' });

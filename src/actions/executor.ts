@@ -74,18 +74,23 @@ export async function signalEach(db: TargetDb, requests: readonly SignalRequest[
 }
 
 /**
- * Sends every `planned` action of one policy run in one round trip and sets each result:
- * `done` (signal sent), `gone` (no longer matched, or vanished), `failed` (the statement failed).
+ * Sends every `planned` action of one policy run in one round trip and returns the actions with
+ * their outcomes, in order — new objects, the plans are not touched: `done` (signal sent), `gone`
+ * (no longer matched, or vanished), `failed` (the statement failed); the others as planned.
  * All plans of one run share one re-check (same policy).
  */
-export async function executeSessionActions(db: TargetDb, plans: readonly SessionActionPlan[]): Promise<void> {
+export async function executeSessionActions(db: TargetDb, plans: readonly SessionActionPlan[]): Promise<SessionActionPlan[]> {
   const due = plans.filter((p) => p.result === 'planned');
   const first = due[0];
-  if (!first) return;
+  if (!first) return [...plans];
   const outcomes = await signalEach(
     db,
     due.map((p) => ({ pid: p.violation.session.pid, backendStartUs: p.violation.session.backendStartUs, action: p.action })),
     first.violation.recheck,
   );
-  due.forEach((plan, i) => Object.assign(plan, outcomes[i]));
+  const outcomeOf = new Map(due.map((plan, i) => [plan, outcomes[i]]));
+  return plans.map((plan) => {
+    const outcome = outcomeOf.get(plan);
+    return outcome ? { ...plan, ...outcome } : plan;
+  });
 }

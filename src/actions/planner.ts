@@ -2,6 +2,7 @@
  * The planner: applies the safety rules of DESIGN.md to a policy's violations and decides what
  * would be done. Pure: no I/O. The executor then does it (enforce) or nothing happens (dry-run).
  */
+import type { Mode } from '../config/reader.js';
 import { compileGlobs } from '../config/glob.js';
 import type { Identity, Session } from '../db/snapshot.js';
 import type { SessionViolation } from '../policies/types.js';
@@ -80,6 +81,8 @@ export interface SessionPlanInput {
   readonly ownPids: ReadonlySet<number>;
   /** pgwarden on the target (from the same snapshot as the violations). */
   readonly self: SelfRoles;
+  /** The run's mode and leadership; absent: plans only (nothing skipped for leadership). */
+  readonly acting?: Acting;
 }
 
 export interface SessionPlan {
@@ -108,32 +111,61 @@ export function planSessionActions(input: SessionPlanInput): SessionPlan {
     const refused = unactionable(violation.session);
     actions.push(refused !== null ? { violation, action, sql, result: 'failed', detail: refused } : { violation, action, sql, result: 'planned' });
   }
-  const breaker = limitPlans(actions, input.maxActionsPerRun, input.maxActionsPerRun, () =>
-    breakerVerdict(actions.filter((a) => a.result === 'planned').length, input.clientSessions, 'client sessions', input.safety),
+  const limited = limitPlans(actions, input.maxActionsPerRun, input.maxActionsPerRun, (capped) =>
+    breakerVerdict(capped.filter((a) => a.result === 'planned').length, input.clientSessions, 'client sessions', input.safety),
   );
-  return { violations, actions, ...(breaker ? { breaker } : {}) };
+  return { violations, actions: forActing(limited.plans, input.acting), ...(limited.breaker ? { breaker: limited.breaker } : {}) };
 }
 
 /**
- * The one cap and circuit breaker of every plan (sessions, roles, a lockout's re-read): in order,
- * planned actions past `room` are `skipped` ("cap of `cap` actions per run reached"); then when
- * `breaker` trips, every one still planned is `skipped` with its reason, which is returned.
+ * The one cap and circuit breaker of every plan (sessions, roles, a lockout's re-read), pure: in
+ * order, planned actions past `room` become `skipped` ("cap of `cap` actions per run reached");
+ * then `breaker` is asked about what is still planned, and when it trips every one still planned
+ * becomes `skipped` with its reason, which is returned too. New plan objects; the input is not touched.
  */
-export function limitPlans<T extends { result: ActionResult; detail?: string }>(
+export function limitPlans<T extends { readonly result: ActionResult; readonly detail?: string }>(
   plans: readonly T[],
   room: number,
   cap: number,
-  breaker: () => string | undefined,
-): string | undefined {
+  breaker: (capped: readonly T[]) => string | undefined,
+): { plans: T[]; breaker?: string } {
   let planned = 0;
-  for (const a of plans) {
-    if (a.result !== 'planned') continue;
-    if (planned >= room) Object.assign(a, { result: 'skipped', detail: `cap of ${cap} actions per run reached` });
-    else planned += 1;
-  }
-  const tripped = breaker();
-  if (tripped) for (const a of plans) if (a.result === 'planned') Object.assign(a, { result: 'skipped', detail: tripped });
-  return tripped;
+  const capped = plans.map((a) => {
+    if (a.result !== 'planned') return a;
+    if (planned >= room) return { ...a, result: 'skipped' as const, detail: `cap of ${cap} actions per run reached` };
+    planned += 1;
+    return a;
+  });
+  const tripped = breaker(capped);
+  if (!tripped) return { plans: capped };
+  return { plans: skipPlanned(capped, tripped), breaker: tripped };
+}
+
+/** Every `planned` one of `plans` as `skipped` with `detail`: new objects for those, the rest as they are. */
+export function skipPlanned<T extends { readonly result: ActionResult; readonly detail?: string }>(plans: readonly T[], detail: string): T[] {
+  return plans.map((a) => (a.result === 'planned' ? { ...a, result: 'skipped' as const, detail } : a));
+}
+
+/**
+ * Whether a run acts, as the planner is told it: the policy's mode, and whether this replica
+ * leads the target. Only `enforce` on a led target acts (DESIGN.md, leadership).
+ */
+export interface Acting {
+  readonly mode: Mode;
+  readonly leads: boolean;
+}
+
+/** The run executes what it planned. */
+export function acts(acting: Acting | undefined): boolean {
+  return acting !== undefined && acting.mode === 'enforce' && acting.leads;
+}
+
+/**
+ * The final plans of a run in `acting`: in enforce mode on a target another replica leads, what
+ * was planned is `skipped` with the reason; in dry-run it stays `planned` (what would be done).
+ */
+export function forActing<T extends { readonly result: ActionResult; readonly detail?: string }>(plans: readonly T[], acting: Acting | undefined): T[] {
+  return acting?.mode === 'enforce' && !acting.leads ? skipPlanned(plans, 'another replica leads') : [...plans];
 }
 
 /**

@@ -18,7 +18,7 @@ import { signalEach } from './executor.js';
 import { singleKillSql, TERMINATE_RECHECK } from '../db/kill-backends.js';
 import { grantConnectSql, holdsExplicitConnect, revokeConnectSql } from '../db/lock-database.js';
 import { loginSql, nologinSql } from '../db/role-ddl.js';
-import { breakerVerdict, isClientSession, limitPlans, protectionOf, reservedRole, unactionable, type Exemptions, type SafetyLimits, type SelfRoles } from './planner.js';
+import { breakerVerdict, forActing, isClientSession, limitPlans, protectionOf, reservedRole, unactionable, type Acting, type Exemptions, type SafetyLimits, type SelfRoles } from './planner.js';
 import type { ActionJson, ActionResult, ViolationJson } from './types.js';
 
 /** Actions only manual commands take: locking a database, and offboarding's steps. */
@@ -63,6 +63,10 @@ export interface RolePlanInput {
   readonly grants?: ReadonlyMap<string, readonly Grant[]>;
   /** The marker role of disabledWhen.memberOf: membership in it is the "disabled" flag and stays. */
   readonly keepMembershipIn?: string;
+  /** Why pgwarden's role may not alter a role (fetchAlterRefusals), for the roles it would NOLOGIN. */
+  readonly refusals?: ReadonlyMap<string, string | null>;
+  /** The run's mode and leadership; absent: plans only (nothing skipped for leadership). */
+  readonly acting?: Acting;
 }
 
 /** Roles and superusers no policy may touch. */
@@ -206,9 +210,15 @@ export function planRoleActions(input: RolePlanInput): RolePlan {
     const order = new Map(violations.map((v, i) => [v.role.role, i]));
     (byKind.get('terminate') as RoleActionPlan[]).push(...terminations.sort((a, b) => (order.get(a.role) ?? 0) - (order.get(b.role) ?? 0)));
   }
-  const actions = ROLE_ACTION_ORDER.flatMap((k) => byKind.get(k) as RoleActionPlan[]);
-  const breaker = limitPlans(actions, input.maxActionsPerRun, input.maxActionsPerRun, () => tripBreaker(actions, input));
-  return { violations, actions, reserved, ...(breaker ? { breaker } : {}) };
+  const limited = limitPlans(
+    ROLE_ACTION_ORDER.flatMap((k) => byKind.get(k) as RoleActionPlan[]),
+    input.maxActionsPerRun,
+    input.maxActionsPerRun,
+    (capped) => tripBreaker(capped, input),
+  );
+  // What pgwarden's role may not alter is failed from the plan on, and the rest of that role held back.
+  const refused = input.refusals ? refuseUnalterable(limited.plans, input.refusals).plans : limited.plans;
+  return { violations, actions: forActing(refused, input.acting), reserved, ...(limited.breaker ? { breaker: limited.breaker } : {}) };
 }
 
 /** The roles of `violations` whose sessions the policy ends (what a re-read after the lockout re-plans). */
@@ -231,26 +241,29 @@ function tripBreaker(actions: readonly RoleActionPlan[], input: RolePlanInput): 
  * fetchAlterRefusals), then holds back every other planned action of a role whose NOLOGIN failed:
  * pure, so that `plan` says what `run` would do. Returns the roles held back.
  */
-export function refuseUnalterable(plans: readonly RoleActionPlan[], refusals: ReadonlyMap<string, string | null>): Set<string> {
-  for (const p of plans) {
-    const refused = refusals.get(p.role);
-    if (p.action === 'nologin' && p.result === 'planned' && refused) Object.assign(p, { result: 'failed', detail: `cannot alter the role: ${refused} (see pgwarden doctor)` });
-  }
-  return holdBackUnlocked(plans);
+export function refuseUnalterable(plans: readonly RoleActionPlan[], refusals: ReadonlyMap<string, string | null>): { plans: RoleActionPlan[]; heldBack: Set<string> } {
+  const refused = plans.map((p) => {
+    const why = refusals.get(p.role);
+    return p.action === 'nologin' && p.result === 'planned' && why ? { ...p, result: 'failed' as const, detail: `cannot alter the role: ${why} (see pgwarden doctor)` } : p;
+  });
+  const held = holdBackUnlocked(refused);
+  return { plans: held.plans, heldBack: held.unlocked };
 }
 
 /**
  * A role whose NOLOGIN failed could log straight back in: its other planned actions are
  * `skipped`, so nothing is done to it half-way. Returns those roles.
  */
-export function holdBackUnlocked(plans: readonly RoleActionPlan[]): Set<string> {
+export function holdBackUnlocked(plans: readonly RoleActionPlan[]): { plans: RoleActionPlan[]; unlocked: Set<string> } {
   const unlocked = new Set(plans.filter((p) => p.action === 'nologin' && p.result === 'failed').map((p) => p.role));
-  for (const p of plans) {
-    if (p.result === 'planned' && p.action !== 'nologin' && unlocked.has(p.role)) {
-      Object.assign(p, { result: 'skipped', detail: 'NOLOGIN failed for this role: not acting further so it cannot reconnect in between' });
-    }
-  }
-  return unlocked;
+  return {
+    plans: plans.map((p) =>
+      p.result === 'planned' && p.action !== 'nologin' && unlocked.has(p.role)
+        ? { ...p, result: 'skipped' as const, detail: 'NOLOGIN failed for this role: not acting further so it cannot reconnect in between' }
+        : p,
+    ),
+    unlocked,
+  };
 }
 
 /** Runs a utility statement with a lock_timeout: DDL must give up rather than queue others behind it. */
@@ -313,10 +326,11 @@ export interface RoleExecution {
   /**
    * The roles whose sessions the run ends, and how: after their lockout committed, read afresh
    * (lockout.ts endSessionsAfterLock), returning the terminate actions with their results. Called
-   * once, after NOLOGIN and REVOKE CONNECT, with the roles whose NOLOGIN did not fail. Absent:
+   * once, after NOLOGIN and REVOKE CONNECT, with the roles whose NOLOGIN did not fail and the
+   * actions so far with their results. Absent:
    * the planned terminations are done as planned.
    */
-  readonly endSessions?: { readonly roles: ReadonlySet<string>; readonly end: (roles: ReadonlySet<string>) => Promise<RoleActionPlan[]> };
+  readonly endSessions?: { readonly roles: ReadonlySet<string>; readonly end: (roles: ReadonlySet<string>, done: readonly RoleActionPlan[]) => Promise<RoleActionPlan[]> };
 }
 
 /**
@@ -325,12 +339,16 @@ export interface RoleExecution {
  * commit and nobody gets back in between; then the sessions end, then privileges are revoked.
  * Never throws.
  */
-export async function executeRoleActions(db: TargetDb, plans: readonly RoleActionPlan[], execution: RoleExecution): Promise<RoleActionPlan[]> {
+export async function executeRoleActions(db: TargetDb, planned: readonly RoleActionPlan[], execution: RoleExecution): Promise<RoleActionPlan[]> {
   const { lockTimeoutMs } = execution;
+  // The outcomes are new objects, filled in step by step: the plans handed in stay as planned.
+  let plans = planned.map((p) => ({ ...p }));
   const due = (kind: RoleActionKind | ManualActionKind) => plans.filter((p) => p.action === kind && p.result === 'planned');
   await runDdlPlans(db, due('nologin'), lockTimeoutMs);
   // A role whose NOLOGIN failed could log straight back in: leave its sessions and grants alone.
-  const unlocked = holdBackUnlocked(plans);
+  const held = holdBackUnlocked(plans);
+  plans = held.plans;
+  const unlocked = held.unlocked;
   await revokeConnects(db, due('revoke_connect'), lockTimeoutMs);
   let terminations = plans.filter((p) => p.action === 'terminate');
   if (execution.endSessions) {
@@ -338,7 +356,7 @@ export async function executeRoleActions(db: TargetDb, plans: readonly RoleActio
     const ending = new Set([...execution.endSessions.roles].filter((r) => !unlocked.has(r)));
     let fresh: RoleActionPlan[] = [];
     try {
-      if (ending.size > 0) fresh = await execution.endSessions.end(ending);
+      if (ending.size > 0) fresh = await execution.endSessions.end(ending, plans);
     } catch (err) {
       // The locks are done and stay on record; the sessions could not be read to end them.
       fresh = terminations.filter((p) => ending.has(p.role));

@@ -10,8 +10,8 @@ export interface SessionActionPlan {
   readonly action: 'terminate' | 'cancel';
   /** Runnable as printed: the single-session form of the batched statement, with the same re-check. */
   readonly sql: string;
-  result: ActionResult;
-  detail?: string;
+  readonly result: ActionResult;
+  readonly detail?: string;
 }
 
 /** DESIGN.md `action` shape. */

@@ -10,7 +10,7 @@ import { auditRoleAction } from '../actions/audit.js';
 import { lockDatabasePlans } from '../actions/database-lock.js';
 import { fetchConnectGrantees } from '../db/lock-database.js';
 import { endSessionsAfterLock } from '../actions/lockout.js';
-import { NO_EXEMPTIONS, reservedRole } from '../actions/planner.js';
+import { NO_EXEMPTIONS, reservedRole, skipPlanned } from '../actions/planner.js';
 import { nologinPlan, planTerminations, refuseUnalterable, roleActionJson, runDdlPlans, type RoleActionPlan } from '../actions/role-actions.js';
 import { fetchAlterRefusals } from '../db/roles.js';
 import { fetchSessions, type Session, type Snapshot } from '../db/snapshot.js';
@@ -66,7 +66,7 @@ async function runLogout(role: string | undefined, options: LogoutOptions, globa
     if (options.database !== undefined) await requireDatabase(db, options.database);
     const snapshot = await fetchSessions(db);
     warnHidden(io, snapshot);
-    const lock: RoleActionPlan[] = [];
+    let lock: RoleActionPlan[] = [];
     if (role !== undefined && options.lock && facts?.login) lock.push(nologinPlan(db.name, 'logout', role));
     if (role === undefined && options.lock) {
       const database = options.database as string;
@@ -91,9 +91,12 @@ async function runLogout(role: string | undefined, options: LogoutOptions, globa
         },
         from.sessions,
       );
-    const preview = [...lock, ...terminations(snapshot)];
+    let preview = [...lock, ...terminations(snapshot)];
     // A NOLOGIN pgwarden's role may not make is failed now, and nothing else is done to the role.
-    if (lock.some((a) => a.action === 'nologin')) refuseUnalterable(preview, await fetchAlterRefusals(db, [role as string]));
+    if (lock.some((a) => a.action === 'nologin')) {
+      preview = refuseUnalterable(preview, await fetchAlterRefusals(db, [role as string])).plans;
+      lock = preview.slice(0, lock.length);
+    }
     // What undoes the lock: of the statements planned, or (once run) of those that were done.
     const undoOf = (plans: readonly RoleActionPlan[]) => plans.flatMap((a) => (a.restore && (a.result === 'planned' || a.result === 'done') ? [a.restore] : []));
     const undo = undoOf(lock);
@@ -120,8 +123,10 @@ async function runLogout(role: string | undefined, options: LogoutOptions, globa
     await runDdlPlans(db, lock, context.config.lockTimeoutMs);
     let kills: RoleActionPlan[];
     if (lock.some((a) => a.result === 'failed')) {
-      kills = preview.filter((a) => a.action === 'terminate');
-      for (const k of kills) if (k.result === 'planned') Object.assign(k, { result: 'skipped', detail: 'the lock failed: sessions left alone so nothing reconnects unlocked' });
+      kills = skipPlanned(
+        preview.filter((a) => a.action === 'terminate'),
+        'the lock failed: sessions left alone so nothing reconnects unlocked',
+      );
     } else {
       // Who can no longer be connected once the lock holds: whatever of theirs shows up is ended too.
       const lockedOut =

@@ -1,7 +1,6 @@
 /** What a policy run needs, handed to the session and role pipelines by the engine. */
 import type { Logger } from 'pino';
 import type { Config } from '../config/load.js';
-import type { Mode } from '../config/policies.js';
 import type { ActionJson, ViolationJson } from '../actions/types.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { RunHistory } from './history.js';
@@ -26,18 +25,4 @@ export interface RunContext {
   readonly warnings: Warnings;
   readonly readiness: Readiness;
   readonly snapshots: SnapshotReader;
-}
-
-/**
- * Whether a run in `mode` acts on `target`: in enforce mode only where this replica leads; a
- * replica that does not lead plans and reports, its planned actions `skipped` with the reason
- * (DESIGN.md, leadership).
- */
-export function mayAct(context: RunContext, target: string, mode: Mode, actions: readonly { result: string; detail?: string }[]): boolean {
-  if (mode !== 'enforce') return false;
-  if (context.readiness.leads(target)) return true;
-  for (const a of actions) {
-    if (a.result === 'planned') Object.assign(a, { result: 'skipped', detail: 'another replica leads' });
-  }
-  return false;
 }

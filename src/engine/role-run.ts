@@ -7,12 +7,11 @@
 import type { Mode, Policy } from '../config/policies.js';
 import { auditRestorePoints, auditRoleAction } from '../actions/audit.js';
 import { endSessionsAfterLock } from '../actions/lockout.js';
-import { breakerVerdict, countClientSessions, limitPlans } from '../actions/planner.js';
+import { acts, breakerVerdict, countClientSessions, limitPlans } from '../actions/planner.js';
 import {
   executeRoleActions,
   planRoleActions,
   planTerminations,
-  refuseUnalterable,
   roleActionJson,
   roleViolationJson,
   rolesToEnd,
@@ -24,7 +23,7 @@ import { fetchAlterRefusals, fetchConnectableDatabases } from '../db/roles.js';
 import type { RoleSnapshot } from '../db/snapshot.js';
 import { evaluateRolePolicy, keptMembership, recordRolePolicy } from '../policies/registry.js';
 import type { RoleViolation } from '../policies/types.js';
-import { mayAct, type RunContext, type RunReport } from './context.js';
+import type { RunContext, RunReport } from './context.js';
 import type { Snapshots } from './snapshots.js';
 
 /** Login roles of a snapshot (the role circuit breaker's denominator), counted without a copy. */
@@ -51,8 +50,15 @@ export async function runRolePolicy(context: RunContext, db: TargetDb, policy: P
   const ineffective = context.history.ineffective(db.name, policy.name);
   const { exempt, safety } = context.config.settings;
   const kept = keptMembership(policy);
+  // What pgwarden's role may not alter is failed from the plan on (and the rest of that role held
+  // back). A superuser may alter any role: no question to ask, no round trip.
+  const locking = roles.self.superuser ? [] : violations.filter((v) => v.role.login && v.actions.includes('nologin')).map((v) => v.role.role);
+  const refusals = locking.length > 0 ? await fetchAlterRefusals(db, locking) : undefined;
+  const acting = { mode, leads: context.readiness.leads(db.name) };
   const plan = planRoleActions({
     violations,
+    acting,
+    ...(refusals ? { refusals } : {}),
     sessions,
     connectable,
     maxActionsPerRun: policy.maxActionsPerRun,
@@ -65,20 +71,16 @@ export async function runRolePolicy(context: RunContext, db: TargetDb, policy: P
     ...(grants ? { grants: grants.grants } : {}),
     ...(kept !== undefined ? { keepMembershipIn: kept } : {}),
   });
-  // What pgwarden's role may not alter is failed from the plan on (and the rest of that role held
-  // back). A superuser may alter any role: no question to ask, no round trip.
-  const locking = roles.self.superuser ? [] : plan.actions.filter((a) => a.action === 'nologin' && a.result === 'planned').map((a) => a.role);
-  if (locking.length > 0) refuseUnalterable(plan.actions, await fetchAlterRefusals(db, locking));
   for (const { role, reason } of plan.reserved) {
     context.warnings.give(`reserved/${db.name}/${policy.name}/${role}`, db.name, `policy ${policy.name}: role ${JSON.stringify(role)} is ${reason}: pgwarden never acts on it (skipped)`);
   }
   let actions = plan.actions;
-  if (mayAct(context, db.name, mode, plan.actions)) {
+  if (acts(acting)) {
     auditRestorePoints(context.audit, policy.kind, plan.actions);
     const ending = plan.breaker ? new Set<string>() : rolesToEnd(plan.violations);
     actions = await executeRoleActions(db, plan.actions, {
       lockTimeoutMs: context.config.lockTimeoutMs,
-      endSessions: { roles: ending, end: (endingNow) => endRoleSessions(context, db, policy, endingNow, plan.violations, plan.actions) },
+      endSessions: { roles: ending, end: (endingNow, done) => endRoleSessions(context, db, policy, endingNow, plan.violations, done) },
     });
   }
   for (const a of actions) {
@@ -114,11 +116,11 @@ function endRoleSessions(
     read: () => context.snapshots.sessions(db),
     plan: (snapshot) => {
       const kills = planTerminations({ target: db.name, policy: policy.name, roles, exempt, ownPids: db.ownPids, self: snapshot.self }, snapshot.sessions);
-      const breaker = limitPlans(kills, room, policy.maxActionsPerRun, () =>
-        breakerVerdict(kills.filter((k) => k.result === 'planned').length, countClientSessions(snapshot.sessions, db.ownPids), 'client sessions', safety),
+      const limited = limitPlans(kills, room, policy.maxActionsPerRun, (capped) =>
+        breakerVerdict(capped.filter((k) => k.result === 'planned').length, countClientSessions(snapshot.sessions, db.ownPids), 'client sessions', safety),
       );
-      if (breaker) context.log.error({ target: db.name, policy: policy.name }, breaker);
-      return kills;
+      if (limited.breaker) context.log.error({ target: db.name, policy: policy.name }, limited.breaker);
+      return limited.plans;
     },
     lockedOut: (s) => lockedOut.has(s.role ?? ''),
   });

@@ -6,15 +6,16 @@
 import type { Mode, Policy } from '../config/policies.js';
 import { auditSessionAction } from '../actions/audit.js';
 import { executeSessionActions } from '../actions/executor.js';
-import { countClientSessions, planSessionActions } from '../actions/planner.js';
+import { acts, countClientSessions, planSessionActions } from '../actions/planner.js';
 import { sessionActionJson, sessionViolationJson } from '../actions/types.js';
 import type { TargetDb } from '../db/pool.js';
 import type { Snapshot } from '../db/snapshot.js';
 import { evaluateSessionPolicy, remembersCancels } from '../policies/registry.js';
-import { mayAct, type RunContext, type RunReport } from './context.js';
+import type { RunContext, RunReport } from './context.js';
 
 export async function runSessionPolicy(context: RunContext, db: TargetDb, policy: Policy, snapshot: Snapshot, mode: Mode): Promise<RunReport> {
   const { exempt, safety, audit: auditSettings } = context.config.settings;
+  const acting = { mode, leads: context.readiness.leads(db.name) };
   const violations = evaluateSessionPolicy(snapshot, policy, context.history.of(db.name, policy.name));
   const plan = planSessionActions({
     violations,
@@ -24,11 +25,12 @@ export async function runSessionPolicy(context: RunContext, db: TargetDb, policy
     safety,
     ownPids: db.ownPids,
     self: snapshot.self,
+    acting,
   });
-  if (mayAct(context, db.name, mode, plan.actions)) await executeSessionActions(db, plan.actions);
-  if (remembersCancels(policy)) context.history.rememberCancels(db.name, policy.name, plan.actions);
+  const actions = acts(acting) ? await executeSessionActions(db, plan.actions) : plan.actions;
+  if (remembersCancels(policy)) context.history.rememberCancels(db.name, policy.name, actions);
   const line = { target: db.name, policy: policy.name, kind: policy.kind, dryRun: mode === 'dry-run', query: { include: auditSettings.includeQuery, maxLength: auditSettings.queryMaxLength } };
-  for (const action of plan.actions) {
+  for (const action of actions) {
     context.metrics.countAction(db.name, policy.name, action.action, action.result);
     auditSessionAction(context.audit, line, action);
   }
@@ -38,5 +40,5 @@ export async function runSessionPolicy(context: RunContext, db: TargetDb, policy
   const stuck = plan.violations.filter((v) => v.condition === 'prepared');
   if (stuck.length > 0) context.warnings.give(key, db.name, `policy ${policy.name}: ${stuck.map((v) => v.reason).join('; ')}`);
   else context.warnings.clear(key);
-  return { violations: plan.violations.map(sessionViolationJson), actions: plan.actions.map(sessionActionJson) };
+  return { violations: plan.violations.map(sessionViolationJson), actions: actions.map(sessionActionJson) };
 }

@@ -45,12 +45,14 @@ describe('executeSessionActions', () => {
     const f = fixture();
     const role = await f.createRole(f.name('app'));
     const sessions = await Promise.all([1, 2, 3].map(() => f.openSession({ role, state: 'idle in transaction' })));
-    await new Promise((r) => setTimeout(r, 1100));
+    await f.waitForAge(sessions.map((s) => s.pid), 1);
     db = testTarget();
     const plan = await planIdleInTransaction(db, f.prefix);
     expect(plan.actions).toHaveLength(3);
-    await executeSessionActions(db, plan.actions);
-    expect(plan.actions.map((a) => a.result)).toEqual(['done', 'done', 'done']);
+    const done = await executeSessionActions(db, plan.actions);
+    expect(done.map((a) => a.result)).toEqual(['done', 'done', 'done']);
+    // New outcome objects: the plans stay as the planner made them.
+    expect(plan.actions.map((a) => a.result)).toEqual(['planned', 'planned', 'planned']);
     for (const s of sessions) await waitFor(async () => !(await f.alive(s.pid)), `pid ${s.pid} to end`);
   });
 
@@ -60,7 +62,7 @@ describe('executeSessionActions', () => {
     const changed = await f.openSession({ role, state: 'idle in transaction' });
     const reused = await f.openSession({ role, state: 'idle in transaction' });
     const victim = await f.openSession({ role, state: 'idle in transaction' });
-    await new Promise((r) => setTimeout(r, 1100));
+    await f.waitForAge([changed.pid, reused.pid, victim.pid], 1);
     db = testTarget();
     const plan = await planIdleInTransaction(db, f.prefix);
     expect(plan.actions).toHaveLength(3);
@@ -71,8 +73,8 @@ describe('executeSessionActions', () => {
     Object.assign(stale, {
       violation: { ...stale.violation, session: { ...stale.violation.session, backendStartUs: String(BigInt(stale.violation.session.backendStartUs!) - 1n) } },
     });
-    await executeSessionActions(db, plan.actions);
-    const result = new Map(plan.actions.map((a) => [a.violation.session.pid, a.result]));
+    const done = await executeSessionActions(db, plan.actions);
+    const result = new Map(done.map((a) => [a.violation.session.pid, a.result]));
     expect(result.get(changed.pid)).toBe('gone');
     expect(result.get(reused.pid)).toBe('gone');
     expect(result.get(victim.pid)).toBe('done');
@@ -85,13 +87,13 @@ describe('executeSessionActions', () => {
     const f = fixture();
     const role = await f.createRole(f.name('app'));
     const running = await f.openSession({ role, state: 'active' });
-    await new Promise((r) => setTimeout(r, 1100));
+    await f.waitForAge([running.pid], 1, 'query_start');
     db = testTarget();
     const policy: LongQueryPolicy = { ...common, name: 'lq', kind: 'long_query', maxDurationSeconds: 1, action: 'cancel', escalateAfterSeconds: undefined, match: only(f.prefix) };
     const snapshot = await fetchSessions(db);
     const plan = planSessionActions({ violations: longQuery(snapshot, policy, EMPTY_HISTORY), maxActionsPerRun: 50, clientSessions: 100, exempt, safety, ownPids: db.ownPids, self: snapshot.self });
-    await executeSessionActions(db, plan.actions);
-    expect(plan.actions.map((a) => [a.action, a.result])).toEqual([['cancel', 'done']]);
+    const done = await executeSessionActions(db, plan.actions);
+    expect(done.map((a) => [a.action, a.result])).toEqual([['cancel', 'done']]);
     await waitFor(async () => {
       const { rows } = await f.sql<{ state: string }>('select state from pg_stat_activity where pid = $1', [running.pid]);
       return rows[0]?.state === 'idle';
@@ -103,7 +105,7 @@ describe('executeSessionActions', () => {
     const f = fixture();
     const role = await f.createRole(f.name('app'));
     const s = await f.openSession({ role, state: 'idle in transaction' });
-    await new Promise((r) => setTimeout(r, 1100));
+    await f.waitForAge([s.pid], 1);
     db = testTarget();
     const plan = await planIdleInTransaction(db, f.prefix);
     const sql = plan.actions[0]!.sql;

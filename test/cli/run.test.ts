@@ -11,8 +11,6 @@ import { testDatabaseUrl, useFixture, waitFor, type Fixture } from '../support/f
 const fixture = useFixture('run');
 const writeConfig = useConfigFiles('run');
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** Every policy of these tests only ever sees this fixture's roles. */
 function scoped(f: Fixture, policy: Record<string, unknown>): Record<string, unknown> {
   return { schedule: '* * * * * *', match: { roles: [`${f.prefix}_*`] }, ...policy };
@@ -37,7 +35,9 @@ describe('run --once', () => {
     const spareRole = await f.openSession({ role: exemptRole, state: 'idle in transaction' });
     const spareApp = await f.openSession({ role: app, state: 'idle in transaction', application: `${f.prefix}-backup` });
     const spareSu = await f.openSession({ role: su, state: 'idle in transaction' });
-    await sleep(2200);
+    // Every session but `fresh` past the 2 s limits (the spared ones too: spared, not too young).
+    await f.waitForAge([victimTx, victimAborted, victimIdle, impostor, spareRole, spareApp, spareSu].map((s) => s.pid), 2, 'state_change');
+    await f.waitForAge([slow.pid], 2, 'query_start');
     const fresh = await f.openSession({ role: app, state: 'idle in transaction' });
 
     const config = writeConfig({
@@ -75,7 +75,7 @@ describe('run --once', () => {
     const f = fixture();
     const app = await f.createRole(f.name('app'));
     const sessions = await Promise.all([0, 1].map(() => f.openSession({ role: app, state: 'idle in transaction' })));
-    await sleep(1200);
+    await f.waitForAge(sessions.map((s) => s.pid), 1);
     const config = writeConfig({ policies: [scoped(f, { name: 'iit', kind: 'idle_in_transaction', maxIdle: '1s', mode: 'enforce' })] });
     const plan = await runJson(['--config', config, 'plan', '--exit-code']);
     expect(plan.code).toBe(3);
@@ -95,12 +95,13 @@ describe('run --once', () => {
   it('holds the cap per run, oldest first, and the circuit breaker', async () => {
     const f = fixture();
     const app = await f.createRole(f.name('app'));
+    // Ages 0.3 s apart by the server's clock, so that "oldest first" has one answer.
     const oldest = await f.openSession({ role: app, state: 'idle in transaction' });
-    await sleep(300);
+    await f.waitForAge([oldest.pid], 0.3);
     const middle = await f.openSession({ role: app, state: 'idle in transaction' });
-    await sleep(300);
+    await f.waitForAge([middle.pid], 0.3);
     const newest = await f.openSession({ role: app, state: 'idle in transaction' });
-    await sleep(1100);
+    await f.waitForAge([oldest.pid, middle.pid, newest.pid], 1);
 
     const breaker = writeConfig({
       safety: { minActions: 1, maxFraction: 0.01 },
@@ -126,7 +127,7 @@ describe('run --once', () => {
     const app = await f.createRole(f.name('app'));
     const tx = await f.openSession({ role: app, state: 'idle in transaction' });
     const idle = await f.openSession({ role: app, state: 'idle' });
-    await sleep(1200);
+    await f.waitForAge([tx.pid, idle.pid], 1);
     const config = writeConfig({
       mode: 'dry-run',
       policies: [

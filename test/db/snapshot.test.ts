@@ -42,7 +42,10 @@ describe('fetchSessions', () => {
     const inTx = await f.openSession({ role, state: 'idle in transaction' });
     const aborted = await f.openSession({ role, state: 'idle in transaction (aborted)' });
     const active = await f.openSession({ role, state: 'active' });
-    await new Promise((r) => setTimeout(r, 1100));
+    // The three ages asserted below, each past 1 s by the server's clock.
+    await f.waitForAge([idle.pid], 1, 'state_change');
+    await f.waitForAge([inTx.pid], 1, 'xact_start');
+    await f.waitForAge([active.pid], 1, 'query_start');
 
     db = testTarget();
     const snapshot = await fetchSessions(db);

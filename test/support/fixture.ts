@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterEach, beforeEach, inject } from 'vitest';
 import { quoteIdent, quoteLiteral } from '../../src/db/quote.js';
+import type { AgeColumn } from '../../src/policies/types.js';
 
 /** The URL of the server under test (see global-setup.ts). */
 export function testDatabaseUrl(): string {
@@ -59,6 +60,68 @@ export async function waitFor<T>(check: () => Promise<T | undefined | false | nu
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** Something that runs a parameterized query: a pg.Client on any server (the fixture's admin, or a throwaway server's). */
+type Queryable = Pick<pg.Client, 'query'>;
+
+/** The pg_stat_activity column an age is measured from, as SQL: from this list only, never from the caller's text. */
+const AGE_COLUMN_SQL: Readonly<Record<AgeColumn, string>> = {
+  state_change: 'state_change',
+  query_start: 'query_start',
+  xact_start: 'xact_start',
+  backend_start: 'backend_start',
+};
+
+/**
+ * Waits until every backend in `pids` is more than `seconds` (seconds, fractions allowed) old,
+ * measured from `column` of pg_stat_activity by the server's clock — as the snapshot measures a
+ * session's age (src/db/snapshot.ts: one clock_timestamp() per snapshot, taken later than this
+ * poll) and as a policy compares it with its limit (strictly greater: src/policies/session-rule.ts).
+ * So once this returns, a policy whose limit is `seconds` sees these sessions past it, however
+ * fast or slow the test machine is; no wall-clock sleep guesses how long that takes.
+ */
+export async function waitForSessionAge(
+  client: Queryable,
+  pids: readonly number[],
+  seconds: number,
+  column: AgeColumn = 'state_change',
+  timeoutMs = seconds * 1000 + 10_000,
+): Promise<void> {
+  const since = AGE_COLUMN_SQL[column];
+  await waitFor(
+    async () => {
+      const { rows } = await client.query<{ n: number }>(
+        `select count(*)::int as n from pg_stat_activity
+         where pid = any($1::int[]) and clock_timestamp() - ${since} > make_interval(secs => $2::float8)`,
+        [pids, seconds],
+      );
+      return rows[0]?.n === pids.length;
+    },
+    `pids ${pids.join(', ')} to be more than ${seconds}s past ${column} by the server's clock`,
+    timeoutMs,
+  );
+}
+
+/**
+ * Waits until every backend in `pids` has waited on a lock for more than `seconds` (seconds),
+ * by the server's clock: the wait lock_blocker's maxBlocked is compared with (strictly greater) —
+ * the earliest pg_locks.waitstart of the backend's ungranted locks, as src/db/locks.ts reads it.
+ */
+export async function waitForLockWaitAge(client: Queryable, pids: readonly number[], seconds: number, timeoutMs = seconds * 1000 + 10_000): Promise<void> {
+  await waitFor(
+    async () => {
+      const { rows } = await client.query<{ n: number }>(
+        `select count(*)::int as n
+         from (select pid, min(waitstart) as waitstart from pg_locks where not granted and pid = any($1::int[]) group by pid) w
+         where clock_timestamp() - w.waitstart > make_interval(secs => $2::float8)`,
+        [pids, seconds],
+      );
+      return rows[0]?.n === pids.length;
+    },
+    `pids ${pids.join(', ')} to have waited on a lock more than ${seconds}s by the server's clock`,
+    timeoutMs,
+  );
 }
 
 export class Fixture {
@@ -145,6 +208,20 @@ export class Fixture {
       return rows[0]?.state === state;
     }, `session ${pid} to be ${state}`);
     return { client, pid, running };
+  }
+
+  /**
+   * Waits until every session in `pids` is more than `seconds` (seconds) old by the server's clock,
+   * measured from `column` as the policy kinds do (waitForSessionAge): in place of a sleep before
+   * a policy with that limit runs.
+   */
+  async waitForAge(pids: readonly number[], seconds: number, column: AgeColumn = 'state_change'): Promise<void> {
+    await waitForSessionAge(await this.admin(), pids, seconds, column);
+  }
+
+  /** Waits until every session in `pids` has waited on a lock more than `seconds` (seconds) by the server's clock (waitForLockWaitAge). */
+  async waitForLockWait(pids: readonly number[], seconds: number): Promise<void> {
+    await waitForLockWaitAge(await this.admin(), pids, seconds);
   }
 
   /** Is the backend still there? */
