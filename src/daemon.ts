@@ -68,7 +68,8 @@ export async function startDaemon(options: DaemonOptions): Promise<DaemonHandle>
     logger: log,
   });
   releasers.add('http server', () => http.close());
-  for (const [db, lock] of locks) releasers.add(`leader lock of ${db.name}`, () => lock.close());
+  // All at once: one target's vanished peer must not keep the other targets' locks held.
+  releasers.add('leader locks', () => Promise.all(locks.map(([, lock]) => lock.close())));
   log.info({ host: http.host, port: http.port, policies: policies.map((p) => p.name), mode: config.mode }, 'pgwarden started');
   // What pgwarden's role lacks on each target (as `pgwarden doctor` says), logged once; not awaited.
   for (const db of options.targets) void logCapabilities(db, config, logger);
@@ -85,7 +86,6 @@ export async function startDaemon(options: DaemonOptions): Promise<DaemonHandle>
   const running = new Set<Promise<unknown>>();
   let abandoned = false;
   releasers.add('running actions', async () => {
-    log.info('waiting for running actions');
     const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), config.shutdownTimeoutMs).unref());
     const finished = await Promise.race([Promise.allSettled([...running]).then(() => 'finished' as const), timeout]);
     abandoned = finished === 'timeout';
@@ -118,7 +118,7 @@ export async function startDaemon(options: DaemonOptions): Promise<DaemonHandle>
   for (const task of tasks) releasers.add(`schedule of ${task.name}`, () => task.destroy());
 
   const done = options.stopSignal.then(async (signal) => {
-    log.info({ signal }, 'stopping: no new runs');
+    log.info({ signal }, 'stopping: no new runs; waiting for running actions');
     await releasers.releaseAll((name, err) => log.error({ err: coerceError(err), step: name }, 'stop step failed'));
     log.info('stopped');
     return { abandoned };

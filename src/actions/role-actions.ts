@@ -63,7 +63,7 @@ export interface RolePlanInput {
   readonly grants?: ReadonlyMap<string, readonly Grant[]>;
   /** The marker role of disabledWhen.memberOf: membership in it is the "disabled" flag and stays. */
   readonly keepMembershipIn?: string;
-  /** Why pgwarden's role may not alter a role (fetchAlterRefusals), for the roles it would NOLOGIN. */
+  /** Why pgwarden's role may not alter a role (fetchAlterRefusals), asked of the NOLOGINs a plan without it left planned. */
   readonly refusals?: ReadonlyMap<string, string | null>;
   /** The run's mode and leadership; absent: plans only (nothing skipped for leadership). */
   readonly acting?: Acting;

@@ -7,16 +7,16 @@
  */
 import { quoteIdent, quoteLiteral } from './quote.js';
 
-/** A predefined role's name: reserved (no user role starts with pg_), never needs quoting. */
-const PREDEFINED_ROLE = /^pg_[a-z0-9_]+$/;
+/** The predefined roles doctor asks for: printed bare, as the PostgreSQL documentation writes them. */
+const PREDEFINED = new Set(['pg_read_all_stats', 'pg_signal_backend']);
 
 /**
- * `GRANT <role> TO <member> [WITH <options>]`. `role` is written as is when it is a predefined
- * role (`pg_signal_backend`: a name that never needs quoting), else quoted; `options` as the
+ * `GRANT <role> TO <member> [WITH <options>]`. `role` is written as is when it is one of the
+ * predefined roles doctor asks for (`pg_signal_backend`), else quoted; `options` as the
  * server takes them (`ADMIN OPTION, INHERIT FALSE, SET FALSE`, `INHERIT TRUE`, …).
  */
 export function grantRoleFix(role: string, member: string, options?: string): string {
-  return `GRANT ${PREDEFINED_ROLE.test(role) ? role : quoteIdent(role)} TO ${quoteIdent(member)}${options ? ` WITH ${options}` : ''}`;
+  return `GRANT ${PREDEFINED.has(role) ? role : quoteIdent(role)} TO ${quoteIdent(member)}${options ? ` WITH ${options}` : ''}`;
 }
 
 /** `ALTER ROLE <role> <options>`, options as the server takes them (`CREATEROLE`, `LOGIN CONNECTION LIMIT 5`, …). */

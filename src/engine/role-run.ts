@@ -50,15 +50,10 @@ export async function runRolePolicy(context: RunContext, db: TargetDb, policy: P
   const ineffective = context.history.ineffective(db.name, policy.name);
   const { exempt, safety } = context.config.settings;
   const kept = keptMembership(policy);
-  // What pgwarden's role may not alter is failed from the plan on (and the rest of that role held
-  // back). A superuser may alter any role: no question to ask, no round trip.
-  const locking = roles.self.superuser ? [] : violations.filter((v) => v.role.login && v.actions.includes('nologin')).map((v) => v.role.role);
-  const refusals = locking.length > 0 ? await fetchAlterRefusals(db, locking) : undefined;
   const acting = { mode, leads: context.readiness.leads(db.name) };
-  const plan = planRoleActions({
+  const input = {
     violations,
     acting,
-    ...(refusals ? { refusals } : {}),
     sessions,
     connectable,
     maxActionsPerRun: policy.maxActionsPerRun,
@@ -70,7 +65,13 @@ export async function runRolePolicy(context: RunContext, db: TargetDb, policy: P
     knownIneffective: ineffective,
     ...(grants ? { grants: grants.grants } : {}),
     ...(kept !== undefined ? { keepMembershipIn: kept } : {}),
-  });
+  };
+  const draft = planRoleActions(input);
+  // What pgwarden's role may not alter is failed from the plan on (and the rest of that role held
+  // back): asked only of the NOLOGINs still planned after protection, cap and breaker, then planned
+  // again with the answer (pure: no second read). A superuser may alter any role: no question, no round trip.
+  const locking = roles.self.superuser ? [] : draft.actions.filter((a) => a.action === 'nologin' && a.result === 'planned').map((a) => a.role);
+  const plan = locking.length > 0 ? planRoleActions({ ...input, refusals: await fetchAlterRefusals(db, locking) }) : draft;
   for (const { role, reason } of plan.reserved) {
     context.warnings.give(`reserved/${db.name}/${policy.name}/${role}`, db.name, `policy ${policy.name}: role ${JSON.stringify(role)} is ${reason}: pgwarden never acts on it (skipped)`);
   }
