@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/load.js';
 import { Metrics, rolesToKeep, smallestByValue } from '../src/metrics/registry.js';
+import { DISABLED_ROLE_SESSIONS } from '../src/policies/disabled-role.js';
 import type { RoleInfo } from '../src/db/snapshot.js';
 import { session } from './support/sessions.js';
 
@@ -40,10 +41,10 @@ describe('Metrics', () => {
     ];
     metrics.recordSessions('default', sessions, new Set());
     metrics.recordRoles('default', [role('r1', 100), role('r2', -5), role('r3', 50), role('r4', 10), role('forever', null)]);
-    metrics.recordDisabledRoleSessions('default', [
-      { role: 'd1', sessions: 1 },
-      { role: 'd2', sessions: 5 },
-      { role: 'd3', sessions: 2 },
+    metrics.recordRoleGauge(DISABLED_ROLE_SESSIONS, 'default', [
+      { role: 'd1', value: 1 },
+      { role: 'd2', value: 5 },
+      { role: 'd3', value: 2 },
     ]);
     const text = await metrics.render();
     expect(text).toContain('pgwarden_sessions{target="default",database="shop",role="a",state="idle"} 3');

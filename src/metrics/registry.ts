@@ -5,7 +5,7 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Policy } from '../config/policies.js';
-import { actionsOf, initPolicyMetrics } from '../policies/registry.js';
+import { actionsOf, initPolicyMetrics, kindRoleGauges } from '../policies/registry.js';
 import { isClientSession } from '../actions/planner.js';
 import { ACTION_RESULTS, type ActionResult } from '../actions/types.js';
 import type { RoleInfo, Session } from '../db/snapshot.js';
@@ -16,6 +16,15 @@ type Labels = Record<string, string>;
 
 /** Label value every role past the per-metric cap is folded into. */
 export const OTHER_ROLE = '_other';
+
+/**
+ * A per-role gauge a policy kind owns (labels target and role): its name and help are the kind's,
+ * declared in its module; the registry creates it at start whatever is configured.
+ */
+export interface RoleGaugeSpec {
+  readonly name: string;
+  readonly help: string;
+}
 
 /** Options of the metrics (configuration `metrics.*`). */
 export interface MetricsOptions {
@@ -132,11 +141,11 @@ export class Metrics {
   readonly buildInfo: Gauge;
   readonly roleValidUntil: Gauge;
   readonly rolesExpiring: Gauge;
-  readonly disabledRoleSessions: Gauge;
   readonly #sessionSeries: TargetSeries;
   readonly #oldestSeries: TargetSeries;
   readonly #validUntilSeries: TargetSeries;
-  readonly #disabledSessionSeries: TargetSeries;
+  /** The kinds' per-role gauges, by name. */
+  readonly #roleGauges = new Map<string, TargetSeries>();
   readonly #foldedSeries: TargetSeries;
   readonly roleSeriesFolded: Gauge;
   readonly blockedSessions: Gauge;
@@ -228,12 +237,6 @@ export class Metrics {
       labelNames: ['target', 'policy'],
       registers,
     });
-    this.disabledRoleSessions = new Gauge({
-      name: 'pgwarden_disabled_role_sessions',
-      help: 'Client sessions still open by each disabled role.',
-      labelNames: ['target', 'role'],
-      registers,
-    });
     this.roleSeriesFolded = new Gauge({
       name: 'pgwarden_role_series_folded',
       help: 'Roles folded into role="_other" because a metric reached metrics.maxRoleSeries.',
@@ -263,7 +266,9 @@ export class Metrics {
     this.#lockWaitSeries = new TargetSeries(this.lockWaitOldest);
     this.#preparedSeries = new TargetSeries(this.preparedOldest);
     this.#validUntilSeries = new TargetSeries(this.roleValidUntil);
-    this.#disabledSessionSeries = new TargetSeries(this.disabledRoleSessions);
+    for (const spec of kindRoleGauges()) {
+      this.#roleGauges.set(spec.name, new TargetSeries(new Gauge({ name: spec.name, help: spec.help, labelNames: ['target', 'role'], registers })));
+    }
     this.#sessionSeries = new TargetSeries(this.sessions);
     this.#oldestSeries = new TargetSeries(this.sessionOldest);
   }
@@ -387,15 +392,21 @@ export class Metrics {
     this.#setFolded(target, 'pgwarden_role_valid_until_seconds', rest);
   }
 
-  /** Sessions of the roles a disabled-role run found; past the cap, `_other` sums the rest. */
-  recordDisabledRoleSessions(target: string, roles: readonly { role: string; sessions: number }[]): void {
-    const keep = rolesToKeep(roles, this.#options.maxRoleSeries, (a, b) => b.sessions - a.sessions || a.role.localeCompare(b.role));
-    const rest = roles.filter((r) => !keep.has(r.role));
-    this.#disabledSessionSeries.replace(target, [
-      ...roles.filter((r) => keep.has(r.role)).map((r) => ({ labels: { role: r.role }, value: r.sessions })),
-      ...(rest.length > 0 ? [{ labels: { role: OTHER_ROLE }, value: rest.reduce((sum, r) => sum + r.sessions, 0) }] : []),
+  /**
+   * Sets a kind's per-role gauge for `target` to `values` (its series of roles not among them go):
+   * past metrics.maxRoleSeries the largest values keep their series and `_other` sums the rest.
+   * Throws when `spec` is no kind's (kindRoleGauges): a gauge nobody declared is a programming error.
+   */
+  recordRoleGauge(spec: RoleGaugeSpec, target: string, values: readonly { role: string; value: number }[]): void {
+    const series = this.#roleGauges.get(spec.name);
+    if (!series) throw new Error(`${spec.name} is not a role gauge of any policy kind`);
+    const keep = rolesToKeep(values, this.#options.maxRoleSeries, (a, b) => b.value - a.value || a.role.localeCompare(b.role));
+    const rest = values.filter((r) => !keep.has(r.role));
+    series.replace(target, [
+      ...values.filter((r) => keep.has(r.role)).map((r) => ({ labels: { role: r.role }, value: r.value })),
+      ...(rest.length > 0 ? [{ labels: { role: OTHER_ROLE }, value: rest.reduce((sum, r) => sum + r.value, 0) }] : []),
     ]);
-    this.#setFolded(target, 'pgwarden_disabled_role_sessions', rest.length);
+    this.#setFolded(target, spec.name, rest.length);
   }
 
   countAction(target: string, policy: string, action: string, result: ActionResult): void {

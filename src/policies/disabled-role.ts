@@ -5,6 +5,7 @@
 import { ConfigError } from '../errors.js';
 import { compileGlobs } from '../config/glob.js';
 import type { ItemReader, PolicyCommon } from '../config/reader.js';
+import type { RoleGaugeSpec } from '../metrics/registry.js';
 import type { RoleKindModule } from './kind.js';
 import { membersOf, type RoleInfo, type RoleSnapshot } from '../db/snapshot.js';
 import { roleMatcher } from './match.js';
@@ -107,6 +108,12 @@ function readDisabledActions(item: ItemReader): DisabledRoleAction[] {
   return DISABLED_ROLE_ACTIONS.filter((a) => value.includes(a));
 }
 
+/** DESIGN.md `pgwarden_disabled_role_sessions`: what a lockout has still to end, per role. */
+export const DISABLED_ROLE_SESSIONS: RoleGaugeSpec = {
+  name: 'pgwarden_disabled_role_sessions',
+  help: 'Client sessions still open by each disabled role.',
+};
+
 export const disabledRoleKind: RoleKindModule<DisabledRolePolicy> = {
   kind: 'disabled_role',
   on: 'roles',
@@ -122,8 +129,9 @@ export const disabledRoleKind: RoleKindModule<DisabledRolePolicy> = {
     revokesPrivileges: policy.actions.includes('revoke_privileges'),
   }),
   keepMembershipIn: (policy) => policy.disabledWhen.memberOf,
+  roleGauges: [DISABLED_ROLE_SESSIONS],
   record: (metrics, target, _policy, violations) => {
-    metrics.recordDisabledRoleSessions(target, violations.map((v) => ({ role: v.role.role, sessions: v.role.sessions })));
+    metrics.recordRoleGauge(DISABLED_ROLE_SESSIONS, target, violations.map((v) => ({ role: v.role.role, value: v.role.sessions })));
   },
   conditionOf: (roles, policy) => {
     const members = policy.disabledWhen.memberOf === undefined ? new Set<string>() : membersOf(roles, policy.disabledWhen.memberOf);

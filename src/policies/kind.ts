@@ -7,7 +7,7 @@
  * per file is the model).
  */
 import type { ItemReader, PolicyCommon } from '../config/reader.js';
-import type { Metrics } from '../metrics/registry.js';
+import type { Metrics, RoleGaugeSpec } from '../metrics/registry.js';
 import type { RoleInfo, RoleSnapshot, Snapshot } from '../db/snapshot.js';
 import type { PolicyHistory, RoleViolation, SessionViolation } from './types.js';
 
@@ -59,6 +59,8 @@ export interface RoleKindModule<P extends PolicyBase> extends KindModuleBase<P> 
   evaluate(roles: RoleSnapshot, policy: P): RoleViolation[];
   /** A membership that marks a role as flagged and must stay when its privileges are revoked. */
   keepMembershipIn?(policy: P): string | undefined;
+  /** Its own per-role gauges (DESIGN.md's names), created at start by the metrics registry. */
+  readonly roleGauges?: readonly RoleGaugeSpec[];
   /** Records its gauges from a run's violations. */
   record?(metrics: Metrics, target: string, policy: P, violations: readonly RoleViolation[]): void;
   /**

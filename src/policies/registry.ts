@@ -3,7 +3,7 @@
  * kind by name (DESIGN.md: adding a kind is one file and one registry line).
  */
 import type { ItemReader, PolicyCommon } from '../config/reader.js';
-import type { Metrics } from '../metrics/registry.js';
+import type { Metrics, RoleGaugeSpec } from '../metrics/registry.js';
 import type { RoleInfo, RoleSnapshot, Snapshot } from '../db/snapshot.js';
 import { disabledRoleKind, type DisabledRolePolicy } from './disabled-role.js';
 import { idleInTransactionKind, type IdleInTransactionPolicy } from './idle-in-transaction.js';
@@ -90,6 +90,11 @@ export function actionsOf(policy: Policy): readonly string[] {
 /** What a policy needs of pgwarden's role. */
 export function needsOf(policy: Policy): PolicyNeeds {
   return moduleOf(policy).needs(policy);
+}
+
+/** Every kind's own per-role gauges, for the metrics registry to create at start. */
+export function kindRoleGauges(): RoleGaugeSpec[] {
+  return Object.values(MODULES).flatMap((m: KindModule<Policy>) => (m.on === 'roles' ? [...(m.roleGauges ?? [])] : []));
 }
 
 /** Creates the kind's own per-policy series at start. */
