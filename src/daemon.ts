@@ -77,6 +77,9 @@ export async function startDaemon(options: DaemonOptions): Promise<DaemonHandle>
   // A first snapshot of every target, so /readyz and pgwarden_up speak before the first tick —
   // not awaited: a target that hangs must not hold up the schedule of the others.
   for (const db of options.targets) void engine.snapshot(db).catch(() => undefined);
+  // The directories are searched now and then every `refresh`, off the policy ticks; /readyz does not wait for them.
+  engine.directories.start();
+  releasers.add('directory searches', () => engine.directories.stop());
   for (const [, lock] of locks) pollLeader(lock);
   const leaderTimer = setInterval(() => {
     for (const [, lock] of locks) pollLeader(lock);

@@ -13,7 +13,8 @@ import type { TargetDb } from './db/pool.js';
 import type { RoleSnapshot, Snapshot } from './db/snapshot.js';
 import { errorReason } from './db/pg-errors.js';
 import type { Metrics } from './metrics/registry.js';
-import { isRolePolicy, needsLocks } from './policies/registry.js';
+import { directoriesOf, groupsAskedOf, isRolePolicy, needsLocks } from './policies/registry.js';
+import { Directories } from './directory/watcher.js';
 import type { RunContext, RunReport } from './engine/context.js';
 import { RunHistory } from './engine/history.js';
 import { Readiness, type TargetState } from './engine/readiness.js';
@@ -42,6 +43,8 @@ export interface EngineOptions {
 
 export class Engine {
   readonly targets: readonly TargetDb[];
+  /** The configured directories: the daemon starts their searches, `run --once` and `plan` search first. */
+  readonly directories: Directories;
   readonly #context: RunContext;
   readonly #clock: () => number;
 
@@ -55,6 +58,11 @@ export class Engine {
       this.#clock,
     );
     const warnings = new Warnings(options.onWarning ?? ((target, message) => log.warn({ target }, message)));
+    this.directories = new Directories(options.config.directories, (name) => groupsAskedOf(options.config.policies, name), {
+      metrics: options.metrics,
+      log: options.logger.child({ component: 'directory' }),
+      clock: this.#clock,
+    });
     this.#context = {
       config: options.config,
       metrics: options.metrics,
@@ -64,6 +72,8 @@ export class Engine {
       warnings,
       readiness,
       snapshots: new SnapshotReader({ metrics: options.metrics, readiness, warnings, log }),
+      directories: this.directories,
+      clock: this.#clock,
     };
   }
 
@@ -117,7 +127,7 @@ export class Engine {
         ? await runRolePolicy(this.#context, db, policy, snapshots, mode)
         : await runSessionPolicy(this.#context, db, policy, await sessionsFor(policy, snapshots), mode);
       metrics.violations.set({ ...labels, kind: policy.kind }, report.violations.length);
-      if (report.actions.some((a) => a.result === 'failed')) metrics.errors.inc(labels);
+      if (report.error !== undefined || report.actions.some((a) => a.result === 'failed')) metrics.errors.inc(labels);
       else metrics.lastSuccess.set(labels, this.#clock() / 1000);
       return report;
     } catch (err) {
@@ -134,6 +144,10 @@ export class Engine {
    * Targets run in parallel, policies of a target one after the other.
    */
   async runAll(policies: readonly Policy[], modeFor: (policy: Policy) => Mode): Promise<RunReport & { errors: string[] }> {
+    // The directories these policies ask are searched first (each within its timeout); a failed
+    // search leaves that directory deciding nothing, and is an error of the run.
+    const asked = [...new Set(policies.flatMap((p) => directoriesOf(p).map((d) => d.name)))];
+    const directoryErrors = asked.length > 0 ? await this.directories.refresh(asked) : [];
     const reports = await Promise.all(
       this.targets.map(async (db) => {
         const due = policies.filter((p) => this.targetsOf(p).includes(db));
@@ -152,6 +166,7 @@ export class Engine {
       violations: reports.flatMap((r) => r.out.flatMap((o) => o.violations)),
       actions: reports.flatMap((r) => r.out.flatMap((o) => o.actions)),
       errors: [
+        ...directoryErrors,
         ...reports.flatMap((r) => (r.failed ? [r.failed] : [])),
         ...reports.flatMap((r) => r.out.flatMap((o) => (o.error && !r.failed ? [o.error] : []))),
       ],

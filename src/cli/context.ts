@@ -12,6 +12,10 @@ import { fetchRoleFacts, roleExists, type RoleFacts } from '../db/roles.js';
 import { hiddenSessionsWarning, type Snapshot } from '../db/snapshot.js';
 import { reservedRole } from '../actions/planner.js';
 import { createLogger } from '../log.js';
+import { Directories } from '../directory/watcher.js';
+import { Metrics } from '../metrics/registry.js';
+import { directoriesOf, groupsAskedOf } from '../policies/registry.js';
+import type { RoleSources } from '../policies/kind.js';
 import type { Io } from './io.js';
 
 /** Options every command accepts (DESIGN.md global flags). */
@@ -117,4 +121,23 @@ export async function requireActionableRole(db: TargetDb, role: string, what = '
 export function warnHidden(io: Io, snapshot: Snapshot): void {
   const warning = hiddenSessionsWarning(snapshot);
   if (warning) io.stderr.write(`pgwarden: warning: ${warning}\n`);
+}
+
+/**
+ * For a command that shows what the directories say (`roles`): the directories the policies ask,
+ * searched now (each within its timeout). A failed search is said on stderr; its directory then
+ * decides nothing (verdict `unknown`). Returns the sources a role policy is judged with.
+ */
+export async function searchDirectories(context: Context): Promise<RoleSources> {
+  const { config } = context;
+  const directories = new Directories(config.directories, (name) => groupsAskedOf(config.policies, name), {
+    metrics: new Metrics(config.settings.metrics),
+    // The command says a failure once, on stderr, below: the watcher's own log line would repeat it.
+    log: context.logger.child({ component: 'directory' }, { level: 'silent' }),
+    clock: Date.now,
+  });
+  const asked = [...new Set(config.policies.flatMap((p) => directoriesOf(p).map((d) => d.name)))];
+  for (const error of await directories.refresh(asked)) context.io.stderr.write(`pgwarden: warning: ${error}; its verdicts are unknown\n`);
+  const { exempt, safety } = config.settings;
+  return { directory: (name) => directories.view(name), exempt, safety, now: Date.now() };
 }

@@ -5,9 +5,16 @@
  * a command would hit are listed and leave the exit code alone.
  */
 import type { Command } from 'commander';
-import { COMMAND_NEEDS, doctorSettings, policiesStopped, type Check, type DoctorSettings } from '../doctor/checks.js';
+import { COMMAND_NEEDS, directoryCheck, doctorSettings, policiesStopped, type Check, type DoctorSettings } from '../doctor/checks.js';
 import { examineTarget, type TargetReport } from '../doctor/examine.js';
-import { loadContext, withTargets, type GlobalOptions } from './context.js';
+import { fetchRoles } from '../db/snapshot.js';
+import type { TargetDb } from '../db/pool.js';
+import { compileGlobs } from '../config/glob.js';
+import { roleProtection } from '../actions/role-actions.js';
+import { Directories } from '../directory/watcher.js';
+import { Metrics } from '../metrics/registry.js';
+import { directoriesOf, groupsAskedOf } from '../policies/registry.js';
+import { loadContext, withTargets, type Context, type GlobalOptions } from './context.js';
 import type { Io, TextSink } from './io.js';
 import { printJson } from './output.js';
 
@@ -70,14 +77,49 @@ function printReport(out: TextSink, report: TargetReport, settings: DoctorSettin
   out.write(`${verdictLine(report, settings)}\n`);
 }
 
+/** Binds and searches every directory the policies ask, once, in parallel. */
+async function searchAsked(context: Context): Promise<Directories> {
+  const { config } = context;
+  const directories = new Directories(config.directories, (name) => groupsAskedOf(config.policies, name), {
+    metrics: new Metrics(config.settings.metrics),
+    log: context.logger.child({ component: 'directory' }, { level: 'silent' }),
+    clock: Date.now,
+  });
+  await directories.refresh([...new Set(config.policies.flatMap((p) => directoriesOf(p).map((d) => d.name)))]);
+  return directories;
+}
+
+/** The `directory` checks of one target: per directory its policies ask, the search and the covered roles without an entry. */
+async function directoryChecks(db: TargetDb, settings: DoctorSettings, directories: Directories, reachable: boolean): Promise<Check[]> {
+  const asked = new Map<string, string[]>();
+  for (const p of settings.policies) for (const d of directoriesOf(p)) asked.set(d.name, [...(asked.get(d.name) ?? []), p.name]);
+  if (asked.size === 0) return [];
+  const snapshot = reachable ? await fetchRoles(db).catch(() => undefined) : undefined;
+  return [...asked].map(([name, neededBy]) => {
+    const watcher = directories.get(name);
+    const answer = watcher?.lastAnswer;
+    if (!watcher || !answer || watcher.lastError !== undefined) {
+      return directoryCheck({ name, neededBy, error: watcher?.lastError ?? 'not searched', covered: 0, withoutEntry: [] });
+    }
+    const judged = compileGlobs(watcher.config.roles);
+    const covered = (snapshot?.roles ?? []).filter((r) => r.login && judged(r.role) && roleProtection(r, settings.exempt, snapshot?.self ?? { role: '', currentRole: '', bootstrapRole: '' }) === null);
+    const withoutEntry = covered.filter((r) => !answer.byRole.has(r.role.toLowerCase())).map((r) => r.role);
+    return directoryCheck({ name, neededBy, entries: answer.entries, tookMs: answer.tookMs, covered: covered.length, withoutEntry });
+  });
+}
+
 async function runDoctor(options: { target?: string }, globals: GlobalOptions, io: Io): Promise<void> {
   const context = loadContext(globals, io);
+  const directories = await searchAsked(context);
   const results = await withTargets(context, options.target, async (dbs) => {
     // Targets are independent: one that hangs does not hold up the others' reading.
     return Promise.all(
       dbs.map(async (db) => {
         const settings = doctorSettings(context.config, db.name);
-        return { settings, report: await examineTarget(db, settings) };
+        const report = await examineTarget(db, settings);
+        const reachable = !report.checks.some((c) => c.name === 'connect');
+        const extra = await directoryChecks(db, settings, directories, reachable);
+        return { settings, report: extra.length > 0 ? { ...report, checks: [...report.checks, ...extra] } : report };
       }),
     );
   });

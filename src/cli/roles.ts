@@ -5,8 +5,10 @@ import type { Policy } from '../config/policies.js';
 import { fetchRoles, fetchSessions, type RoleInfo } from '../db/snapshot.js';
 import { UsageError } from '../errors.js';
 import { reservedRole, type SelfRoles } from '../actions/planner.js';
-import { roleConditions } from '../policies/registry.js';
-import { loadContext, warnHidden, withTargets, type GlobalOptions } from './context.js';
+import { directoryVerdicts, roleConditions } from '../policies/registry.js';
+import type { RoleSources } from '../policies/kind.js';
+import type { DirectoryVerdict } from '../directory/answer.js';
+import { loadContext, searchDirectories, warnHidden, withTargets, type GlobalOptions } from './context.js';
 import type { Io } from './io.js';
 import { printJson, printTable } from './output.js';
 
@@ -22,6 +24,11 @@ export interface RoleJson {
   memberOf: readonly string[];
   /** The condition under which a configured policy flags the role as disabled (DESIGN.md), or null. */
   disabled: string | null;
+  /**
+   * What the directory a policy asks says about the role: `active`, `disabled`, `missing`,
+   * `not_in_group`, or `unknown` (its search failed); null when no directory judges it.
+   */
+  directory: DirectoryVerdict | null;
 }
 
 interface RolesOptions {
@@ -45,8 +52,10 @@ export function selectRoles(
   policies: readonly Policy[],
   target: string,
   self: SelfRoles,
+  sources: RoleSources,
 ): RoleJson[] {
-  const conditionOf = roleConditions(policies, roles);
+  const conditionOf = roleConditions(policies, roles, sources);
+  const verdictOf = directoryVerdicts(policies, sources);
   return roles
     .filter((r) => options.all || !r.role.startsWith('pg_'))
     .filter((r) => options.expiringSeconds === undefined || (r.validSeconds !== null && r.validSeconds <= options.expiringSeconds))
@@ -63,6 +72,7 @@ export function selectRoles(
       memberOf: r.memberOf,
       // A role no policy acts on (pgwarden's own, the bootstrap superuser) is never shown disabled.
       disabled: reservedRole(r.role, self) !== null ? null : conditionOf(r),
+      directory: verdictOf(r),
     }));
 }
 
@@ -73,13 +83,14 @@ async function runRoles(options: RolesOptions, globals: GlobalOptions, io: Io): 
     if (expiringSeconds === undefined) throw new UsageError(`--expiring: ${JSON.stringify(options.expiring)} is not a duration (e.g. 14d)`);
   }
   const context = loadContext(globals, io);
+  const sources = await searchDirectories(context);
   const rows = await withTargets(context, options.target, async (dbs) => {
     const out: RoleJson[] = [];
     for (const db of dbs) {
       const snapshot = await fetchRoles(db);
       // The session counts include backends hidden from pgwarden's role; say that they are hidden.
       warnHidden(io, await fetchSessions(db));
-      out.push(...selectRoles(snapshot.roles, { all: Boolean(options.all), expiringSeconds }, context.config.policies, db.name, snapshot.self));
+      out.push(...selectRoles(snapshot.roles, { all: Boolean(options.all), expiringSeconds }, context.config.policies, db.name, snapshot.self, sources));
     }
     return out;
   });
@@ -100,6 +111,7 @@ async function runRoles(options: RolesOptions, globals: GlobalOptions, io: Io): 
       { header: 'SESSIONS', value: (r) => r.sessions, right: true },
       { header: 'MEMBER OF', value: (r) => r.memberOf.join(','), max: 40 },
       { header: 'DISABLED', value: (r) => r.disabled ?? '' },
+      ...(context.config.directories.length > 0 ? [{ header: 'DIRECTORY', value: (r: RoleJson) => r.directory ?? '' }] : []),
     ],
     rows,
     options.expiring ? `no role expires within ${options.expiring}` : 'no roles',

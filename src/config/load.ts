@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { ConfigError } from '../errors.js';
 import { parseDuration } from './duration.js';
+import { compileDirectories, type DirectoryConfig } from './directories.js';
 import { compilePolicies, compileTargets, type Mode, type Policy, type Target } from './policies.js';
 import { databaseUrlProblem, redactText, redactUrl, REDACTED } from './redact.js';
 import { createSettings, type Settings } from './schema.js';
@@ -25,6 +26,8 @@ export interface Config {
   readonly mode: Mode;
   readonly targets: readonly Target[];
   readonly policies: readonly Policy[];
+  /** The LDAP directories disabled_role may ask (passwords resolved, never printed). */
+  readonly directories: readonly DirectoryConfig[];
   readonly connectTimeoutMs: number;
   readonly statementTimeoutMs: number;
   readonly lockTimeoutMs: number;
@@ -80,7 +83,7 @@ export function loadConfig(overrides: ConfigOverrides, env: NodeJS.ProcessEnv = 
   if (file) {
     const doc = readDocument(file);
     // convict would merge a mapping into the default list: catch that before it can.
-    for (const key of ['policies', 'targets']) {
+    for (const key of ['policies', 'targets', 'directories']) {
       if (doc[key] !== undefined && doc[key] !== null && !Array.isArray(doc[key])) {
         throw new ConfigError(`${key}: must be a list`);
       }
@@ -112,13 +115,15 @@ export function loadConfig(overrides: ConfigOverrides, env: NodeJS.ProcessEnv = 
     }
   }
   const targets = compileTargets(doc.targets, doc.database.url, env.PGWARDEN_TARGETS !== undefined ? 'env PGWARDEN_TARGETS' : undefined);
-  const policies = compilePolicies(doc.policies, new Set(targets.map((t) => t.name)));
+  const directories = compileDirectories(doc.directories, env);
+  const policies = compilePolicies(doc.policies, new Set(targets.map((t) => t.name)), { directories: new Map(directories.map((d) => [d.name, d])) });
   const seconds = (text: string) => Math.round((parseDuration(text) as number) * 1000);
   return deepFreeze({
     settings: doc,
     mode: doc.mode,
     targets,
     policies,
+    directories,
     connectTimeoutMs: seconds(doc.database.connectTimeout),
     statementTimeoutMs: seconds(doc.database.statementTimeout),
     lockTimeoutMs: seconds(doc.database.lockTimeout),
@@ -134,6 +139,11 @@ export function redactSettings(settings: Readonly<Settings>): Settings {
   copy.database.url = copy.database.url ? redactUrl(copy.database.url) : '';
   copy.targets = copy.targets.map((t) =>
     t && typeof t === 'object' && 'url' in t && typeof t.url === 'string' ? { ...t, url: redactUrl(t.url) } : t,
+  );
+  copy.directories = copy.directories.map((d) =>
+    d && typeof d === 'object' && 'bindPassword' in d && d.bindPassword !== '' && d.bindPassword !== null && d.bindPassword !== undefined
+      ? { ...d, bindPassword: REDACTED }
+      : d,
   );
   return copy;
 }

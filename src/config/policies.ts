@@ -8,6 +8,7 @@ import cron from 'node-cron';
 import { ConfigError } from '../errors.js';
 import { databaseUrlProblem } from './redact.js';
 import { ItemReader, readMatch, type Mode, type PolicyCommon } from './reader.js';
+import type { ConfigKnown } from '../policies/kind.js';
 import { POLICY_KINDS, readPolicyKind, type Policy, type PolicyKind } from '../policies/registry.js';
 
 export { SESSION_STATES, type Match, type Mode, type PolicyCommon } from './reader.js';
@@ -62,19 +63,19 @@ function readCommon(item: ItemReader, targetNames: ReadonlySet<string>): PolicyC
   };
 }
 
-function readPolicy(doc: unknown, path: string, targetNames: ReadonlySet<string>): Policy {
+function readPolicy(doc: unknown, path: string, targetNames: ReadonlySet<string>, known: ConfigKnown): Policy {
   const item: ItemReader = new ItemReader(doc, path);
   const kind = item.oneOf<PolicyKind>('kind', POLICY_KINDS);
-  const policy = readPolicyKind(kind, item, readCommon(item, targetNames));
+  const policy = readPolicyKind(kind, item, readCommon(item, targetNames), known);
   item.rejectUnknown();
   return policy;
 }
 
-/** Validates and compiles the `policies` list; names must be unique. */
-export function compilePolicies(docs: readonly unknown[], targetNames: ReadonlySet<string>): Policy[] {
+/** Validates and compiles the `policies` list; names must be unique; `known` holds the directories they may name. */
+export function compilePolicies(docs: readonly unknown[], targetNames: ReadonlySet<string>, known: ConfigKnown = { directories: new Map() }): Policy[] {
   const seen = new Map<string, number>();
   return docs.map((doc, i) => {
-    const policy = readPolicy(doc, `policies[${i}]`, targetNames);
+    const policy = readPolicy(doc, `policies[${i}]`, targetNames, known);
     const earlier = seen.get(policy.name);
     if (earlier !== undefined) {
       throw new ConfigError(`policies[${i}].name: ${JSON.stringify(policy.name)} is already the name of policies[${earlier}]`);

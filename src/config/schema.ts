@@ -224,6 +224,12 @@ export const schema = {
     default: [] as unknown[],
     env: 'PGWARDEN_POLICIES',
   },
+  directories: {
+    doc: 'LDAP directories (OpenLDAP, Active Directory) that disabled_role may ask who is disabled, gone or out of a group: a list of { name, url, bindDN, baseDN, userFilter, disabledFilter, roleAttribute, roles, refresh, minEntries, tls, timeout }. The bind password from env PGWARDEN_DIRECTORY_<NAME>_BIND_PASSWORD or bindPasswordFile.',
+    format: 'json-array',
+    default: [] as unknown[],
+    env: 'PGWARDEN_DIRECTORIES',
+  },
 };
 
 /** The document convict validates: the shape of the configuration file. */
@@ -246,6 +252,7 @@ export interface Settings {
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
   shutdownTimeout: string;
   policies: unknown[];
+  directories: unknown[];
 }
 
 /** A fresh convict instance reading the given environment and no argv (flags are applied by the CLI). */

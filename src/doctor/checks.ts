@@ -35,6 +35,7 @@ export const CHECK_NAMES = [
   'revoke_connect',
   'revoke_others_grants',
   'own_login',
+  'directory',
 ] as const;
 /** One of CHECK_NAMES. */
 export type CheckName = (typeof CHECK_NAMES)[number];
@@ -469,6 +470,38 @@ export function assess(facts: CapabilityFacts, settings: DoctorSettings): Check[
     revokeOthersGrants(c),
     ownLogin(c),
   ].filter((check): check is Check => check !== null && check.neededBy.length > 0);
+}
+
+/** What doctor found of one directory a target's policies ask: its search, and the covered roles without an entry. */
+export interface DirectoryFinding {
+  readonly name: string;
+  /** The policies on the target that ask it. */
+  readonly neededBy: readonly string[];
+  /** Set when the bind or the search failed (no secret in it). */
+  readonly error?: string;
+  readonly entries?: number;
+  readonly tookMs?: number;
+  /** Login roles the directory judges (its `roles`), exemptions applied. */
+  readonly covered: number;
+  /** Of those, the ones no entry names. */
+  readonly withoutEntry: readonly string[];
+}
+
+/** The `directory` check: the bind and search worked, how many entries, how long, and who has no entry. */
+export function directoryCheck(f: DirectoryFinding): Check {
+  if (f.error !== undefined) {
+    return { name: 'directory', ok: false, neededBy: f.neededBy, detail: `directory ${f.name}: ${f.error}; it decides nothing until a search succeeds`, fix: null };
+  }
+  const some = f.withoutEntry.slice(0, FIX_LIMIT).map((r) => JSON.stringify(r)).join(', ');
+  const more = f.withoutEntry.length > FIX_LIMIT ? ` and ${f.withoutEntry.length - FIX_LIMIT} more` : '';
+  const missing = f.withoutEntry.length === 0 ? 'every covered role has an entry' : `${f.withoutEntry.length} have no entry (${some}${more})`;
+  return {
+    name: 'directory',
+    ok: true,
+    neededBy: f.neededBy,
+    detail: `directory ${f.name}: bound and searched in ${f.tookMs ?? 0} ms, ${f.entries ?? 0} entries; of ${f.covered} covered login roles, ${missing}`,
+    fix: null,
+  };
 }
 
 /** The check of a target that could not be reached or read: a failure, needed by everything. */

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/load.js';
 import type { ActionJson, ViolationJson } from '../actions/types.js';
 import type { Metrics } from '../metrics/registry.js';
+import type { Directories } from '../directory/watcher.js';
 import type { RunHistory } from './history.js';
 import type { Readiness } from './readiness.js';
 import type { SnapshotReader } from './snapshots.js';
@@ -25,4 +26,8 @@ export interface RunContext {
   readonly warnings: Warnings;
   readonly readiness: Readiness;
   readonly snapshots: SnapshotReader;
+  /** The directories' last answers (searched off the ticks). */
+  readonly directories: Directories;
+  /** Milliseconds since epoch. */
+  readonly clock: () => number;
 }

@@ -35,7 +35,16 @@ function countLoginRoles(roles: RoleSnapshot['roles']): number {
 
 export async function runRolePolicy(context: RunContext, db: TargetDb, policy: Policy, snapshots: Snapshots, mode: Mode): Promise<RunReport> {
   const roles = await snapshots.roles();
-  const violations = evaluateRolePolicy(roles, policy);
+  const { exempt, safety } = context.config.settings;
+  const evaluation = evaluateRolePolicy(roles, policy, { directory: (name) => context.directories.view(name), exempt, safety, now: context.clock() });
+  // A directory answer that would disable too many roles at once is refused: the directory decides nothing.
+  for (const use of evaluation.directories) {
+    const watcher = context.directories.get(use.directory);
+    const key = `${db.name}/${policy.name}`;
+    if (use.refused !== undefined) watcher?.refuse(key, use.answer, use.refused);
+    else watcher?.accept(key);
+  }
+  const violations = evaluation.violations;
   const wants = (kind: string) => violations.some((v) => v.actions.some((a) => a === kind));
   // The session snapshot and the per-role facts are read only when an action needs them.
   const sessions = wants('terminate') ? (await snapshots.sessions()).sessions : [];
@@ -48,7 +57,6 @@ export async function runRolePolicy(context: RunContext, db: TargetDb, policy: P
     context.log.error({ target: db.name, policy: policy.name, database: s.database }, `revoke_privileges: database not searched (${s.reason}); its grants stay`);
   }
   const ineffective = context.history.ineffective(db.name, policy.name);
-  const { exempt, safety } = context.config.settings;
   const kept = keptMembership(policy);
   const acting = { mode, leads: context.readiness.leads(db.name) };
   const input = {
@@ -93,7 +101,12 @@ export async function runRolePolicy(context: RunContext, db: TargetDb, policy: P
   }
   if (plan.breaker) context.log.error({ target: db.name, policy: policy.name }, plan.breaker);
   recordRolePolicy(context.metrics, db.name, policy, plan.violations);
-  return { violations: plan.violations.map(roleViolationJson), actions: actions.map(roleActionJson) };
+  const refused = evaluation.directories.flatMap((u) => (u.refused !== undefined ? [`directory ${u.directory}: answer refused: ${u.refused}`] : []));
+  return {
+    violations: plan.violations.map(roleViolationJson),
+    actions: actions.map(roleActionJson),
+    ...(refused.length > 0 ? { error: refused.join('; ') } : {}),
+  };
 }
 
 /**

@@ -151,6 +151,9 @@ export class Metrics {
   readonly blockedSessions: Gauge;
   readonly lockWaitOldest: Gauge;
   readonly preparedOldest: Gauge;
+  readonly directoryUp: Gauge;
+  readonly directoryEntries: Gauge;
+  readonly directoryLastSuccess: Gauge;
   readonly #blockedSeries: TargetSeries;
   readonly #lockWaitSeries: TargetSeries;
   readonly #preparedSeries: TargetSeries;
@@ -260,6 +263,24 @@ export class Metrics {
       name: 'pgwarden_prepared_xact_oldest_seconds',
       help: 'Age of the oldest prepared transaction per database (read with the lock graph).',
       labelNames: ['target', 'database'],
+      registers,
+    });
+    this.directoryUp = new Gauge({
+      name: 'pgwarden_directory_up',
+      help: 'Whether the last search of the directory succeeded and its answer is in use (1) or not (0: it decides nothing).',
+      labelNames: ['directory'],
+      registers,
+    });
+    this.directoryEntries = new Gauge({
+      name: 'pgwarden_directory_entries',
+      help: 'Entries under userFilter found by the last good search of the directory.',
+      labelNames: ['directory'],
+      registers,
+    });
+    this.directoryLastSuccess = new Gauge({
+      name: 'pgwarden_directory_last_success_timestamp_seconds',
+      help: 'When the last good search of the directory finished (Unix seconds).',
+      labelNames: ['directory'],
       registers,
     });
     this.#blockedSeries = new TargetSeries(this.blockedSessions);

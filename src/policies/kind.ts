@@ -9,7 +9,47 @@
 import type { ItemReader, PolicyCommon } from '../config/reader.js';
 import type { Metrics, RoleGaugeSpec } from '../metrics/registry.js';
 import type { RoleInfo, RoleSnapshot, Snapshot } from '../db/snapshot.js';
+import type { DirectoryConfig } from '../config/directories.js';
+import type { Exemptions } from '../actions/planner.js';
+import type { DirectoryAnswer, DirectoryVerdict } from '../directory/answer.js';
+import type { DirectoryView } from '../directory/watcher.js';
 import type { PolicyHistory, RoleViolation, SessionViolation } from './types.js';
+
+/** What a kind's reader may check a policy against: the other top-level lists of the configuration. */
+export interface ConfigKnown {
+  /** The configured directories, by name. */
+  readonly directories: ReadonlyMap<string, DirectoryConfig>;
+}
+
+/** What a role kind judges with beside the role snapshot: the directories' answers, exemptions, the breaker's bounds. */
+export interface RoleSources {
+  /** The view of a configured directory now (watcher.ts). */
+  directory(name: string): DirectoryView;
+  readonly exempt: Exemptions;
+  readonly safety: { readonly maxFraction: number; readonly minActions: number };
+  /** Now, ms since epoch (an answer's age is measured from it). */
+  readonly now: number;
+}
+
+/** How a role policy run used a directory's answer: acted on it, or refused it (too many at once). */
+export interface DirectoryUse {
+  readonly directory: string;
+  readonly answer: DirectoryAnswer;
+  /** Set when the answer would disable more roles at once than the circuit breaker allows. */
+  readonly refused?: string;
+}
+
+/** A role policy's judgement: its violations, and what it made of each directory answer it read. */
+export interface RoleEvaluation {
+  readonly violations: RoleViolation[];
+  readonly directories: readonly DirectoryUse[];
+}
+
+/** A directory a policy asks, and the groups (`notInGroup`) it asks about. */
+export interface DirectoryNeed {
+  readonly name: string;
+  readonly groups: readonly string[];
+}
 
 /** A compiled policy: the common keys, its kind, and the kind's own keys. */
 export interface PolicyBase extends PolicyCommon {
@@ -33,8 +73,11 @@ export interface PolicyNeeds {
 /** What every kind module has. */
 interface KindModuleBase<P extends PolicyBase> {
   readonly kind: P['kind'];
-  /** Reads the kind's own keys (the common ones are read already); throws ConfigError naming the key. */
-  read(item: ItemReader, common: PolicyCommon): P;
+  /**
+   * Reads the kind's own keys (the common ones are read already), checking references to other
+   * lists against `known`; throws ConfigError naming the key.
+   */
+  read(item: ItemReader, common: PolicyCommon, known: ConfigKnown): P;
   /** The actions a policy of this kind may take (its counters are created at 0 for each). */
   actions(policy: P): readonly string[];
   /** What it needs of pgwarden's role. */
@@ -56,7 +99,14 @@ export interface SessionKindModule<P extends PolicyBase> extends KindModuleBase<
 /** A kind judged on the role snapshot: its violations are roles, its actions role actions. */
 export interface RoleKindModule<P extends PolicyBase> extends KindModuleBase<P> {
   readonly on: 'roles';
-  evaluate(roles: RoleSnapshot, policy: P): RoleViolation[];
+  evaluate(roles: RoleSnapshot, policy: P, sources: RoleSources): RoleEvaluation;
+  /** The directories it asks (searched before `run --once` and `plan`, and by `doctor`). */
+  directoriesOf?(policy: P): readonly DirectoryNeed[];
+  /**
+   * For `pgwarden roles`: what the directory this policy asks says about each role it judges
+   * (null for a role it does not judge).
+   */
+  directoryVerdictOf?(policy: P, sources: RoleSources): (role: RoleInfo) => DirectoryVerdict | null;
   /** A membership that marks a role as flagged and must stay when its privileges are revoked. */
   keepMembershipIn?(policy: P): string | undefined;
   /** Its own per-role gauges (DESIGN.md's names), created at start by the metrics registry. */
@@ -67,7 +117,7 @@ export interface RoleKindModule<P extends PolicyBase> extends KindModuleBase<P> 
    * For `pgwarden roles`: the condition under which this policy flags each role, or null; built
    * once per snapshot (it may need the whole role list, e.g. for inherited memberships).
    */
-  conditionOf?(roles: readonly RoleInfo[], policy: P): (role: RoleInfo) => string | null;
+  conditionOf?(roles: readonly RoleInfo[], policy: P, sources: RoleSources): (role: RoleInfo) => string | null;
   /** For `pgwarden adduser`: whether this policy requires `role` to have a password expiry. */
   requiresExpiry?(policy: P, role: string): boolean;
 }

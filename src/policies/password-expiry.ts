@@ -87,7 +87,7 @@ export const passwordExpiryKind: RoleKindModule<PasswordExpiryPolicy> = {
       graceSeconds: grace ?? 0,
     };
   },
-  evaluate: passwordExpiry,
+  evaluate: (roles, policy) => ({ violations: passwordExpiry(roles, policy), directories: [] }),
   actions: (policy) => (policy.action === 'nologin' ? ['nologin'] : []),
   needs: (policy) => ({ readsSessions: false, signals: false, altersRoles: policy.action === 'nologin', revokesConnect: false, revokesPrivileges: false }),
   initMetrics: (metrics, target, policy) => metrics.rolesExpiring.set({ target, policy: policy.name }, 0),

@@ -8,7 +8,8 @@ import type { RoleInfo, RoleSnapshot, Snapshot } from '../db/snapshot.js';
 import { disabledRoleKind, type DisabledRolePolicy } from './disabled-role.js';
 import { idleInTransactionKind, type IdleInTransactionPolicy } from './idle-in-transaction.js';
 import { idleSessionKind, type IdleSessionPolicy } from './idle-session.js';
-import type { KindModule, PolicyNeeds, RoleKindModule, SessionKindModule } from './kind.js';
+import type { ConfigKnown, DirectoryNeed, KindModule, PolicyNeeds, RoleEvaluation, RoleKindModule, RoleSources, SessionKindModule } from './kind.js';
+import type { DirectoryVerdict } from '../directory/answer.js';
 import { lockBlockerKind, type LockBlockerPolicy } from './lock-blocker.js';
 import { longQueryKind, type LongQueryPolicy } from './long-query.js';
 import { longTransactionKind, type LongTransactionPolicy } from './long-transaction.js';
@@ -47,8 +48,8 @@ function moduleOf(policy: Policy): KindModule<Policy> {
 }
 
 /** Reads the kind's own keys of a policy whose common keys are read (config/policies.ts). */
-export function readPolicyKind(kind: PolicyKind, item: ItemReader, common: PolicyCommon): Policy {
-  return (MODULES[kind] as KindModule<Policy>).read(item, common);
+export function readPolicyKind(kind: PolicyKind, item: ItemReader, common: PolicyCommon, known: ConfigKnown): Policy {
+  return (MODULES[kind] as KindModule<Policy>).read(item, common, known);
 }
 
 /** True for kinds judged on the role snapshot. */
@@ -63,11 +64,40 @@ export function evaluateSessionPolicy(snapshot: Snapshot, policy: Policy, histor
   return module.evaluate(snapshot, policy, history);
 }
 
-/** Evaluates a role policy on a role snapshot. */
-export function evaluateRolePolicy(roles: RoleSnapshot, policy: Policy): RoleViolation[] {
+/** Evaluates a role policy on a role snapshot, with the directories' answers and the safety bounds. */
+export function evaluateRolePolicy(roles: RoleSnapshot, policy: Policy, sources: RoleSources): RoleEvaluation {
   const module = moduleOf(policy);
   if (module.on !== 'roles') throw new Error(`${policy.kind} is not a role policy`);
-  return module.evaluate(roles, policy);
+  return module.evaluate(roles, policy, sources);
+}
+
+/** The directories a policy asks, with the groups it asks about. */
+export function directoriesOf(policy: Policy): readonly DirectoryNeed[] {
+  const module = moduleOf(policy);
+  return module.on === 'roles' ? (module.directoriesOf?.(policy) ?? []) : [];
+}
+
+/** Every `notInGroup` the policies ask of directory `name` (what its search reads besides the people). */
+export function groupsAskedOf(policies: readonly Policy[], name: string): string[] {
+  return [...new Set(policies.flatMap((p) => directoriesOf(p).filter((d) => d.name === name).flatMap((d) => d.groups)))];
+}
+
+/**
+ * For `pgwarden roles`: per role, what the first policy asking a directory about it says
+ * (`active`, `disabled`, `missing`, `not_in_group`, `unknown`), or null when none judges it.
+ */
+export function directoryVerdicts(policies: readonly Policy[], sources: RoleSources): (role: RoleInfo) => DirectoryVerdict | null {
+  const tests = policies.flatMap((p) => {
+    const module = moduleOf(p);
+    return module.on === 'roles' && module.directoryVerdictOf ? [module.directoryVerdictOf(p, sources)] : [];
+  });
+  return (role) => {
+    for (const test of tests) {
+      const verdict = test(role);
+      if (verdict !== null) return verdict;
+    }
+    return null;
+  };
 }
 
 /** True for policies that need the lock graph attached to their snapshot. */
@@ -118,10 +148,10 @@ export function keptMembership(policy: Policy): string | undefined {
  * For `pgwarden roles`: per role, the first condition under which a configured policy flags it
  * (role kinds that say so), or null.
  */
-export function roleConditions(policies: readonly Policy[], roles: readonly RoleInfo[]): (role: RoleInfo) => string | null {
+export function roleConditions(policies: readonly Policy[], roles: readonly RoleInfo[], sources: RoleSources): (role: RoleInfo) => string | null {
   const tests = policies.flatMap((p) => {
     const module = moduleOf(p) as SessionKindModule<Policy> | RoleKindModule<Policy>;
-    return module.on === 'roles' && module.conditionOf ? [module.conditionOf(roles, p)] : [];
+    return module.on === 'roles' && module.conditionOf ? [module.conditionOf(roles, p, sources)] : [];
   });
   return (role) => {
     for (const test of tests) {

@@ -7,6 +7,15 @@ import { planRoleActions } from '../../src/actions/role-actions.js';
 import { disabledRole } from '../../src/policies/disabled-role.js';
 import { passwordExpiry } from '../../src/policies/password-expiry.js';
 import { session } from '../support/sessions.js';
+import { indexAnswer, type DirectoryAnswer } from '../../src/directory/answer.js';
+import type { RoleSources } from '../../src/policies/kind.js';
+
+const NO_DIRECTORIES: RoleSources = {
+  directory: (name) => ({ name, roles: [], roleAttribute: 'uid', answer: undefined, problem: 'not configured' }),
+  exempt: { superusers: true, roles: [], applications: [] },
+  safety: { maxFraction: 0.5, minActions: 5 },
+  now: 0,
+};
 
 const noMatch: Match = { roles: [], databases: [], applications: [], exclude: { roles: [], databases: [], applications: [] } };
 const common = { schedule: '* * * * *', mode: undefined, match: noMatch, maxActionsPerRun: 50, targets: undefined };
@@ -68,17 +77,22 @@ describe('password_expiry', () => {
   });
 });
 
+/** disabled_role's violations with no directory configured. */
+function disabledRoles(snapshot: RoleSnapshot, policy: DisabledRolePolicy) {
+  return disabledRole(snapshot, policy, NO_DIRECTORIES).violations;
+}
+
 describe('disabled_role', () => {
   const policy: DisabledRolePolicy = {
     ...common,
     name: 'dr',
     kind: 'disabled_role',
-    disabledWhen: { nologin: true, expired: true, memberOf: 'pgwarden_disabled', roles: ['leaver_*'] },
+    disabledWhen: { nologin: true, expired: true, memberOf: 'pgwarden_disabled', roles: ['leaver_*'], directory: undefined },
     actions: ['nologin', 'terminate', 'revoke_connect'],
   };
 
   it('finds each condition, inherited membership included; never pg_* roles or the marker itself', () => {
-    const v = disabledRole(
+    const v = disabledRoles(
       roles(
         role('pgwarden_disabled', { login: false, sessions: 1 }),
         role('offboarding', { login: false, memberOf: ['pgwarden_disabled'] }),
@@ -107,7 +121,7 @@ describe('disabled_role', () => {
     const alice = role('alice', { memberOf: ['pgwarden_disabled'], sessions: 2 });
     const locked = role('locked', { login: false, memberOf: ['pgwarden_disabled'] });
     const boss = role('boss', { superuser: true, memberOf: ['pgwarden_disabled'] });
-    const violations = disabledRole(roles(role('pgwarden_disabled', { login: false }), alice, locked, boss), policy);
+    const violations = disabledRoles(roles(role('pgwarden_disabled', { login: false }), alice, locked, boss), policy);
     const sessions = [session({ role: 'alice', pid: 501 }), session({ role: 'alice', pid: 502 }), session({ role: 'bob', pid: 503 })];
     const input = {
       violations,
@@ -145,5 +159,57 @@ describe('disabled_role', () => {
     const tripped = planRoleActions({ ...input, safety: { maxFraction: 0.01, minActions: 0 }, loginRoles: 2 });
     expect(tripped.breaker).toMatch(/^circuit breaker/);
     expect(tripped.actions.every((a) => a.result === 'skipped')).toBe(true);
+  });
+});
+
+describe('disabled_role with a directory (pure: an answer as a search would give it)', () => {
+  const policy: DisabledRolePolicy = {
+    ...common,
+    name: 'ldap',
+    kind: 'disabled_role',
+    disabledWhen: { nologin: false, expired: false, memberOf: undefined, roles: [], directory: { name: 'corp', disabled: true, missing: true, notInGroup: 'cn=db,ou=groups,dc=x' } },
+    actions: ['nologin', 'terminate'],
+  };
+  const person = (uid: string, memberOf: string[] = ['CN=db, OU=groups, DC=x']) => ({ dn: `uid=${uid},ou=people,dc=x`, names: [uid], memberOf });
+  function sources(answer: DirectoryAnswer | undefined, now = 65_000): RoleSources {
+    return {
+      ...NO_DIRECTORIES,
+      now,
+      directory: (name) => ({ name, roles: ['app_*'], roleAttribute: 'uid', answer, problem: answer ? undefined : 'the last search failed (down)' }),
+    };
+  }
+  const answer = indexAnswer(
+    'corp',
+    {
+      people: [person('app_alice'), person('APP_Bob'), person('app_carol', []), person('app_erin')],
+      disabled: new Set(['uid=app_bob,ou=people,dc=x']),
+      groups: new Map([['cn=db,ou=groups,dc=x', { dns: new Set<string>(), names: new Set<string>() }]]),
+    },
+    5_000,
+    12,
+  );
+
+  it('names the condition and the entry, compares names case-insensitively, judges only the roles it covers and never group roles', () => {
+    const snap = roles(role('app_alice'), role('app_bob'), role('app_carol'), role('app_dave'), role('app_readers', { login: false }), role('other_zed'), role('app_erin'));
+    const out = disabledRole(snap, policy, sources(answer));
+    expect(out.violations.map((v) => [v.role.role, v.condition, v.reason])).toEqual([
+      ['app_bob', 'directory_disabled', 'directory corp: uid=APP_Bob,ou=people,dc=x matches disabledFilter (answer 1m0s old)'],
+      ['app_carol', 'directory_not_in_group', 'directory corp: uid=app_carol,ou=people,dc=x is not a member of cn=db,ou=groups,dc=x (answer 1m0s old)'],
+      ['app_dave', 'directory_missing', 'directory corp: no entry under userFilter has uid=app_dave (answer 1m0s old)'],
+    ]);
+    expect(out.directories).toEqual([{ directory: 'corp', answer }]);
+  });
+
+  it('decides nothing without a usable answer, and refuses one that disables more than the breaker allows at once', () => {
+    const snap = roles(...Array.from({ length: 10 }, (_, i) => role(`app_gone${i}`)), role('app_alice'), role('app_erin'));
+    expect(disabledRole(snap, policy, sources(undefined))).toEqual({ violations: [], directories: [] });
+    const out = disabledRole(snap, policy, sources(answer));
+    expect(out.violations).toEqual([]);
+    expect(out.directories[0]?.refused).toBe(
+      'on target default, policy ldap would disable 10 of the 12 covered roles at once (more than safety.maxFraction 0.5 and safety.minActions 5)',
+    );
+    // Exempt roles are not covered, and other conditions still act.
+    const listed = { ...policy, disabledWhen: { ...policy.disabledWhen, roles: ['app_gone0'] } };
+    expect(disabledRole(snap, listed, sources(answer)).violations.map((v) => [v.role.role, v.condition])).toEqual([['app_gone0', 'listed']]);
   });
 });

@@ -22,9 +22,9 @@ export interface TestDaemon {
 }
 
 /** Starts the daemon on `configFile` (its `server` is replaced by a free port on loopback) against `url`. */
-export async function startTestDaemon(configFile: string, url: string): Promise<TestDaemon> {
+export async function startTestDaemon(configFile: string, url: string, env: NodeJS.ProcessEnv = {}): Promise<TestDaemon> {
   const port = await freePort();
-  const config = loadConfig({ configFile, databaseUrl: url }, { ...isolatedEnv({}), PGWARDEN_SERVER_PORT: String(port), PGWARDEN_SERVER_HOST: '127.0.0.1' });
+  const config = loadConfig({ configFile, databaseUrl: url }, { ...isolatedEnv(env), PGWARDEN_SERVER_PORT: String(port), PGWARDEN_SERVER_HOST: '127.0.0.1' });
   let text = '';
   const logger = createLogger('info', { write: (line: string) => (text += line) });
   const options = { connectTimeoutMs: config.connectTimeoutMs, statementTimeoutMs: config.statementTimeoutMs, poolSize: config.settings.database.poolSize };

@@ -1,0 +1,316 @@
+/**
+ * `disabled_role` driven by a real directory (issue 17): a throwaway OpenLDAP server, people and
+ * groups seeded with ldapadd, real PostgreSQL roles with real sessions. pgwarden runs as the
+ * cloud-admin role (CREATEROLE, pg_signal_backend, pg_read_all_stats; ADMIN OPTION on 16+), as
+ * most users run it. A directory that is down, refuses the bind, finds nothing, or would disable
+ * most roles at once must lock nobody out.
+ */
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunOutput } from '../src/cli/run.js';
+import type { RoleJson } from '../src/cli/roles.js';
+import type { DoctorJson } from '../src/cli/doctor.js';
+import { cli, spawnCli } from './support/cli.js';
+import { useConfigFiles } from './support/config-file.js';
+import { startTestDaemon } from './support/daemon.js';
+import { useFixture, waitFor, type Fixture } from './support/fixture.js';
+import { canLogIn, createCloudAdmin, grantAdminOn, serverVersionNum, type TestLogin } from './support/roles.js';
+import { GROUPS_DN, PEOPLE_DN, SERVICE_DN, SERVICE_PASSWORD, groupLdif, personLdif, startSlapd, type Slapd } from './support/slapd.js';
+
+const fixture = useFixture('directory');
+const writeConfig = useConfigFiles('directory');
+let slapd: Slapd;
+/** The bind password reaches pgwarden the way a Kubernetes Secret does: an environment variable. */
+const PASSWORD_ENV = { PGWARDEN_DIRECTORY_CORP_BIND_PASSWORD: SERVICE_PASSWORD };
+
+beforeAll(async () => {
+  slapd = await startSlapd();
+}, 60_000);
+afterAll(async () => {
+  await slapd?.destroy();
+});
+
+interface People {
+  /** Role name → how the directory holds it. */
+  readonly [role: string]: 'active' | 'disabled' | 'none';
+}
+
+/** Roles with these names (under the test's prefix), a person for each but 'none', and a group of the active ones in `group`. */
+async function seed(f: Fixture, people: People, group: readonly string[]): Promise<{ admin: TestLogin; groupDn: string }> {
+  const roles = Object.keys(people);
+  for (const role of roles) await f.createRole(role);
+  const ldif = roles.filter((r) => people[r] !== 'none').map((r) => personLdif(r, { disabled: people[r] === 'disabled' }));
+  if (ldif.length > 0) await slapd.add(ldif.join('\n'));
+  const cn = f.name('dbusers');
+  await slapd.add(groupLdif(cn, group));
+  const admin = await createCloudAdmin(f);
+  if ((await serverVersionNum(f)) >= 160000) await grantAdminOn(f, admin, roles);
+  return { admin, groupDn: `cn=${cn},${GROUPS_DN}` };
+}
+
+function directory(f: Fixture, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    name: 'corp',
+    url: slapd.url,
+    bindDN: SERVICE_DN,
+    baseDN: PEOPLE_DN,
+    userFilter: '(objectClass=inetOrgPerson)',
+    disabledFilter: '(employeeType=disabled)',
+    roleAttribute: 'uid',
+    roles: [`${f.prefix}_*`],
+    refresh: '1s',
+    timeout: '5s',
+    ...overrides,
+  };
+}
+
+function config(f: Fixture, when: Record<string, unknown>, overrides: { directory?: Record<string, unknown>; mode?: string; safety?: unknown } = {}): string {
+  return writeConfig({
+    mode: overrides.mode ?? 'enforce',
+    ...(overrides.safety ? { safety: overrides.safety } : {}),
+    directories: [directory(f, overrides.directory)],
+    policies: [
+      {
+        name: 'left-the-company',
+        kind: 'disabled_role',
+        schedule: '* * * * * *',
+        disabledWhen: { directory: { name: 'corp', ...when } },
+        // revoke_connect as a cloud admin is the lockout tests' business (it is not the databases' owner here).
+        actions: ['nologin', 'terminate'],
+      },
+    ],
+  });
+}
+
+async function runOnce(file: string, admin: TestLogin, env: NodeJS.ProcessEnv = PASSWORD_ENV) {
+  const result = await cli(['--config', file, '--database-url', admin.url(), '--json', 'run', '--once'], env);
+  return { ...result, out: (result.stdout ? JSON.parse(result.stdout) : { violations: [], actions: [] }) as RunOutput };
+}
+
+async function clientSessions(f: Fixture, role: string): Promise<number> {
+  const { rows } = await f.sql<{ n: number }>("select count(*)::int as n from pg_stat_activity where usename = $1 and backend_type = 'client backend'", [role]);
+  return rows[0]?.n ?? 0;
+}
+
+describe('disabled_role with disabledWhen.directory', () => {
+  it('locks out the disabled person and the one removed from the group, leaves the active ones, and a role with no entry only with missing: true', async () => {
+    const f = fixture();
+    const [alice, bob, carol, dave] = ['alice', 'bob', 'carol', 'dave'].map((n) => f.name(n)) as [string, string, string, string];
+    const { admin, groupDn } = await seed(f, { [alice]: 'active', [bob]: 'disabled', [carol]: 'active', [dave]: 'none' }, [alice, bob, carol]);
+    const sessions = await Promise.all([alice, bob, carol, dave].map((role) => f.openSession({ role, state: 'idle' })));
+
+    const first = await runOnce(config(f, { disabled: true, notInGroup: groupDn }), admin);
+    expect(first.stderr).not.toMatch(/"level":"(error|warn)"/);
+    expect(first.code).toBe(0);
+    expect(first.out.violations.map((v) => [v.role, v.condition])).toEqual([[bob, 'directory_disabled']]);
+    expect(first.out.violations[0]?.reason).toMatch(new RegExp(`^directory corp: uid=${bob},ou=people,dc=example,dc=org matches disabledFilter \\(answer \\d+s old\\)$`));
+    expect(first.out.actions.filter((a) => a.role === bob).map((a) => [a.action, a.result])).toEqual([
+      ['nologin', 'done'],
+      ['terminate', 'done'],
+    ]);
+    expect(await canLogIn(f, bob)).toBe(false);
+    await waitFor(async () => (await clientSessions(f, bob)) === 0, `${bob}'s session to end`);
+    for (const role of [alice, carol, dave]) expect(await canLogIn(f, role)).toBe(true);
+    expect(await f.alive(sessions[0]!.pid)).toBe(true);
+
+    // HR removes carol from the database-users group.
+    await slapd.modify(`dn: ${groupDn}\nchangetype: modify\ndelete: member\nmember: uid=${carol},${PEOPLE_DN}\n`);
+    const second = await runOnce(config(f, { disabled: true, notInGroup: groupDn }), admin);
+    expect(second.code).toBe(0);
+    const carolViolation = second.out.violations.find((v) => v.role === carol);
+    expect(carolViolation?.condition).toBe('directory_not_in_group');
+    expect(carolViolation?.reason).toContain(`uid=${carol},ou=people,dc=example,dc=org is not a member of ${groupDn}`);
+    expect(await canLogIn(f, carol)).toBe(false);
+    await waitFor(async () => (await clientSessions(f, carol)) === 0, `${carol}'s session to end`);
+    // dave has no entry, but nobody asked about missing people.
+    expect(await canLogIn(f, dave)).toBe(true);
+
+    const third = await runOnce(config(f, { missing: true }), admin);
+    expect(third.code).toBe(0);
+    expect(third.out.violations.map((v) => [v.role, v.condition])).toEqual([[dave, 'directory_missing']]);
+    expect(await canLogIn(f, dave)).toBe(false);
+    await waitFor(async () => (await clientSessions(f, dave)) === 0, `${dave}'s session to end`);
+    expect(await canLogIn(f, alice)).toBe(true);
+    expect(await f.alive(sessions[0]!.pid)).toBe(true);
+
+    // `roles` shows each verdict; the nested-group form (a filter) is read as a group too.
+    const roles = await cli(['--config', config(f, { disabled: true, missing: true, notInGroup: groupDn }), '--database-url', admin.url(), '--json', 'roles'], PASSWORD_ENV);
+    const byRole = new Map((JSON.parse(roles.stdout) as RoleJson[]).map((r) => [r.role, r]));
+    expect(byRole.get(alice)?.directory).toBe('active');
+    expect(byRole.get(alice)?.disabled).toBeNull();
+    // Locked out and without sessions: no longer judged (its lockout is done).
+    expect(byRole.get(bob)?.directory).toBeNull();
+  });
+
+  it('a role name matches its entry whatever the case, and roles outside `roles` are never judged', async () => {
+    const f = fixture();
+    const mixed = f.name('Mixed Case');
+    const outside = `pgw_outside_${f.prefix.slice(-6)}`;
+    await f.createRole(outside);
+    const { admin } = await seed(f, { [mixed]: 'none' }, []);
+    await slapd.add(personLdif(mixed.toLowerCase(), { disabled: true }));
+    const out = await runOnce(config(f, { disabled: true, missing: true }), admin);
+    expect(out.out.violations.map((v) => [v.role, v.condition])).toEqual([[mixed, 'directory_disabled']]);
+    expect(await canLogIn(f, mixed)).toBe(false);
+    // No entry, but outside the directory's `roles`: untouched.
+    expect(await canLogIn(f, outside)).toBe(true);
+    // pgwarden's own role is covered by the glob and has no entry: never acted on.
+    expect(out.out.actions.some((a) => a.role === admin.role)).toBe(false);
+    expect(await canLogIn(f, admin.role)).toBe(true);
+  });
+
+  describe('a directory that cannot be trusted decides nothing', () => {
+    async function expectNobodyLockedOut(f: Fixture, roles: readonly string[], result: Awaited<ReturnType<typeof runOnce>>, error: RegExp) {
+      expect(result.code).toBe(1);
+      expect(result.out.actions).toEqual([]);
+      expect(result.out.errors?.join('\n')).toMatch(error);
+      expect(`${result.stdout}${result.stderr}`).not.toContain(SERVICE_PASSWORD);
+      for (const role of roles) expect(await canLogIn(f, role)).toBe(true);
+    }
+
+    it('stopped, a wrong bind password, a search that finds nothing, or 80 % of the roles disabled at once: nothing is locked, exit 1', async () => {
+      const f = fixture();
+      const names = Array.from({ length: 10 }, (_, i) => f.name(`p${i}`));
+      const people: Record<string, 'active' | 'disabled'> = {};
+      names.forEach((n, i) => (people[n] = i < 8 ? 'disabled' : 'active'));
+      const { admin } = await seed(f, people, []);
+      await f.openSession({ role: names[0]!, state: 'idle' });
+
+      // 8 of 10 covered roles at once: more than safety.maxFraction (0.5) and safety.minActions (5).
+      const tooMany = await runOnce(config(f, { disabled: true, missing: true }), admin);
+      await expectNobodyLockedOut(f, names, tooMany, /directory corp: answer refused: on target default, policy left-the-company would disable 8 of the 10 covered roles at once/);
+
+      // The bind password wrong: refused, and the password appears nowhere.
+      const wrong = await runOnce(config(f, { missing: true }), admin, { PGWARDEN_DIRECTORY_CORP_BIND_PASSWORD: `${SERVICE_PASSWORD}-wrong` });
+      await expectNobodyLockedOut(f, names, wrong, /directory corp: ldap:\/\/127\.0\.0\.1:\d+: bind refused \(invalid credentials\)/);
+
+      // A search that finds nobody (a wrong userFilter, an emptied OU): an outage, not a mass departure.
+      const empty = await runOnce(config(f, { missing: true }, { directory: { userFilter: '(employeeNumber=nobody-has-this)' } }), admin);
+      await expectNobodyLockedOut(f, names, empty, /found 0 entries under userFilter, fewer than minEntries \(1\)/);
+
+      // Stopped: every URL tried (failover), none answers.
+      await slapd.stop();
+      try {
+        const down = await runOnce(config(f, { missing: true }, { directory: { url: `${slapd.url} ${slapd.url.replace(/:(\d+)$/, ':1')}` } }), admin);
+        await expectNobodyLockedOut(f, names, down, /ECONNREFUSED/);
+      } finally {
+        await slapd.start();
+      }
+      // Back: the same configuration acts (2 disabled of 10 is within the breaker).
+      for (const n of names.slice(2, 8)) await slapd.modify(`dn: uid=${n},${PEOPLE_DN}\nchangetype: modify\ndelete: employeeType\n`);
+      const back = await runOnce(config(f, { disabled: true }), admin);
+      expect(back.code).toBe(0);
+      expect(back.out.violations.map((v) => v.role)).toEqual(names.slice(0, 2));
+      expect(await canLogIn(f, names[0]!)).toBe(false);
+      await waitFor(async () => (await clientSessions(f, names[0]!)) === 0, 'the session of the disabled person to end');
+    });
+
+    it('the daemon: pgwarden_directory_up 0 while the directory is down and nobody is locked out; back, the next refresh acts', async () => {
+      const f = fixture();
+      const [alice, bob] = [f.name('alice'), f.name('bob')];
+      const { admin } = await seed(f, { [alice]: 'active', [bob]: 'active' }, []);
+      const daemon = await startTestDaemon(config(f, { disabled: true, missing: true }), admin.url(), PASSWORD_ENV);
+      try {
+        const metric = (name: string) => async () => new RegExp(`^${name}\\{directory="corp"\\} (\\S+)$`, 'm').exec(await daemon.metrics())?.[1];
+        await waitFor(async () => (await metric('pgwarden_directory_up')()) === '1', 'the directory to be up');
+        expect(Number(await metric('pgwarden_directory_entries')())).toBeGreaterThanOrEqual(2);
+        expect(Number(await metric('pgwarden_directory_last_success_timestamp_seconds')())).toBeGreaterThan(Date.now() / 1000 - 60);
+        await slapd.stop();
+        try {
+          await waitFor(async () => (await metric('pgwarden_directory_up')()) === '0', 'the directory to be down', 15_000);
+          // Several policy ticks with the directory down: `missing: true` must not read an outage as "everyone left".
+          const ticks = await waitFor(async () => {
+            const m = /^pgwarden_policy_last_success_timestamp_seconds\{target="default",policy="left-the-company"\} (\S+)$/m.exec(await daemon.metrics());
+            return m && Number(m[1]) > Date.now() / 1000 - 1.5 ? m[1] : undefined;
+          }, 'a policy run during the outage');
+          expect(ticks).toBeDefined();
+          for (const role of [alice, bob]) expect(await canLogIn(f, role)).toBe(true);
+          const errors = daemon.log().filter((l) => l.component === 'directory' && l.level === 'error');
+          expect(errors.length).toBeGreaterThan(0);
+          expect(String(errors[0]?.msg)).toMatch(/directory search failed: .*ECONNREFUSED.*the directory decides nothing until a search succeeds/);
+        } finally {
+          await slapd.start();
+        }
+        await slapd.modify(`dn: uid=${bob},${PEOPLE_DN}\nchangetype: modify\nadd: employeeType\nemployeeType: disabled\n`);
+        await waitFor(async () => !(await canLogIn(f, bob)), `${bob} to be locked out once the directory is back`, 20_000);
+        expect(await metric('pgwarden_directory_up')()).toBe('1');
+        expect(await canLogIn(f, alice)).toBe(true);
+        expect(JSON.stringify(daemon.log())).not.toContain(SERVICE_PASSWORD);
+      } finally {
+        await daemon.stop();
+      }
+    });
+  });
+
+  it('reads 2,500 people over several pages (the server gives at most 1,000 a page) and binds over ldaps with the test CA; a wrong CA is refused', async () => {
+    const f = fixture();
+    const bulk = f.name('bulk');
+    const people = Array.from({ length: 2500 }, (_, i) => personLdif(`${bulk}${String(i).padStart(4, '0')}`));
+    await slapd.add(people.join('\n'));
+    const last = `${bulk}2499`;
+    const { admin } = await seed(f, { [last]: 'none' }, []);
+
+    // Without paging the server refuses to return them all (size limit exceeded, ldapsearch's exit 4).
+    const unpaged = await new Promise<number | null>((resolve) =>
+      execFile('ldapsearch', ['-x', '-H', slapd.url, '-D', SERVICE_DN, '-w', SERVICE_PASSWORD, '-b', PEOPLE_DN, '(objectClass=inetOrgPerson)', '1.1'], { maxBuffer: 1 << 26 }, (err) =>
+        resolve(err ? ((err as { code?: number }).code ?? null) : 0),
+      ),
+    );
+    expect(unpaged).toBe(4);
+    const doctor = await cli(['--config', config(f, { missing: true }), '--database-url', admin.url(), '--json', 'doctor'], PASSWORD_ENV);
+    const check = (JSON.parse(doctor.stdout) as DoctorJson).targets[0]?.checks.find((c) => c.name === 'directory');
+    expect(check?.ok).toBe(true);
+    const entries = Number(/(\d+) entries/.exec(check?.detail ?? '')?.[1]);
+    expect(entries).toBeGreaterThanOrEqual(2500);
+    // The one covered login role here is the bulk person's (pgwarden's own is never covered).
+    expect(check?.detail).toMatch(/^directory corp: bound and searched in \d+ ms, \d+ entries; of 1 covered login roles, every covered role has an entry$/);
+
+    const tls = { url: slapd.ldapsUrl, tls: { caFile: slapd.caFile } };
+    const viaLdaps = await runOnce(config(f, { missing: true }, { directory: tls }), admin);
+    expect(viaLdaps.code).toBe(0);
+    // Found on the third page: not missing.
+    expect(viaLdaps.out.violations).toEqual([]);
+    expect(await canLogIn(f, last)).toBe(true);
+
+    const wrongCa = await runOnce(config(f, { missing: true }, { directory: { ...tls, tls: { caFile: slapd.wrongCaFile } } }), admin);
+    expect(wrongCa.code).toBe(1);
+    expect(wrongCa.out.errors?.join('\n')).toMatch(/ldaps:\/\/127\.0\.0\.1:\d+: .*(certificate|self.signed|SELF_SIGNED)/i);
+    expect(wrongCa.out.actions).toEqual([]);
+    expect(await canLogIn(f, last)).toBe(true);
+  });
+
+  it('the bind password from a file, redacted in config check; bad directory keys exit 2 naming the key', async () => {
+    const f = fixture();
+    const secretFile = join(slapd.dir, 'bind-password');
+    writeFileSync(secretFile, `${SERVICE_PASSWORD}\n`);
+    const inFile = writeConfig({ directories: [directory(f, { bindPasswordFile: secretFile })], policies: [] });
+    const check = await spawnCli(['--config', inFile, 'config', 'check']);
+    expect(check.code).toBe(0);
+    expect(check.stdout).toContain(secretFile);
+    expect(check.stdout).not.toContain(SERVICE_PASSWORD);
+    const inline = writeConfig({ directories: [directory(f, { bindPassword: SERVICE_PASSWORD })], policies: [] });
+    const shown = await spawnCli(['--config', inline, 'config', 'check']);
+    expect(shown.stdout).toMatch(/bindPassword: "\*\*\*"/);
+    expect(shown.stdout).not.toContain(SERVICE_PASSWORD);
+
+    const bad = async (doc: unknown, message: RegExp) => {
+      const result = await spawnCli(['--config', writeConfig(doc), 'config', 'check'], PASSWORD_ENV);
+      expect(result.code).toBe(2);
+      expect(result.stderr.trim().split('\n')).toHaveLength(1);
+      expect(result.stderr).toMatch(message);
+      expect(result.stderr).not.toContain(SERVICE_PASSWORD);
+    };
+    const policy = (when: unknown) => ({ name: 'p', kind: 'disabled_role', disabledWhen: { directory: when } });
+    await bad({ directories: [directory(f)], policies: [policy({ name: 'hr' })] }, /policies\[0\]\.disabledWhen\.directory\.name: "hr" is not a configured directory \(corp\)/);
+    await bad({ directories: [directory(f, { disabledFilter: undefined })], policies: [policy({ name: 'corp', disabled: true })] }, /policies\[0\]\.disabledWhen\.directory\.disabled: directory "corp" has no disabledFilter/);
+    await bad({ directories: [directory(f, { url: 'http://ldap.example' })], policies: [] }, /directories\[0\]\.url: "http:\/\/ldap\.example" is not an ldap:\/\/ or ldaps:\/\/ URL/);
+    await bad({ directories: [directory(f, { userFilter: 'objectClass=person' })], policies: [] }, /directories\[0\]\.userFilter: .* must be an LDAP filter in parentheses/);
+    await bad({ directories: [directory(f, { bindPassword: SERVICE_PASSWORD, bindPasswordFile: secretFile })], policies: [] }, /directories\[0\]\.bindPasswordFile: set either bindPassword or bindPasswordFile, not both/);
+    const noPassword = await spawnCli(['--config', writeConfig({ directories: [directory(f)], policies: [] }), 'config', 'check']);
+    expect(noPassword.code).toBe(2);
+    expect(noPassword.stderr).toMatch(/directories\[0\]\.bindPassword: is required with bindDN \(set PGWARDEN_DIRECTORY_CORP_BIND_PASSWORD/);
+    await bad({ directories: [directory(f, { minEntries: 0, bindPassword: 'x' })], policies: [] }, /directories\[0\]\.minEntries: 0 is not a whole number of at least 1/);
+  });
+});
