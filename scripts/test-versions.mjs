@@ -43,6 +43,7 @@ export const MATRIX_TESTS = [
   'test/locks.test.ts',
   'test/cli/user-lifecycle.test.ts',
   'test/cli/doctor.test.ts',
+  'test/directory.test.ts',
 ];
 
 const reports = mkdtempSync(join(tmpdir(), 'pgwarden-matrix-'));

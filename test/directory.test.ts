@@ -15,7 +15,7 @@ import type { DoctorJson } from '../src/cli/doctor.js';
 import { cli, spawnCli } from './support/cli.js';
 import { useConfigFiles } from './support/config-file.js';
 import { startTestDaemon } from './support/daemon.js';
-import { useFixture, waitFor, type Fixture } from './support/fixture.js';
+import { testDatabaseUrl, useFixture, waitFor, type Fixture } from './support/fixture.js';
 import { canLogIn, createCloudAdmin, grantAdminOn, serverVersionNum, type TestLogin } from './support/roles.js';
 import { GROUPS_DN, PEOPLE_DN, SERVICE_DN, SERVICE_PASSWORD, groupLdif, personLdif, startSlapd, type Slapd } from './support/slapd.js';
 
@@ -159,6 +159,26 @@ describe('disabled_role with disabledWhen.directory', () => {
     // pgwarden's own role is covered by the glob and has no entry: never acted on.
     expect(out.out.actions.some((a) => a.role === admin.role)).toBe(false);
     expect(await canLogIn(f, admin.role)).toBe(true);
+  });
+
+  it('as a superuser too: the disabled person is locked out, and a superuser with no entry is exempt', async () => {
+    const f = fixture();
+    const [gone, boss] = [f.name('gone'), f.name('boss')];
+    await seed(f, { [gone]: 'disabled' }, []);
+    await f.createRole(boss, 'superuser');
+    const session = await f.openSession({ role: gone, state: 'idle in transaction' });
+    const result = await cli(['--config', config(f, { disabled: true, missing: true }), '--database-url', testDatabaseUrl(), '--json', 'run', '--once'], PASSWORD_ENV);
+    const out = JSON.parse(result.stdout) as RunOutput;
+    expect(result.code).toBe(0);
+    // The cloud admin seed() made has no entry: as the superuser runs, it is just another missing person.
+    expect(out.violations.map((v) => [v.role, v.condition])).toEqual([
+      [f.name('cloudadmin'), 'directory_missing'],
+      [gone, 'directory_disabled'],
+    ]);
+    expect(await canLogIn(f, gone)).toBe(false);
+    await waitFor(async () => !(await f.alive(session.pid)), `${gone}'s session to end`);
+    // The superuser has no entry either: exempt.superusers keeps it out of reach, and out of the covered roles.
+    expect(await canLogIn(f, boss)).toBe(true);
   });
 
   describe('a directory that cannot be trusted decides nothing', () => {

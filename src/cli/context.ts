@@ -139,5 +139,5 @@ export async function searchDirectories(context: Context): Promise<RoleSources> 
   const asked = [...new Set(config.policies.flatMap((p) => directoriesOf(p).map((d) => d.name)))];
   for (const error of await directories.refresh(asked)) context.io.stderr.write(`pgwarden: warning: ${error}; its verdicts are unknown\n`);
   const { exempt, safety } = config.settings;
-  return { directory: (name) => directories.view(name), exempt, safety, now: Date.now() };
+  return { directory: (name) => directories.view(name), directories: config.directories.map((d) => d.name), exempt, safety, now: Date.now() };
 }

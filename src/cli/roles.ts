@@ -25,10 +25,11 @@ export interface RoleJson {
   /** The condition under which a configured policy flags the role as disabled (DESIGN.md), or null. */
   disabled: string | null;
   /**
-   * What the directory a policy asks says about the role: `active`, `disabled`, `missing`,
-   * `not_in_group`, or `unknown` (its search failed); null when no directory judges it.
+   * Only when directories are configured: what the directory a policy asks says about the role —
+   * `active`, `disabled`, `missing`, `not_in_group`, or `unknown` (its search failed); null when
+   * no directory judges it.
    */
-  directory: DirectoryVerdict | null;
+  directory?: DirectoryVerdict | null;
 }
 
 interface RolesOptions {
@@ -56,6 +57,7 @@ export function selectRoles(
 ): RoleJson[] {
   const conditionOf = roleConditions(policies, roles, sources);
   const verdictOf = directoryVerdicts(policies, sources);
+  const withDirectories = sources.directories.length > 0;
   return roles
     .filter((r) => options.all || !r.role.startsWith('pg_'))
     .filter((r) => options.expiringSeconds === undefined || (r.validSeconds !== null && r.validSeconds <= options.expiringSeconds))
@@ -72,7 +74,7 @@ export function selectRoles(
       memberOf: r.memberOf,
       // A role no policy acts on (pgwarden's own, the bootstrap superuser) is never shown disabled.
       disabled: reservedRole(r.role, self) !== null ? null : conditionOf(r),
-      directory: verdictOf(r),
+      ...(withDirectories ? { directory: verdictOf(r) } : {}),
     }));
 }
 

@@ -1,5 +1,5 @@
 /**
- * Item-by-item validation of `directories` (DESIGN.md): the LDAP servers `disabled_role` may ask
+ * Item-by-item validation of `directories` (DESIGN.md): the LDAP servers a role policy may ask
  * whether a person is disabled, gone, or out of a group. Every error names its key. The bind
  * password comes from the environment (`PGWARDEN_DIRECTORY_<NAME>_BIND_PASSWORD`), a file
  * (`bindPasswordFile`, a mounted Kubernetes Secret) or the key itself, and is never echoed.

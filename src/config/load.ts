@@ -26,7 +26,7 @@ export interface Config {
   readonly mode: Mode;
   readonly targets: readonly Target[];
   readonly policies: readonly Policy[];
-  /** The LDAP directories disabled_role may ask (passwords resolved, never printed). */
+  /** The LDAP directories role policies may ask (passwords resolved, never printed). */
   readonly directories: readonly DirectoryConfig[];
   readonly connectTimeoutMs: number;
   readonly statementTimeoutMs: number;

@@ -225,7 +225,7 @@ export const schema = {
     env: 'PGWARDEN_POLICIES',
   },
   directories: {
-    doc: 'LDAP directories (OpenLDAP, Active Directory) that disabled_role may ask who is disabled, gone or out of a group: a list of { name, url, bindDN, baseDN, userFilter, disabledFilter, roleAttribute, roles, refresh, minEntries, tls, timeout }. The bind password from env PGWARDEN_DIRECTORY_<NAME>_BIND_PASSWORD or bindPasswordFile.',
+    doc: 'LDAP directories (OpenLDAP, Active Directory) that role policies may ask who is disabled, gone or out of a group: a list of { name, url, bindDN, baseDN, userFilter, disabledFilter, roleAttribute, roles, refresh, minEntries, tls, timeout }. The bind password from env PGWARDEN_DIRECTORY_<NAME>_BIND_PASSWORD or bindPasswordFile.',
     format: 'json-array',
     default: [] as unknown[],
     env: 'PGWARDEN_DIRECTORIES',

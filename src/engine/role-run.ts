@@ -36,7 +36,13 @@ function countLoginRoles(roles: RoleSnapshot['roles']): number {
 export async function runRolePolicy(context: RunContext, db: TargetDb, policy: Policy, snapshots: Snapshots, mode: Mode): Promise<RunReport> {
   const roles = await snapshots.roles();
   const { exempt, safety } = context.config.settings;
-  const evaluation = evaluateRolePolicy(roles, policy, { directory: (name) => context.directories.view(name), exempt, safety, now: context.clock() });
+  const evaluation = evaluateRolePolicy(roles, policy, {
+    directory: (name) => context.directories.view(name),
+    directories: context.config.directories.map((d) => d.name),
+    exempt,
+    safety,
+    now: context.clock(),
+  });
   // A directory answer that would disable too many roles at once is refused: the directory decides nothing.
   for (const use of evaluation.directories) {
     const watcher = context.directories.get(use.directory);

@@ -25,6 +25,8 @@ export interface ConfigKnown {
 export interface RoleSources {
   /** The view of a configured directory now (watcher.ts). */
   directory(name: string): DirectoryView;
+  /** The names of the configured directories. */
+  readonly directories: readonly string[];
   readonly exempt: Exemptions;
   readonly safety: { readonly maxFraction: number; readonly minActions: number };
   /** Now, ms since epoch (an answer's age is measured from it). */

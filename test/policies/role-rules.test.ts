@@ -12,6 +12,7 @@ import type { RoleSources } from '../../src/policies/kind.js';
 
 const NO_DIRECTORIES: RoleSources = {
   directory: (name) => ({ name, roles: [], roleAttribute: 'uid', answer: undefined, problem: 'not configured' }),
+  directories: [],
   exempt: { superusers: true, roles: [], applications: [] },
   safety: { maxFraction: 0.5, minActions: 5 },
   now: 0,
