@@ -126,6 +126,32 @@ const panels = [
   panel('stat', 'Passwords expiring or expired', 'Login roles within the password_expiry window, per policy.', [
     { expr: `sum by (policy) (pgwarden_roles_expiring{${sel}})`, legend: '{{policy}}' },
   ], { w: 24, h: 4, options: { reduceOptions: { calcs: ['lastNotNull'] }, graphMode: 'none' } }),
+  // Directories have no target label: the target, database and role variables do not apply.
+  row('Directories'),
+  panel(
+    'stat',
+    'Directories up',
+    'pgwarden_directory_up, per directory (the lowest of the replicas): 1 when its last search succeeded, is younger than three refresh ' +
+      'periods and no policy refused its answer; 0 otherwise, and then disabled_role\'s directory conditions act on nothing ' +
+      '(alert PgwardenDirectoryDown after 15 minutes). 0 at start until the first search succeeds. `pgwarden doctor` binds and searches.',
+    [{ expr: 'min by (directory) (pgwarden_directory_up)', legend: '{{directory}}' }],
+    {
+      w: 8,
+      options: { colorMode: 'background', graphMode: 'none', reduceOptions: { calcs: ['lastNotNull'] } },
+      fieldConfig: { thresholds: { mode: 'absolute', steps: [{ color: 'red', value: null }, { color: 'green', value: 1 }] } },
+    },
+  ),
+  panel('timeseries', 'Directory entries', 'pgwarden_directory_entries: entries under userFilter found by the last good search. A sudden drop is a directory or filter change; fewer than minEntries is taken for an outage.', [
+    { expr: 'max by (directory) (pgwarden_directory_entries)', legend: '{{directory}}' },
+  ], { w: 8, x: 8 }),
+  panel(
+    'timeseries',
+    'Age of the last good search',
+    'Seconds since the last good search of each directory (the freshest replica). It rises while searches fail; past three refresh periods ' +
+      'the answer is no longer acted on. Low while the directory is down: its answer was refused (it would disable more than safety.maxFraction at once).',
+    [{ expr: 'time() - max by (directory) (pgwarden_directory_last_success_timestamp_seconds)', legend: '{{directory}}' }],
+    { w: 8, x: 16, unit: 's' },
+  ),
 ];
 
 function variable(name, label, query) {
