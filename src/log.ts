@@ -10,10 +10,12 @@ export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' |
 
 const SECRET_PATHS = [
   'password',
+  'bindPassword',
   'verifier',
   'connectionString',
   'url',
   '*.password',
+  '*.bindPassword',
   '*.verifier',
   '*.connectionString',
   '*.url',

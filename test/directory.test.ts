@@ -7,11 +7,16 @@
  */
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunOutput } from '../src/cli/run.js';
 import type { RoleJson } from '../src/cli/roles.js';
 import type { DoctorJson } from '../src/cli/doctor.js';
+import pino from 'pino';
+import { compileDirectories } from '../src/config/directories.js';
+import { DirectoryWatcher } from '../src/directory/watcher.js';
+import { Metrics } from '../src/metrics/registry.js';
 import { cli, spawnCli } from './support/cli.js';
 import { useConfigFiles } from './support/config-file.js';
 import { startTestDaemon } from './support/daemon.js';
@@ -181,6 +186,28 @@ describe('disabled_role with disabledWhen.directory', () => {
     expect(await canLogIn(f, boss)).toBe(true);
   });
 
+  it('a policy that asks only about the group catches a person both disabled and out of it; a group written as a filter works too', async () => {
+    const f = fixture();
+    const [kept, leaver, outsider] = [f.name('kept'), f.name('leaver'), f.name('outsider')];
+    const { admin, groupDn } = await seed(f, { [kept]: 'active', [leaver]: 'disabled', [outsider]: 'none' }, [kept]);
+    await slapd.add(personLdif(outsider, { department: f.prefix }));
+    await slapd.modify(`dn: uid=${kept},${PEOPLE_DN}\nchangetype: modify\nadd: departmentNumber\ndepartmentNumber: ${f.prefix}\n`);
+    // Disabled and out of the group (AD's usual offboarding): the group condition alone catches it.
+    const byGroup = await runOnce(config(f, { notInGroup: groupDn }, { mode: 'dry-run' }), admin);
+    expect(byGroup.code).toBe(0);
+    expect(byGroup.out.violations.map((v) => [v.role, v.condition])).toEqual([
+      [outsider, 'directory_not_in_group'],
+      [leaver, 'directory_not_in_group'],
+    ].sort((a, b) => (a[0]! < b[0]! ? -1 : 1)));
+    // As a filter (what AD's LDAP_MATCHING_RULE_IN_CHAIN is): its members are the people matching it.
+    const byFilter = await runOnce(config(f, { notInGroup: `(departmentNumber=${f.prefix})` }, { mode: 'dry-run' }), admin);
+    expect(byFilter.code).toBe(0);
+    expect(byFilter.out.violations.map((v) => [v.role, v.condition, v.reason.replace(/ \(answer .*\)$/, '')])).toEqual([
+      [leaver, 'directory_not_in_group', `directory corp: uid=${leaver},${PEOPLE_DN} is not a member of the group filter (departmentNumber=${f.prefix})`],
+    ]);
+    expect(byFilter.out.actions.map((a) => [a.action, a.role, a.result])).toEqual([['nologin', leaver, 'planned']]);
+  });
+
   describe('a directory that cannot be trusted decides nothing', () => {
     async function expectNobodyLockedOut(f: Fixture, roles: readonly string[], result: Awaited<ReturnType<typeof runOnce>>, error: RegExp) {
       expect(result.code).toBe(1);
@@ -208,7 +235,7 @@ describe('disabled_role with disabledWhen.directory', () => {
 
       // A search that finds nobody (a wrong userFilter, an emptied OU): an outage, not a mass departure.
       const empty = await runOnce(config(f, { missing: true }, { directory: { userFilter: '(employeeNumber=nobody-has-this)' } }), admin);
-      await expectNobodyLockedOut(f, names, empty, /found 0 entries under userFilter, fewer than minEntries \(1\)/);
+      await expectNobodyLockedOut(f, names, empty, /found 0 entries with a uid under userFilter, fewer than minEntries \(1\)/);
 
       // Stopped: every URL tried (failover), none answers.
       await slapd.stop();
@@ -225,6 +252,80 @@ describe('disabled_role with disabledWhen.directory', () => {
       expect(back.out.violations.map((v) => v.role)).toEqual(names.slice(0, 2));
       expect(await canLogIn(f, names[0]!)).toBe(false);
       await waitFor(async () => (await clientSessions(f, names[0]!)) === 0, 'the session of the disabled person to end');
+    });
+
+    it('an empty group, or a group no person is in, fails the search: it would put everyone "not in group"', async () => {
+      const f = fixture();
+      const names = [f.name('a'), f.name('b')];
+      const { admin, groupDn } = await seed(f, { [names[0]!]: 'active', [names[1]!]: 'active' }, []);
+      const empty = await runOnce(config(f, { notInGroup: groupDn }), admin);
+      await expectNobodyLockedOut(f, names, empty, /group "cn=.*" \(notInGroup\) has none of the \d+ people found as a member/);
+      const missingGroup = await runOnce(config(f, { notInGroup: `cn=${f.name('nosuch')},${GROUPS_DN}` }), admin);
+      await expectNobodyLockedOut(f, names, missingGroup, /\(notInGroup\) does not exist/);
+      const noMatch = await runOnce(config(f, { notInGroup: '(departmentNumber=nobody-has-this)' }), admin);
+      await expectNobodyLockedOut(f, names, noMatch, /has none of the \d+ people found as a member/);
+    });
+
+    it('a refused answer holds back every policy that asks the directory, not only the one that refused it', async () => {
+      const f = fixture();
+      const names = Array.from({ length: 10 }, (_, i) => f.name(`q${i}`));
+      const people: Record<string, 'active' | 'disabled'> = {};
+      names.forEach((n, i) => (people[n] = i < 8 ? 'disabled' : 'active'));
+      const { admin, groupDn } = await seed(f, people, names.slice(0, 9));
+      const policy = (name: string, when: Record<string, unknown>) => ({ name, kind: 'disabled_role', disabledWhen: { directory: { name: 'corp', ...when } }, actions: ['nologin', 'terminate'] });
+      const file = writeConfig({
+        mode: 'enforce',
+        directories: [directory(f)],
+        // The first would disable 8 of 10 at once and refuses the answer; the second (1 of 10) must not act on it either.
+        policies: [policy('by-status', { disabled: true }), policy('by-group', { notInGroup: groupDn })],
+      });
+      const result = await runOnce(file, admin);
+      await expectNobodyLockedOut(f, names, result, /policy by-status would disable 8 of the 10 covered roles at once/);
+      expect(result.out.violations).toEqual([]);
+    });
+
+    it('a server that accepts and never answers uses only its share of the timeout: the next URL answers', async () => {
+      const f = fixture();
+      const [alice, gone] = [f.name('alice'), f.name('gone')];
+      const { admin } = await seed(f, { [alice]: 'active', [gone]: 'disabled' }, []);
+      const sockets: Socket[] = [];
+      const hung = createServer((socket) => sockets.push(socket));
+      await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
+      const hungUrl = `ldap://127.0.0.1:${(hung.address() as AddressInfo).port}`;
+      try {
+        const started = Date.now();
+        const failover = await runOnce(config(f, { disabled: true }, { directory: { url: `${hungUrl} ${slapd.url}`, timeout: '4s' } }), admin);
+        expect(failover.code).toBe(0);
+        expect(failover.out.violations.map((v) => v.role)).toEqual([gone]);
+        expect(Date.now() - started).toBeLessThan(10_000);
+        // Alone, it times out within the timeout and decides nothing.
+        const alone = await runOnce(config(f, { disabled: true, missing: true }, { directory: { url: hungUrl, timeout: '2s' } }), admin);
+        expect(alone.code).toBe(1);
+        expect(alone.out.errors?.join('\n')).toMatch(/directory corp: ldap:\/\/127\.0\.0\.1:\d+: timed out after 2\.0s/);
+        expect(await canLogIn(f, alice)).toBe(true);
+      } finally {
+        for (const socket of sockets) socket.destroy();
+        await new Promise((resolve) => hung.close(resolve));
+      }
+    });
+
+    it('an answer older than three refresh periods (a refresh that hangs) decides nothing', async () => {
+      const f = fixture();
+      await slapd.add(personLdif(f.name('someone')));
+      let now = Date.now();
+      const metrics = new Metrics({ sessionLabels: [], maxRoleSeries: 10 });
+      const [config] = compileDirectories([directory(f)], PASSWORD_ENV);
+      const watcher = new DirectoryWatcher(config!, [], { metrics, log: pino({ level: 'silent' }), clock: () => now });
+      expect(await watcher.refresh()).toBe(true);
+      expect(watcher.view('default/p').answer?.entries).toBeGreaterThanOrEqual(1);
+      expect(await metrics.registry.getSingleMetricAsString('pgwarden_directory_up')).toMatch(/directory="corp"\} 1$/m);
+      now += 2_900;
+      expect(watcher.view('default/p').answer).toBeDefined();
+      now += 200;
+      const stale = watcher.view('default/p');
+      expect(stale.answer).toBeUndefined();
+      expect(stale.problem).toMatch(/^its last answer is 3s old, older than three refresh periods$/);
+      expect(await metrics.registry.getSingleMetricAsString('pgwarden_directory_up')).toMatch(/directory="corp"\} 0$/m);
     });
 
     it('the daemon: pgwarden_directory_up 0 while the directory is down and nobody is locked out; back, the next refresh acts', async () => {
@@ -332,5 +433,10 @@ describe('disabled_role with disabledWhen.directory', () => {
     expect(noPassword.code).toBe(2);
     expect(noPassword.stderr).toMatch(/directories\[0\]\.bindPassword: is required with bindDN \(set PGWARDEN_DIRECTORY_CORP_BIND_PASSWORD/);
     await bad({ directories: [directory(f, { minEntries: 0, bindPassword: 'x' })], policies: [] }, /directories\[0\]\.minEntries: 0 is not a whole number of at least 1/);
+    await bad({ directories: [directory(f, { url: `ldap://admin:${SERVICE_PASSWORD}@ldap.example` })], policies: [] }, /directories\[0\]\.url: must not hold a user or password/);
+    await bad({ directories: [directory(f, { disabledFilter: '(&(employeeType=disabled)' })], policies: [] }, /directories\[0\]\.disabledFilter: "\(&\(employeeType=disabled\)" has unbalanced parentheses/);
+    await bad({ directories: [directory(f), directory(f, { name: 'CORP' })], policies: [] }, /directories\[1\]\.name: "CORP" takes its password from PGWARDEN_DIRECTORY_CORP_BIND_PASSWORD, as directories\[0\] does/);
+    await bad({ directories: [directory(f)], policies: [policy({ name: 'corp', notInGroup: 'db-users' })] }, /policies\[0\]\.disabledWhen\.directory\.notInGroup: "db-users" is neither a group DN/);
+    await bad({ directories: [directory(f)], policies: [policy({ name: 'corp', notInGroup: '(memberOf=cn=x' })] }, /policies\[0\]\.disabledWhen\.directory\.notInGroup: .* must be an LDAP filter in parentheses/);
   });
 });

@@ -5,6 +5,7 @@
  * (`bindPasswordFile`, a mounted Kubernetes Secret) or the key itself, and is never echoed.
  */
 import { readFileSync } from 'node:fs';
+import { FilterParser } from 'ldapts';
 import { ConfigError } from '../errors.js';
 import { ItemReader } from './reader.js';
 
@@ -42,7 +43,7 @@ export type PasswordSource =
   | { readonly from: 'config'; readonly value: string };
 
 const NAME = /^[A-Za-z][A-Za-z0-9_-]{0,62}$/;
-const URL_SCHEME = /^ldaps?:\/\/[^\s/?#]+\/?$/i;
+const URL_SCHEME = /^ldaps?:\/\/[^\s/?#@]+\/?$/i;
 
 /** The environment variable holding directory `name`'s bind password. */
 export function bindPasswordVariable(name: string): string {
@@ -66,21 +67,24 @@ export function readBindPassword(source: PasswordSource): string {
   }
 }
 
-/** A filter as RFC 4515 writes it: one parenthesised expression, balanced. */
-function filterProblem(filter: string): string | undefined {
+/** Why `filter` is not an LDAP filter (RFC 4515), or undefined: parsed as the search will parse it. */
+export function filterProblem(filter: string): string | undefined {
   if (!filter.startsWith('(') || !filter.endsWith(')')) return 'must be an LDAP filter in parentheses, e.g. (objectClass=person)';
+  // The parser forgives an unclosed "(&(a=b)": count them first (a `\` escapes the next two hex digits).
   let depth = 0;
   for (let i = 0; i < filter.length; i++) {
     const ch = filter[i];
     if (ch === '\\') i += 2;
     else if (ch === '(') depth += 1;
-    else if (ch === ')') {
-      depth -= 1;
-      if (depth === 0 && i !== filter.length - 1) return 'must be one LDAP filter (combine several with (&…) or (|…))';
-      if (depth < 0) return 'has an unbalanced ")"';
-    }
+    else if (ch === ')' && --depth === 0 && i !== filter.length - 1) return 'must be one LDAP filter (combine several with (&…) or (|…))';
   }
-  return depth === 0 ? undefined : 'has an unbalanced "("';
+  if (depth !== 0) return 'has unbalanced parentheses';
+  try {
+    FilterParser.parseString(filter);
+    return undefined;
+  } catch (err) {
+    return `is not an LDAP filter (${(err as Error).message})`;
+  }
 }
 
 function readFilter(item: ItemReader, name: string, fallback?: string): string {
@@ -117,6 +121,8 @@ function readDirectory(doc: unknown, path: string, env: NodeJS.ProcessEnv): Dire
   if (!NAME.test(name)) item.fail('name', `${JSON.stringify(name)} must start with a letter and hold only letters, digits, '_', '-' (at most 63)`);
   const urls = item.string('url').split(/\s+/).filter(Boolean);
   urls.forEach((url) => {
+    // Never echoed when it holds an `@`: it may carry a user and password, which belong in bindDN and a Secret.
+    if (url.includes('@')) item.fail('url', 'must not hold a user or password (give bindDN, and the password from the environment or bindPasswordFile)');
     if (!URL_SCHEME.test(url)) item.fail('url', `${JSON.stringify(url)} is not an ldap:// or ldaps:// URL with a host (several are separated by spaces)`);
   });
   const bindDN = item.has('bindDN') ? item.string('bindDN') : (item.raw('bindDN'), '');
@@ -157,12 +163,16 @@ function readDirectory(doc: unknown, path: string, env: NodeJS.ProcessEnv): Dire
 
 /** Validates and compiles `directories`; names must be unique. Throws ConfigError naming the key. */
 export function compileDirectories(docs: readonly unknown[], env: NodeJS.ProcessEnv): DirectoryConfig[] {
+  // Two names with one password variable (corp-a, corp_a) would share a password unseen.
   const seen = new Map<string, number>();
   return docs.map((doc, i) => {
     const directory = readDirectory(doc, `directories[${i}]`, env);
-    const earlier = seen.get(directory.name.toLowerCase());
-    if (earlier !== undefined) throw new ConfigError(`directories[${i}].name: ${JSON.stringify(directory.name)} is already the name of directories[${earlier}]`);
-    seen.set(directory.name.toLowerCase(), i);
+    const variable = bindPasswordVariable(directory.name);
+    const earlier = seen.get(variable);
+    if (earlier !== undefined) {
+      throw new ConfigError(`directories[${i}].name: ${JSON.stringify(directory.name)} takes its password from ${variable}, as directories[${earlier}] does: choose another name`);
+    }
+    seen.set(variable, i);
     return directory;
   });
 }

@@ -11,6 +11,8 @@ export interface DirectoryPerson {
   readonly dn: string;
   /** Values of roleAttribute (it may be multi-valued). */
   readonly names: readonly string[];
+  /** Values of `uid`: what a posixGroup's `memberUid` names, whatever roleAttribute is. */
+  readonly uids: readonly string[];
   /** The entry's own `memberOf` values (Active Directory, OpenLDAP's memberof overlay). */
   readonly memberOf: readonly string[];
 }
@@ -25,6 +27,8 @@ export interface SearchResult {
    * members, and for posixGroup the memberUid names (lower-cased).
    */
   readonly groups: ReadonlyMap<string, { readonly dns: ReadonlySet<string>; readonly names: ReadonlySet<string> }>;
+  /** Search continuation references the server returned (referrals are not followed). */
+  readonly references: number;
 }
 
 /** What the directory holds about one person, indexed by role name. */
@@ -42,7 +46,7 @@ export interface DirectoryAnswer {
   readonly searchedAt: number;
   /** How long it took, ms. */
   readonly tookMs: number;
-  /** Entries found under userFilter (pgwarden_directory_entries). */
+  /** Entries found under userFilter that hold a role name (pgwarden_directory_entries). */
   readonly entries: number;
   /** Lower-cased role name → entry. */
   readonly byRole: ReadonlyMap<string, DirectoryEntry>;
@@ -81,9 +85,11 @@ export function indexAnswer(directory: string, result: SearchResult, searchedAt:
     const dn = normalizeDn(person.dn);
     const memberOf = new Set(person.memberOf.map(normalizeDn));
     const lowerNames = person.names.map((n) => n.toLowerCase());
+    if (lowerNames.length === 0) continue;
+    const uids = person.uids.map((n) => n.toLowerCase());
     const groups = new Set<string>();
     for (const [group, members] of result.groups) {
-      const inGroup = members.dns.has(dn) || (!isGroupFilter(group) && memberOf.has(normalizeDn(group))) || lowerNames.some((n) => members.names.has(n));
+      const inGroup = members.dns.has(dn) || (!isGroupFilter(group) && memberOf.has(normalizeDn(group))) || uids.some((n) => members.names.has(n));
       if (inGroup) groups.add(group);
     }
     const entry: DirectoryEntry = { dn: person.dn, disabled: result.disabled.has(dn), groups };
@@ -97,17 +103,31 @@ export function indexAnswer(directory: string, result: SearchResult, searchedAt:
       );
     }
   }
-  return { directory, searchedAt, tookMs, entries: result.people.length, byRole };
+  return { directory, searchedAt, tookMs, entries: namedEntries(result), byRole };
+}
+
+/** The people of a result that hold a role name (those without one speak for no role). */
+export function namedEntries(result: SearchResult): number {
+  let count = 0;
+  for (const person of result.people) if (person.names.length > 0) count += 1;
+  return count;
+}
+
+/** The entry of `role` in `answer` (names compared case-insensitively), or undefined: the role is missing. */
+export function entryOf(answer: DirectoryAnswer, role: string): DirectoryEntry | undefined {
+  return answer.byRole.get(role.toLowerCase());
 }
 
 /**
- * What `answer` says about `role`: `missing` (no entry), `disabled` (the entry matches
- * disabledFilter), `not_in_group` (not a member of `group`, when given), else `active`.
+ * What `answer` says about `role`, for display: `missing` (no entry), `disabled` (the entry
+ * matches disabledFilter), `not_in_group` (not a member of `group`, when given), else `active`.
+ * A policy tests each of its conditions on the entry itself (a disabled person out of the group
+ * is both).
  */
-export function verdictOf(answer: DirectoryAnswer, role: string, group?: string): { verdict: Exclude<DirectoryVerdict, 'unknown'>; dn: string | null } {
-  const entry = answer.byRole.get(role.toLowerCase());
-  if (!entry) return { verdict: 'missing', dn: null };
-  if (entry.disabled) return { verdict: 'disabled', dn: entry.dn };
-  if (group !== undefined && !entry.groups.has(group)) return { verdict: 'not_in_group', dn: entry.dn };
-  return { verdict: 'active', dn: entry.dn };
+export function verdictOf(answer: DirectoryAnswer, role: string, group?: string): Exclude<DirectoryVerdict, 'unknown'> {
+  const entry = entryOf(answer, role);
+  if (!entry) return 'missing';
+  if (entry.disabled) return 'disabled';
+  if (group !== undefined && !entry.groups.has(group)) return 'not_in_group';
+  return 'active';
 }

@@ -22,6 +22,9 @@ export class DirectorySearchError extends Error {
   }
 }
 
+/** One URL ran out of its share of the timeout: the next URL is tried. */
+class SearchTimeout extends Error {}
+
 function values(entry: Entry, attribute: string): string[] {
   // ldapts returns attribute names as the server spells them: find it case-insensitively.
   const key = Object.keys(entry).find((k) => k.toLowerCase() === attribute.toLowerCase());
@@ -61,10 +64,16 @@ async function searchOn(client: Client, config: DirectoryConfig, groups: readonl
   const found = await client.search(config.baseDN, {
     scope: 'sub',
     filter: config.userFilter,
-    attributes: [config.roleAttribute, 'memberOf'],
+    attributes: [...new Set([config.roleAttribute, 'uid', 'memberOf'])],
     paged,
   });
-  const people: DirectoryPerson[] = found.searchEntries.map((e) => ({ dn: e.dn, names: values(e, config.roleAttribute), memberOf: values(e, 'memberOf') }));
+  const people: DirectoryPerson[] = found.searchEntries.map((e) => ({
+    dn: e.dn,
+    names: values(e, config.roleAttribute),
+    uids: values(e, 'uid'),
+    memberOf: values(e, 'memberOf'),
+  }));
+  const peopleDns = new Set(people.map((p) => normalizeDn(p.dn)));
   const dnsOf = async (filter: string) =>
     new Set((await client.search(config.baseDN, { scope: 'sub', filter, attributes: ['1.1'], paged })).searchEntries.map((e) => normalizeDn(e.dn)));
   const disabled = config.disabledFilter !== '' ? await dnsOf(`(&${config.userFilter}${config.disabledFilter})`) : new Set<string>();
@@ -89,33 +98,49 @@ async function searchOn(client: Client, config: DirectoryConfig, groups: readonl
       names: new Set(values(entry, 'memberUid').map((n) => n.toLowerCase())),
     });
   }
-  return { people, disabled, groups: members };
+  for (const [group, { dns, names }] of members) {
+    // A group with none of the people in it — emptied, mistyped in a filter, its `member` hidden by
+    // an ACL or returned in ranges — would put everyone "not in group": an outage, not a verdict.
+    const uids = new Set(people.flatMap((p) => p.uids.map((u) => u.toLowerCase())));
+    const memberOf = isGroupFilter(group) ? false : people.some((p) => p.memberOf.some((m) => normalizeDn(m) === normalizeDn(group)));
+    if (!memberOf && ![...dns].some((dn) => peopleDns.has(dn)) && ![...names].some((n) => uids.has(n))) {
+      throw new DirectorySearchError(`group ${JSON.stringify(group)} (notInGroup) has none of the ${people.length} people found as a member`);
+    }
+  }
+  return { people, disabled, groups: members, references: found.searchReferences.length };
 }
 
 /**
  * Searches `config`'s directory: its URLs in order until one answers (a refused bind or a failed
- * search is not retried elsewhere), the whole bounded by `config.timeoutMs`. `groups` are the
+ * search is not retried elsewhere), the whole bounded by `config.timeoutMs`, each URL by its
+ * share of what is left. `groups` are the
  * `notInGroup` values the policies ask about (a DN, or a filter). Throws DirectorySearchError.
  */
 export async function searchDirectory(config: DirectoryConfig, groups: readonly string[]): Promise<SearchResult> {
   const deadline = Date.now() + config.timeoutMs;
   const failures: string[] = [];
-  for (const url of config.urls) {
+  for (const [i, url] of config.urls.entries()) {
     const left = deadline - Date.now();
     if (left <= 0) break;
+    // Each URL gets its share of what is left: a host that drops packets, or accepts and never
+    // answers, must not use up the time of the URLs after it.
+    const budget = Math.ceil(left / (config.urls.length - i));
     // ldapts speaks TLS on any URL given TLS options: only ldaps:// gets them.
     const secure = url.toLowerCase().startsWith('ldaps://');
-    const client = new Client({ url, timeout: left, connectTimeout: left, ...(secure ? { tlsOptions: tlsOptions(config) } : {}), strictDN: false });
+    const client = new Client({ url, timeout: budget, connectTimeout: budget, ...(secure ? { tlsOptions: tlsOptions(config) } : {}), strictDN: false });
     let timer: NodeJS.Timeout | undefined;
     try {
       const expired = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new DirectorySearchError(`timed out after ${config.timeoutMs / 1000}s`)), left);
+        timer = setTimeout(() => reject(new SearchTimeout(`timed out after ${(budget / 1000).toFixed(1)}s`)), budget);
       });
       return await Promise.race([searchOn(client, config, groups), expired]);
     } catch (err) {
+      if (err instanceof SearchTimeout) {
+        failures.push(`${url}: ${err.message}`);
+        continue;
+      }
       if (err instanceof DirectorySearchError) {
         failures.push(`${url}: ${err.message}`);
-        if (err.message.startsWith('timed out')) break;
         throw new DirectorySearchError(failures.join('; '));
       }
       failures.push(describe(url, err));

@@ -9,7 +9,7 @@
 import type { Logger } from 'pino';
 import type { DirectoryConfig } from '../config/directories.js';
 import type { Metrics } from '../metrics/registry.js';
-import { indexAnswer, type DirectoryAnswer } from './answer.js';
+import { indexAnswer, namedEntries, type DirectoryAnswer } from './answer.js';
 import { searchDirectory } from './search.js';
 
 /** What a policy run may use of one directory now. */
@@ -35,8 +35,8 @@ interface Deps {
   readonly clock: () => number;
 }
 
-/** Successive failed searches back off up to this (or the refresh period, if longer), ms. */
-const MAX_BACKOFF_MS = 30_000;
+/** A failed search is tried again after this, doubling while it fails, up to the refresh period, ms. */
+const FIRST_RETRY_MS = 5_000;
 /** The same error is logged again at most this often, ms. */
 const REPEAT_LOG_MS = 60_000;
 
@@ -55,6 +55,7 @@ export class DirectoryWatcher {
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
   #logged: { message: string; at: number } | undefined;
+  #referencesLogged = false;
 
   constructor(config: DirectoryConfig, groups: readonly string[], deps: Deps) {
     this.config = config;
@@ -62,6 +63,10 @@ export class DirectoryWatcher {
     this.#deps = deps;
     deps.metrics.directoryUp.set({ directory: config.name }, 0);
     deps.metrics.directoryEntries.set({ directory: config.name }, 0);
+    const cleartext = config.urls.filter((u) => /^ldap:\/\//i.test(u) && !/^ldap:\/\/(127\.|localhost[:/]|\[::1\])/i.test(u));
+    if (config.bindDN !== '' && cleartext.length > 0) {
+      deps.log.warn({ directory: config.name, urls: cleartext }, 'the bind password goes over ldap:// in clear text: use ldaps://');
+    }
   }
 
   /** Searches now (one search at a time: a second caller shares the first's). Resolves true when it succeeded. */
@@ -78,9 +83,22 @@ export class DirectoryWatcher {
     try {
       const result = await searchDirectory(this.config, this.groups);
       const now = clock();
-      if (result.people.length < this.config.minEntries) {
-        this.#fail(`found ${result.people.length} entr${result.people.length === 1 ? 'y' : 'ies'} under userFilter, fewer than minEntries (${this.config.minEntries}): taken for an outage, not a mass departure`);
+      const named = namedEntries(result);
+      const { roleAttribute, minEntries } = this.config;
+      if (named < minEntries) {
+        const without = result.people.length - named;
+        const why = without > 0 ? ` (${without} more have no ${roleAttribute}: a wrong roleAttribute, or an ACL hiding it?)` : '';
+        this.#fail(`found ${named} entr${named === 1 ? 'y' : 'ies'} with a ${roleAttribute} under userFilter${why}, fewer than minEntries (${minEntries}): taken for an outage, not a mass departure`);
         return false;
+      }
+      if (named * 2 < result.people.length) {
+        // Most people without a role name would all read as "missing".
+        this.#fail(`${result.people.length - named} of the ${result.people.length} entries under userFilter have no ${roleAttribute}: a wrong roleAttribute, or an ACL hiding it`);
+        return false;
+      }
+      if (result.references > 0 && !this.#referencesLogged) {
+        this.#referencesLogged = true;
+        log.warn({ directory: this.config.name, references: result.references }, 'the search returned continuation references, which pgwarden does not follow: people behind them read as missing (search the domain itself or the global catalog)');
       }
       const recovered = this.#error !== undefined && this.#answer !== undefined;
       this.#answer = indexAnswer(this.config.name, result, now, now - started);
@@ -109,30 +127,35 @@ export class DirectoryWatcher {
     }
   }
 
-  /** Why the current answer may not be acted on, or undefined when it may. */
-  #problem(now: number): string | undefined {
+  /**
+   * Why the current answer may not be acted on by run `key` (a target and policy), or undefined
+   * when it may. While a run's refusal stands, no run may act on any answer — only the run that
+   * refused may look at a later one, to accept it (or refuse it again): the same bad content comes
+   * back at every refresh, and another policy or target with fewer roles must not act on it.
+   */
+  #problem(now: number, key: string | undefined): string | undefined {
     if (this.#error !== undefined) return `the last search failed (${this.#error})`;
     const answer = this.#answer;
     if (!answer) return 'not searched yet';
     const age = now - answer.searchedAt;
     if (age >= 3 * this.config.refreshMs) return `its last answer is ${Math.round(age / 1000)}s old, older than three refresh periods`;
-    for (const refusal of this.#refusals.values()) {
-      if (refusal.searchedAt === answer.searchedAt) return refusal.message;
-    }
-    return undefined;
+    const own = key === undefined ? undefined : this.#refusals.get(key);
+    if (own) return own.searchedAt === answer.searchedAt ? own.message : undefined;
+    const other = this.#refusals.values().next();
+    return other.done ? undefined : `an answer was refused: ${other.value.message}`;
   }
 
   #publish(): void {
     const now = this.#deps.clock();
     // Up only when usable and no policy run still refuses an answer (kept until its next run
     // accepts one, so the gauge does not flap between a search and the next policy tick).
-    const up = this.#problem(now) === undefined && this.#refusals.size === 0;
+    const up = this.#problem(now, undefined) === undefined;
     this.#deps.metrics.directoryUp.set({ directory: this.config.name }, up ? 1 : 0);
   }
 
-  /** What a policy run may use now. */
-  view(): DirectoryView {
-    const problem = this.#problem(this.#deps.clock());
+  /** What run `key` (`target/policy`; none for a command that only shows) may use now. */
+  view(key?: string): DirectoryView {
+    const problem = this.#problem(this.#deps.clock(), key);
     this.#publish();
     const { name, roles, roleAttribute } = this.config;
     return { name, roles, roleAttribute, answer: problem === undefined ? this.#answer : undefined, problem };
@@ -150,7 +173,7 @@ export class DirectoryWatcher {
 
   /**
    * A policy run (`key`) found that `answer` would disable too many roles at once: the directory
-   * decides nothing until a later search gives an answer that no run refuses.
+   * decides nothing until that run accepts a later answer.
    */
   refuse(key: string, answer: DirectoryAnswer, message: string): void {
     const earlier = this.#refusals.get(key);
@@ -170,11 +193,14 @@ export class DirectoryWatcher {
   start(): void {
     this.#stopped = false;
     const loop = () => {
-      void this.refresh().then(() => {
-        if (this.#stopped) return;
-        const backoff = this.#failures > 0 ? Math.min(this.config.refreshMs * 2 ** (this.#failures - 1), Math.max(this.config.refreshMs, MAX_BACKOFF_MS)) : this.config.refreshMs;
-        this.#timer = setTimeout(loop, backoff);
-      });
+      void this.refresh()
+        .catch(() => undefined)
+        .finally(() => {
+          if (this.#stopped) return;
+          // A failed search is tried again soon (a blip must not cost a whole refresh period), then less often.
+          const delay = this.#failures > 0 ? Math.min(this.config.refreshMs, FIRST_RETRY_MS * 2 ** (this.#failures - 1)) : this.config.refreshMs;
+          this.#timer = setTimeout(loop, delay);
+        });
     };
     loop();
   }
@@ -204,9 +230,9 @@ export class Directories {
     return [...this.#watchers.values()];
   }
 
-  /** The view of directory `name` (a name the configuration checked). */
-  view(name: string): DirectoryView {
-    return this.#watchers.get(name)?.view() ?? { name, roles: [], roleAttribute: '', answer: undefined, problem: 'not configured' };
+  /** The view of directory `name` (a name the configuration checked) for run `key` (`target/policy`). */
+  view(name: string, key?: string): DirectoryView {
+    return this.#watchers.get(name)?.view(key) ?? { name, roles: [], roleAttribute: '', answer: undefined, problem: 'not configured' };
   }
 
   /** Searches every directory in `names` now, in parallel; returns the errors, one line each. */

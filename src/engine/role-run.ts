@@ -37,7 +37,7 @@ export async function runRolePolicy(context: RunContext, db: TargetDb, policy: P
   const roles = await snapshots.roles();
   const { exempt, safety } = context.config.settings;
   const evaluation = evaluateRolePolicy(roles, policy, {
-    directory: (name) => context.directories.view(name),
+    directory: (name) => context.directories.view(name, `${db.name}/${policy.name}`),
     directories: context.config.directories.map((d) => d.name),
     exempt,
     safety,

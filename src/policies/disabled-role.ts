@@ -12,8 +12,9 @@ import type { ItemReader, PolicyCommon } from '../config/reader.js';
 import { formatSeconds } from '../config/duration.js';
 import type { RoleGaugeSpec } from '../metrics/registry.js';
 import { roleProtection } from '../actions/role-actions.js';
-import { isGroupFilter, verdictOf, type DirectoryAnswer, type DirectoryVerdict } from '../directory/answer.js';
+import { entryOf, isGroupFilter, verdictOf, type DirectoryAnswer, type DirectoryVerdict } from '../directory/answer.js';
 import type { DirectoryView } from '../directory/watcher.js';
+import { filterProblem } from '../config/directories.js';
 import type { ConfigKnown, DirectoryUse, RoleEvaluation, RoleKindModule, RoleSources } from './kind.js';
 import { membersOf, type RoleInfo, type RoleSnapshot } from '../db/snapshot.js';
 import { roleMatcher } from './match.js';
@@ -85,7 +86,11 @@ function judgedBy(view: DirectoryView): (role: RoleInfo) => boolean {
   return (role) => (role.login || role.sessions > 0) && named(role.role);
 }
 
-/** The directory condition that holds for `role` under `when` and `answer`, with its reason; or null. */
+/**
+ * The directory condition that holds for `role` under `when` and `answer`, with its reason; or
+ * null. Each condition the policy sets is tested on its own: a person both disabled and out of
+ * the group is caught by a policy that asks only about the group.
+ */
 function directoryCondition(
   role: RoleInfo,
   when: DirectoryWhen,
@@ -93,15 +98,15 @@ function directoryCondition(
   answer: DirectoryAnswer,
   now: number,
 ): { condition: DirectoryCondition; reason: string } | null {
-  const { verdict, dn } = verdictOf(answer, role.role, when.notInGroup);
-  const age = `answer ${formatSeconds(Math.max(0, Math.round((now - answer.searchedAt) / 1000)))} old`;
-  if (verdict === 'missing' && when.missing) {
-    return { condition: 'directory_missing', reason: `directory ${when.name}: no entry under userFilter has ${view.roleAttribute}=${role.role} (${age})` };
+  const entry = entryOf(answer, role.role);
+  const age = () => `answer ${formatSeconds(Math.max(0, Math.round((now - answer.searchedAt) / 1000)))} old`;
+  if (!entry) {
+    return when.missing ? { condition: 'directory_missing', reason: `directory ${when.name}: no entry under userFilter has ${view.roleAttribute}=${role.role} (${age()})` } : null;
   }
-  if (verdict === 'disabled' && when.disabled) return { condition: 'directory_disabled', reason: `directory ${when.name}: ${dn ?? ''} matches disabledFilter (${age})` };
-  if (verdict === 'not_in_group' && when.notInGroup !== undefined) {
+  if (when.disabled && entry.disabled) return { condition: 'directory_disabled', reason: `directory ${when.name}: ${entry.dn} matches disabledFilter (${age()})` };
+  if (when.notInGroup !== undefined && !entry.groups.has(when.notInGroup)) {
     const group = isGroupFilter(when.notInGroup) ? `the group filter ${when.notInGroup}` : when.notInGroup;
-    return { condition: 'directory_not_in_group', reason: `directory ${when.name}: ${dn ?? ''} is not a member of ${group} (${age})` };
+    return { condition: 'directory_not_in_group', reason: `directory ${when.name}: ${entry.dn} is not a member of ${group} (${age()})` };
   }
   return null;
 }
@@ -176,6 +181,10 @@ function readDirectoryWhen(when: ItemReader, known: ConfigKnown): DirectoryWhen 
     return item.fail('name', `${JSON.stringify(name)} is not a configured directory (${names.length > 0 ? names.join(', ') : 'directories: is empty'})`);
   }
   const notInGroup = item.has('notInGroup') ? item.string('notInGroup') : (item.raw('notInGroup'), undefined);
+  if (notInGroup !== undefined) {
+    const problem = isGroupFilter(notInGroup) ? filterProblem(notInGroup) : /^[^=,]+=[^,]+(,\s*[^=,]+=[^,]*)*$/.test(notInGroup.replace(/\\./g, 'x')) ? undefined : 'is neither a group DN (cn=db-users,ou=groups,…) nor an LDAP filter in parentheses';
+    if (problem) item.fail('notInGroup', `${JSON.stringify(notInGroup)} ${problem}`);
+  }
   const result: DirectoryWhen = { name, disabled: item.boolean('disabled', false), missing: item.boolean('missing', false), notInGroup };
   item.rejectUnknown();
   if (!result.disabled && !result.missing && notInGroup === undefined) item.fail('name', 'sets no condition: give at least one of disabled, missing, notInGroup');
@@ -266,7 +275,7 @@ export const disabledRoleKind: RoleKindModule<DisabledRolePolicy> = {
     const judged = judgedBy(view);
     return (role): DirectoryVerdict | null => {
       if (!judged(role)) return null;
-      return view.answer ? verdictOf(view.answer, role.role, when.notInGroup).verdict : 'unknown';
+      return view.answer ? verdictOf(view.answer, role.role, when.notInGroup) : 'unknown';
     };
   },
 };

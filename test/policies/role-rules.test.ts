@@ -171,7 +171,7 @@ describe('disabled_role with a directory (pure: an answer as a search would give
     disabledWhen: { nologin: false, expired: false, memberOf: undefined, roles: [], directory: { name: 'corp', disabled: true, missing: true, notInGroup: 'cn=db,ou=groups,dc=x' } },
     actions: ['nologin', 'terminate'],
   };
-  const person = (uid: string, memberOf: string[] = ['CN=db, OU=groups, DC=x']) => ({ dn: `uid=${uid},ou=people,dc=x`, names: [uid], memberOf });
+  const person = (uid: string, memberOf: string[] = ['CN=db, OU=groups, DC=x']) => ({ dn: `uid=${uid},ou=people,dc=x`, names: [uid], uids: [uid], memberOf });
   function sources(answer: DirectoryAnswer | undefined, now = 65_000): RoleSources {
     return {
       ...NO_DIRECTORIES,
@@ -185,6 +185,7 @@ describe('disabled_role with a directory (pure: an answer as a search would give
       people: [person('app_alice'), person('APP_Bob'), person('app_carol', []), person('app_erin')],
       disabled: new Set(['uid=app_bob,ou=people,dc=x']),
       groups: new Map([['cn=db,ou=groups,dc=x', { dns: new Set<string>(), names: new Set<string>() }]]),
+      references: 0,
     },
     5_000,
     12,

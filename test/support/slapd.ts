@@ -186,14 +186,14 @@ export async function startSlapd(): Promise<Slapd> {
   };
 }
 
-/** LDIF of a person under ou=people (inetOrgPerson), `disabled` as employeeType. */
-export function personLdif(uid: string, options: { disabled?: boolean } = {}): string {
+/** LDIF of a person under ou=people (inetOrgPerson), `disabled` as employeeType, `department` as departmentNumber. */
+export function personLdif(uid: string, options: { disabled?: boolean; department?: string } = {}): string {
   return `dn: uid=${uid},${PEOPLE_DN}
 objectClass: inetOrgPerson
 uid: ${uid}
 cn: ${uid}
 sn: ${uid}
-${options.disabled ? 'employeeType: disabled\n' : ''}`;
+${options.disabled ? 'employeeType: disabled\n' : ''}${options.department ? `departmentNumber: ${options.department}\n` : ''}`;
 }
 
 /** LDIF of a groupOfNames under ou=groups holding these uids (a groupOfNames needs one member at least). */
