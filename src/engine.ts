@@ -58,7 +58,9 @@ export class Engine {
       this.#clock,
     );
     const warnings = new Warnings(options.onWarning ?? ((target, message) => log.warn({ target }, message)));
-    this.directories = new Directories(options.config.directories, (name) => groupsAskedOf(options.config.policies, name), {
+    // Only the directories some policy asks: one nobody asks is not searched (nor alerted on).
+    const asked = new Set(options.config.policies.flatMap((p) => directoriesOf(p).map((d) => d.name)));
+    this.directories = new Directories(options.config.directories.filter((d) => asked.has(d.name)), (name) => groupsAskedOf(options.config.policies, name), {
       metrics: options.metrics,
       log: options.logger.child({ component: 'directory' }),
       clock: this.#clock,

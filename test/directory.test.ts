@@ -6,7 +6,8 @@
  * most roles at once must lock nobody out.
  */
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -110,7 +111,7 @@ describe('disabled_role with disabledWhen.directory', () => {
     expect(first.stderr).not.toMatch(/"level":"(error|warn)"/);
     expect(first.code).toBe(0);
     expect(first.out.violations.map((v) => [v.role, v.condition])).toEqual([[bob, 'directory_disabled']]);
-    expect(first.out.violations[0]?.reason).toMatch(new RegExp(`^directory corp: uid=${bob},ou=people,dc=example,dc=org matches disabledFilter \\(answer \\d+s old\\)$`));
+    expect(first.out.violations[0]?.reason).toMatch(new RegExp(`^directory corp: uid=${bob},${PEOPLE_DN} matches disabledFilter \\(answer \\d+s old\\)$`));
     expect(first.out.actions.filter((a) => a.role === bob).map((a) => [a.action, a.result])).toEqual([
       ['nologin', 'done'],
       ['terminate', 'done'],
@@ -126,7 +127,7 @@ describe('disabled_role with disabledWhen.directory', () => {
     expect(second.code).toBe(0);
     const carolViolation = second.out.violations.find((v) => v.role === carol);
     expect(carolViolation?.condition).toBe('directory_not_in_group');
-    expect(carolViolation?.reason).toContain(`uid=${carol},ou=people,dc=example,dc=org is not a member of ${groupDn}`);
+    expect(carolViolation?.reason).toContain(`uid=${carol},${PEOPLE_DN} is not a member of ${groupDn}`);
     expect(await canLogIn(f, carol)).toBe(false);
     await waitFor(async () => (await clientSessions(f, carol)) === 0, `${carol}'s session to end`);
     // dave has no entry, but nobody asked about missing people.
@@ -400,6 +401,37 @@ describe('disabled_role with disabledWhen.directory', () => {
     expect(wrongCa.out.errors?.join('\n')).toMatch(/ldaps:\/\/127\.0\.0\.1:\d+: .*(certificate|self.signed|SELF_SIGNED)/i);
     expect(wrongCa.out.actions).toEqual([]);
     expect(await canLogIn(f, last)).toBe(true);
+  });
+
+  it("the README's OpenLDAP example works against this server as written (its URL, CA and roles pointed at the test's)", async () => {
+    const f = fixture();
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const block = /\*\*OpenLDAP\*\*[^\n]*\n```yaml\n([\s\S]*?)```/.exec(readme)?.[1];
+    expect(block).toBeDefined();
+    const example = parseYaml(block ?? '') as { directories: Record<string, unknown>[]; policies: Record<string, unknown>[] };
+    const [corp] = example.directories;
+    expect(corp).toMatchObject({ name: 'corp', bindDN: SERVICE_DN, baseDN: PEOPLE_DN });
+    // A hundred people (the example's minEntries), the group it names, and the test's roles.
+    const [member, leaver, gone] = [f.name('member'), f.name('leaver'), f.name('gone')];
+    const crowd = Array.from({ length: 100 }, (_, i) => personLdif(`${f.prefix}crowd${i}`));
+    await slapd.add([...crowd, personLdif(member), personLdif(leaver, { disabled: true })].join('\n'));
+    const groupDn = `cn=db-users,${GROUPS_DN}`;
+    expect(JSON.stringify(example.policies)).toContain(groupDn);
+    await slapd.add(groupLdif('db-users', [member, leaver])).catch(async () => {
+      await slapd.modify(`dn: ${groupDn}\nchangetype: modify\nadd: member\nmember: uid=${member},${PEOPLE_DN}\nmember: uid=${leaver},${PEOPLE_DN}\n`);
+    });
+    for (const role of [member, leaver, gone]) await f.createRole(role);
+    const admin = await createCloudAdmin(f);
+    const asTested = { ...example, directories: [{ ...corp, url: slapd.ldapsUrl, tls: { caFile: slapd.caFile }, roles: [`${f.prefix}_*`] }] };
+    const result = await cli(['--config', writeConfig(asTested), '--database-url', admin.url(), '--json', 'plan'], PASSWORD_ENV);
+    const out = JSON.parse(result.stdout) as RunOutput;
+    expect(result.code).toBe(0);
+    expect(out.mode).toBe('dry-run');
+    // pgwarden's own role has no entry either, and is never acted on.
+    expect(out.violations.map((v) => [v.role, v.condition])).toEqual([
+      [gone, 'directory_missing'],
+      [leaver, 'directory_disabled'],
+    ]);
   });
 
   it('the bind password from a file, redacted in config check; bad directory keys exit 2 naming the key', async () => {

@@ -15,7 +15,7 @@ import { freePort } from './net.js';
 
 const run = promisify(execFile);
 
-export const BASE_DN = 'dc=example,dc=org';
+export const BASE_DN = 'dc=corp,dc=example';
 export const PEOPLE_DN = `ou=people,${BASE_DN}`;
 export const GROUPS_DN = `ou=groups,${BASE_DN}`;
 export const ADMIN_DN = `cn=admin,${BASE_DN}`;
@@ -103,7 +103,7 @@ function waitForPort(port: number, timeoutMs: number): Promise<void> {
 const SEED = `dn: ${BASE_DN}
 objectClass: dcObject
 objectClass: organization
-dc: example
+dc: corp
 o: Example
 
 dn: ou=people,${BASE_DN}
