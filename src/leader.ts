@@ -38,7 +38,7 @@ export class LeaderLock {
   #set(leader: boolean): void {
     if (leader === this.#leader) return;
     this.#leader = leader;
-    this.#log.info({ leader }, leader ? 'took the lead: enforcing' : 'not the leader: planning and exporting only');
+    this.#log.info({ leader }, leader ? 'took the lead: this replica acts here (policies in enforce mode)' : 'not the leader: another replica acts here; this one plans and exports only');
     this.#onChange(leader);
   }
 

@@ -23,7 +23,7 @@ import { useConfigFiles } from './support/config-file.js';
 import { startTestDaemon } from './support/daemon.js';
 import { testDatabaseUrl, useFixture, waitFor, type Fixture } from './support/fixture.js';
 import { canLogIn, createCloudAdmin, grantAdminOn, serverVersionNum, type TestLogin } from './support/roles.js';
-import { GROUPS_DN, PEOPLE_DN, SERVICE_DN, SERVICE_PASSWORD, groupLdif, personLdif, startSlapd, type Slapd } from './support/slapd.js';
+import { BASE_DN, GROUPS_DN, PEOPLE_DN, SERVICE_DN, SERVICE_PASSWORD, groupLdif, personLdif, startSlapd, type Slapd } from './support/slapd.js';
 
 const fixture = useFixture('directory');
 const writeConfig = useConfigFiles('directory');
@@ -169,8 +169,8 @@ describe('disabled_role with disabledWhen.directory', () => {
 
   it('as a superuser too: the disabled person is locked out, and a superuser with no entry is exempt', async () => {
     const f = fixture();
-    const [gone, boss] = [f.name('gone'), f.name('boss')];
-    await seed(f, { [gone]: 'disabled' }, []);
+    const [gone, boss, stays] = [f.name('gone'), f.name('boss'), f.name('stays')];
+    await seed(f, { [gone]: 'disabled', [stays]: 'active' }, []);
     await f.createRole(boss, 'superuser');
     const session = await f.openSession({ role: gone, state: 'idle in transaction' });
     const result = await cli(['--config', config(f, { disabled: true, missing: true }), '--database-url', testDatabaseUrl(), '--json', 'run', '--once'], PASSWORD_ENV);
@@ -185,6 +185,7 @@ describe('disabled_role with disabledWhen.directory', () => {
     await waitFor(async () => !(await f.alive(session.pid)), `${gone}'s session to end`);
     // The superuser has no entry either: exempt.superusers keeps it out of reach, and out of the covered roles.
     expect(await canLogIn(f, boss)).toBe(true);
+    expect(await canLogIn(f, stays)).toBe(true);
   });
 
   it('a policy that asks only about the group catches a person both disabled and out of it; a group written as a filter works too', async () => {
@@ -232,11 +233,25 @@ describe('disabled_role with disabledWhen.directory', () => {
 
       // The bind password wrong: refused, and the password appears nowhere.
       const wrong = await runOnce(config(f, { missing: true }), admin, { PGWARDEN_DIRECTORY_CORP_BIND_PASSWORD: `${SERVICE_PASSWORD}-wrong` });
-      await expectNobodyLockedOut(f, names, wrong, /directory corp: ldap:\/\/127\.0\.0\.1:\d+: bind refused \(invalid credentials\)/);
+      await expectNobodyLockedOut(
+        f,
+        names,
+        wrong,
+        /directory corp: ldap:\/\/127\.0\.0\.1:\d+: bind as "cn=pgwarden,ou=services,dc=corp,dc=example" refused \(invalid credentials; the password from env PGWARDEN_DIRECTORY_CORP_BIND_PASSWORD\)/,
+      );
+
+      // A roleAttribute every entry has but that names no role (cn where uid was meant): every
+      // covered role reads as missing, which is never taken for everyone leaving at once.
+      const wrongAttribute = await runOnce(config(f, { missing: true }, { directory: { roleAttribute: 'objectClass' } }), admin);
+      await expectNobodyLockedOut(f, names, wrongAttribute, /would disable 10 of the 10 covered roles at once/);
+
+      // A baseDN that is not there.
+      const noBase = await runOnce(config(f, { missing: true }, { directory: { baseDN: `ou=peple,${BASE_DN}` } }), admin);
+      await expectNobodyLockedOut(f, names, noBase, /baseDN "ou=peple,dc=corp,dc=example" does not exist, or "cn=pgwarden,ou=services,dc=corp,dc=example" may not see it/);
 
       // A search that finds nobody (a wrong userFilter, an emptied OU): an outage, not a mass departure.
       const empty = await runOnce(config(f, { missing: true }, { directory: { userFilter: '(employeeNumber=nobody-has-this)' } }), admin);
-      await expectNobodyLockedOut(f, names, empty, /found 0 entries with a uid under userFilter, fewer than minEntries \(1\)/);
+      await expectNobodyLockedOut(f, names, empty, /found 0 entries with a uid under baseDN "ou=people,dc=corp,dc=example" matching userFilter \(employeeNumber=nobody-has-this\), fewer than minEntries \(1\)/);
 
       // Stopped: every URL tried (failover), none answers.
       await slapd.stop();
@@ -298,12 +313,21 @@ describe('disabled_role with disabledWhen.directory', () => {
         const failover = await runOnce(config(f, { disabled: true }, { directory: { url: `${hungUrl} ${slapd.url}`, timeout: '4s' } }), admin);
         expect(failover.code).toBe(0);
         expect(failover.out.violations.map((v) => v.role)).toEqual([gone]);
+        expect(failover.stderr).toMatch(/directory search failed over: ldap:\/\/127\.0\.0\.1:\d+: timed out after 2\.0s; a later URL answered/);
         expect(Date.now() - started).toBeLessThan(10_000);
         // Alone, it times out within the timeout and decides nothing.
         const alone = await runOnce(config(f, { disabled: true, missing: true }, { directory: { url: hungUrl, timeout: '2s' } }), admin);
         expect(alone.code).toBe(1);
         expect(alone.out.errors?.join('\n')).toMatch(/directory corp: ldap:\/\/127\.0\.0\.1:\d+: timed out after 2\.0s/);
         expect(await canLogIn(f, alice)).toBe(true);
+        // A stop does not wait for a hung search (shutdown has its own timeout).
+        const [slow] = compileDirectories([directory(f, { url: hungUrl, timeout: '30s' })], PASSWORD_ENV);
+        const watcher = new DirectoryWatcher(slow!, [], { metrics: new Metrics({ sessionLabels: [], maxRoleSeries: 10 }), log: pino({ level: 'silent' }), clock: Date.now });
+        watcher.start();
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        const stopping = Date.now();
+        await watcher.stop();
+        expect(Date.now() - stopping).toBeLessThan(1000);
       } finally {
         for (const socket of sockets) socket.destroy();
         await new Promise((resolve) => hung.close(resolve));
@@ -387,7 +411,7 @@ describe('disabled_role with disabledWhen.directory', () => {
     const entries = Number(/(\d+) entries/.exec(check?.detail ?? '')?.[1]);
     expect(entries).toBeGreaterThanOrEqual(2500);
     // The one covered login role here is the bulk person's (pgwarden's own is never covered).
-    expect(check?.detail).toMatch(/^directory corp: bound and searched in \d+ ms, \d+ entries; of 1 covered login roles, every covered role has an entry$/);
+    expect(check?.detail).toMatch(/^directory corp: bound and searched in \d+ ms, \d+ entries; of 1 covered login roles, every covered role has an entry; of those with an entry, 0 disabled$/);
 
     const tls = { url: slapd.ldapsUrl, tls: { caFile: slapd.caFile } };
     const viaLdaps = await runOnce(config(f, { missing: true }, { directory: tls }), admin);
@@ -469,6 +493,6 @@ describe('disabled_role with disabledWhen.directory', () => {
     await bad({ directories: [directory(f, { disabledFilter: '(&(employeeType=disabled)' })], policies: [] }, /directories\[0\]\.disabledFilter: "\(&\(employeeType=disabled\)" has unbalanced parentheses/);
     await bad({ directories: [directory(f), directory(f, { name: 'CORP' })], policies: [] }, /directories\[1\]\.name: "CORP" takes its password from PGWARDEN_DIRECTORY_CORP_BIND_PASSWORD, as directories\[0\] does/);
     await bad({ directories: [directory(f)], policies: [policy({ name: 'corp', notInGroup: 'db-users' })] }, /policies\[0\]\.disabledWhen\.directory\.notInGroup: "db-users" is neither a group DN/);
-    await bad({ directories: [directory(f)], policies: [policy({ name: 'corp', notInGroup: '(memberOf=cn=x' })] }, /policies\[0\]\.disabledWhen\.directory\.notInGroup: .* must be an LDAP filter in parentheses/);
+    await bad({ directories: [directory(f)], policies: [policy({ name: 'corp', notInGroup: '(memberOf=cn=x' })] }, /policies\[0\]\.disabledWhen\.directory\.notInGroup: "\(memberOf=cn=x" has unbalanced parentheses/);
   });
 });

@@ -13,6 +13,11 @@ function runConfigCheck(globals: GlobalOptions, io: Io): void {
   else {
     const from = context.config.source ?? 'no file (defaults and environment)';
     io.stdout.write(`# configuration is valid: ${context.config.policies.length} policies, ${context.config.targets.length} target(s), from ${from}\n`);
+    for (const d of context.config.directories) {
+      const source = d.bindPasswordSource;
+      const origin = source.from === 'env' ? `env ${source.variable}` : source.from === 'file' ? `bindPasswordFile ${source.path}` : source.from === 'config' ? 'bindPassword' : 'none (anonymous bind)';
+      io.stdout.write(`# directory ${d.name}: bind password from ${origin}\n`);
+    }
     io.stdout.write(stringify(effective));
   }
 }

@@ -104,7 +104,17 @@ async function directoryChecks(db: TargetDb, settings: DoctorSettings, directori
     const judged = compileGlobs(watcher.config.roles);
     const covered = (snapshot?.roles ?? []).filter((r) => r.login && judged(r.role) && roleProtection(r, settings.exempt, snapshot?.self ?? { role: '', currentRole: '', bootstrapRole: '' }) === null);
     const withoutEntry = covered.filter((r) => !answer.byRole.has(r.role.toLowerCase())).map((r) => r.role);
-    return directoryCheck({ name, neededBy, entries: answer.entries, tookMs: answer.tookMs, covered: covered.length, withoutEntry });
+    const entries = covered.flatMap((r) => answer.byRole.get(r.role.toLowerCase()) ?? []);
+    return directoryCheck({
+      name,
+      neededBy,
+      entries: answer.entries,
+      tookMs: answer.tookMs,
+      covered: covered.length,
+      withoutEntry,
+      ...(watcher.config.disabledFilter !== '' ? { disabled: entries.filter((e) => e.disabled).length } : {}),
+      outOfGroups: watcher.groups.map((group) => ({ group, count: entries.filter((e) => !e.groups.has(group)).length })),
+    });
   });
 }
 

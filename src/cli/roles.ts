@@ -74,7 +74,7 @@ export function selectRoles(
       memberOf: r.memberOf,
       // A role no policy acts on (pgwarden's own, the bootstrap superuser) is never shown disabled.
       disabled: reservedRole(r.role, self) !== null ? null : conditionOf(r),
-      ...(withDirectories ? { directory: verdictOf(r) } : {}),
+      ...(withDirectories ? { directory: reservedRole(r.role, self) !== null ? null : verdictOf(r) } : {}),
     }));
 }
 

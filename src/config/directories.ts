@@ -43,7 +43,6 @@ export type PasswordSource =
   | { readonly from: 'config'; readonly value: string };
 
 const NAME = /^[A-Za-z][A-Za-z0-9_-]{0,62}$/;
-const URL_SCHEME = /^ldaps?:\/\/[^\s/?#@]+\/?$/i;
 
 /** The environment variable holding directory `name`'s bind password. */
 export function bindPasswordVariable(name: string): string {
@@ -69,7 +68,7 @@ export function readBindPassword(source: PasswordSource): string {
 
 /** Why `filter` is not an LDAP filter (RFC 4515), or undefined: parsed as the search will parse it. */
 export function filterProblem(filter: string): string | undefined {
-  if (!filter.startsWith('(') || !filter.endsWith(')')) return 'must be an LDAP filter in parentheses, e.g. (objectClass=person)';
+  if (!filter.startsWith('(')) return 'must be an LDAP filter in parentheses, e.g. (objectClass=person)';
   // The parser forgives an unclosed "(&(a=b)": count them first (a `\` escapes the next two hex digits).
   let depth = 0;
   for (let i = 0; i < filter.length; i++) {
@@ -78,13 +77,42 @@ export function filterProblem(filter: string): string | undefined {
     else if (ch === '(') depth += 1;
     else if (ch === ')' && --depth === 0 && i !== filter.length - 1) return 'must be one LDAP filter (combine several with (&…) or (|…))';
   }
-  if (depth !== 0) return 'has unbalanced parentheses';
+  if (depth !== 0 || !filter.endsWith(')')) return 'has unbalanced parentheses';
   try {
     FilterParser.parseString(filter);
     return undefined;
   } catch (err) {
-    return `is not an LDAP filter (${(err as Error).message})`;
+    return `is not an LDAP filter (${(err as Error).message.replace(/\.? *Full string:.*$/s, '')})`;
   }
+}
+
+/**
+ * Why `dn` is not a distinguished name (RFC 4514: `attr=value` parts separated by commas), or
+ * undefined. A light check — the server has the last word — that catches `bindDN: pgwarden` and
+ * `ou=people dc=corp` at load instead of at the first search.
+ */
+export function dnProblem(dn: string): string | undefined {
+  const parts = dn.replace(/\\./g, 'x').split(/(?<!\\)[,;]/);
+  for (const part of parts) {
+    if (!/^\s*[A-Za-z][A-Za-z0-9-]*\s*=[^=]*$|^\s*[0-9.]+\s*=[^=]*$/.test(part)) return `is not a DN (attr=value parts separated by commas, e.g. cn=pgwarden,ou=services,dc=corp,dc=example)`;
+  }
+  return undefined;
+}
+
+/** Why `url` is not a usable ldap:// or ldaps:// URL, or undefined. */
+function urlProblem(url: string): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return 'is not a URL with a host (and an optional port)';
+  }
+  if (parsed.protocol !== 'ldap:' && parsed.protocol !== 'ldaps:') return 'is not an ldap:// or ldaps:// URL';
+  if (parsed.hostname === '') return 'has no host';
+  if ((parsed.pathname !== '' && parsed.pathname !== '/') || parsed.search !== '' || parsed.hash !== '') {
+    return 'holds a path or query: give the base DN as baseDN, the URL only as ldap(s)://host:port';
+  }
+  return undefined;
 }
 
 function readFilter(item: ItemReader, name: string, fallback?: string): string {
@@ -123,17 +151,23 @@ function readDirectory(doc: unknown, path: string, env: NodeJS.ProcessEnv): Dire
   urls.forEach((url) => {
     // Never echoed when it holds an `@`: it may carry a user and password, which belong in bindDN and a Secret.
     if (url.includes('@')) item.fail('url', 'must not hold a user or password (give bindDN, and the password from the environment or bindPasswordFile)');
-    if (!URL_SCHEME.test(url)) item.fail('url', `${JSON.stringify(url)} is not an ldap:// or ldaps:// URL with a host (several are separated by spaces)`);
+    const problem = urlProblem(url);
+    if (problem) item.fail('url', `${JSON.stringify(url)} ${problem} (several URLs are separated by spaces)`);
   });
   const bindDN = item.has('bindDN') ? item.string('bindDN') : (item.raw('bindDN'), '');
+  const bindDnProblem = bindDN === '' ? undefined : dnProblem(bindDN);
+  if (bindDnProblem) item.fail('bindDN', `${JSON.stringify(bindDN)} ${bindDnProblem}`);
   const bindPasswordSource = readPassword(item, name, env);
   if (bindDN === '' && bindPasswordSource.from !== 'none') item.fail('bindDN', 'is required when a bind password is given');
   if (bindDN !== '' && bindPasswordSource.from === 'none') {
     // An empty password with a DN is an "unauthenticated bind" (RFC 4513 5.1.2): servers accept
     // it as anonymous, which would hide a missing Secret until the search finds nothing.
-    item.fail('bindPassword', `is required with bindDN (set ${bindPasswordVariable(name)}, bindPasswordFile or bindPassword)`);
+    const empty = env[bindPasswordVariable(name)] === '' ? ` (${bindPasswordVariable(name)} is set but empty)` : '';
+    item.fail('bindPassword', `is required with bindDN (set ${bindPasswordVariable(name)}, bindPasswordFile or bindPassword)${empty}`);
   }
   const baseDN = item.string('baseDN');
+  const baseDnProblem = dnProblem(baseDN);
+  if (baseDnProblem) item.fail('baseDN', `${JSON.stringify(baseDN)} ${baseDnProblem}`);
   const userFilter = readFilter(item, 'userFilter', '(objectClass=person)');
   const disabledFilter = item.has('disabledFilter') ? readFilter(item, 'disabledFilter') : (item.raw('disabledFilter'), '');
   const roleAttribute = item.string('roleAttribute', 'uid');

@@ -90,6 +90,17 @@ export function loadConfig(overrides: ConfigOverrides, env: NodeJS.ProcessEnv = 
     }
     settings.load(doc);
   }
+  // A JSON list in the environment that does not parse: say so, naming the variable (never its value).
+  for (const [key, variable] of [['policies', 'PGWARDEN_POLICIES'], ['targets', 'PGWARDEN_TARGETS'], ['directories', 'PGWARDEN_DIRECTORIES']] as const) {
+    const text = env[variable];
+    if (text === undefined) continue;
+    try {
+      JSON.parse(text);
+    } catch {
+      // Node's parse error quotes the text, which may hold a password: only where it went wrong.
+      throw new ConfigError(`${key} (env ${variable}): not valid JSON (a list of mappings, e.g. [{"name": "x", ...}])`);
+    }
+  }
   // Flags win over env and file; convict re-applies env on every load, so set them last.
   if (overrides.databaseUrl !== undefined) settings.set('database.url', overrides.databaseUrl);
   if (overrides.mode !== undefined) settings.set('mode', overrides.mode as Mode);

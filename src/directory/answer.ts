@@ -29,6 +29,8 @@ export interface SearchResult {
   readonly groups: ReadonlyMap<string, { readonly dns: ReadonlySet<string>; readonly names: ReadonlySet<string> }>;
   /** Search continuation references the server returned (referrals are not followed). */
   readonly references: number;
+  /** The URLs tried before the one that answered, with why each failed. */
+  readonly failedOver: readonly string[];
 }
 
 /** What the directory holds about one person, indexed by role name. */

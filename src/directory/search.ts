@@ -47,8 +47,9 @@ function describe(url: string, err: unknown): string {
   if (err instanceof InvalidCredentialsError) return `${url}: bind refused (invalid credentials)`;
   if (err instanceof NoSuchObjectError) return `${url}: no such entry (${err.message})`;
   const e = err as NodeJS.ErrnoException & { code?: unknown };
-  const code = typeof e.code === 'string' ? `${e.code}: ` : '';
-  return `${url}: ${code}${e.message ?? String(err)}`;
+  const message = e.message ?? String(err);
+  const code = typeof e.code === 'string' && !message.includes(e.code) ? `${e.code}: ` : '';
+  return `${url}: ${code}${message}`;
 }
 
 /** True for errors where the next URL may do better (the server is not there or not talking). */
@@ -58,15 +59,39 @@ function isConnectionError(err: unknown): boolean {
   return typeof e.code === 'string' || /timeout|timed out|connection|socket|ECONN|closed/i.test(`${e.name ?? ''} ${e.message ?? ''}`);
 }
 
-async function searchOn(client: Client, config: DirectoryConfig, groups: readonly string[]): Promise<SearchResult> {
-  if (config.bindDN !== '') await client.bind(config.bindDN, readBindPassword(config.bindPasswordSource));
+/** Where the password came from, for a refused bind (never the password). */
+function passwordOrigin(config: DirectoryConfig): string {
+  const source = config.bindPasswordSource;
+  return source.from === 'env' ? `env ${source.variable}` : source.from === 'file' ? `bindPasswordFile ${source.path}` : 'bindPassword';
+}
+
+async function searchOn(client: Client, config: DirectoryConfig, groups: readonly string[]): Promise<Omit<SearchResult, 'failedOver'>> {
+  if (config.bindDN !== '') {
+    try {
+      await client.bind(config.bindDN, readBindPassword(config.bindPasswordSource));
+    } catch (err) {
+      if (err instanceof InvalidCredentialsError) {
+        throw new DirectorySearchError(`bind as ${JSON.stringify(config.bindDN)} refused (invalid credentials; the password from ${passwordOrigin(config)})`);
+      }
+      throw err;
+    }
+  }
   const paged = { pageSize: PAGE_SIZE };
-  const found = await client.search(config.baseDN, {
-    scope: 'sub',
-    filter: config.userFilter,
-    attributes: [...new Set([config.roleAttribute, 'uid', 'memberOf'])],
-    paged,
-  });
+  let found;
+  try {
+    found = await client.search(config.baseDN, {
+      scope: 'sub',
+      filter: config.userFilter,
+      attributes: [...new Set([config.roleAttribute, 'uid', 'memberOf'])],
+      paged,
+    });
+  } catch (err) {
+    if (err instanceof NoSuchObjectError) {
+      const who = config.bindDN === '' ? 'an anonymous bind' : JSON.stringify(config.bindDN);
+      throw new DirectorySearchError(`baseDN ${JSON.stringify(config.baseDN)} does not exist, or ${who} may not see it`);
+    }
+    throw err;
+  }
   const people: DirectoryPerson[] = found.searchEntries.map((e) => ({
     dn: e.dn,
     names: values(e, config.roleAttribute),
@@ -98,7 +123,8 @@ async function searchOn(client: Client, config: DirectoryConfig, groups: readonl
       names: new Set(values(entry, 'memberUid').map((n) => n.toLowerCase())),
     });
   }
-  for (const [group, { dns, names }] of members) {
+  // No people: the entry count says so (minEntries), not every group in turn.
+  for (const [group, { dns, names }] of people.length > 0 ? members : new Map<string, { dns: ReadonlySet<string>; names: ReadonlySet<string> }>()) {
     // A group with none of the people in it — emptied, mistyped in a filter, its `member` hidden by
     // an ACL or returned in ranges — would put everyone "not in group": an outage, not a verdict.
     const uids = new Set(people.flatMap((p) => p.uids.map((u) => u.toLowerCase())));
@@ -116,12 +142,13 @@ async function searchOn(client: Client, config: DirectoryConfig, groups: readonl
  * share of what is left. `groups` are the
  * `notInGroup` values the policies ask about (a DN, or a filter). Throws DirectorySearchError.
  */
-export async function searchDirectory(config: DirectoryConfig, groups: readonly string[]): Promise<SearchResult> {
+export async function searchDirectory(config: DirectoryConfig, groups: readonly string[], signal?: AbortSignal): Promise<SearchResult> {
   const deadline = Date.now() + config.timeoutMs;
   const failures: string[] = [];
   for (const [i, url] of config.urls.entries()) {
     const left = deadline - Date.now();
     if (left <= 0) break;
+    if (signal?.aborted) throw new DirectorySearchError('stopped');
     // Each URL gets its share of what is left: a host that drops packets, or accepts and never
     // answers, must not use up the time of the URLs after it.
     const budget = Math.ceil(left / (config.urls.length - i));
@@ -132,8 +159,10 @@ export async function searchDirectory(config: DirectoryConfig, groups: readonly 
     try {
       const expired = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new SearchTimeout(`timed out after ${(budget / 1000).toFixed(1)}s`)), budget);
+        // A stop does not wait for a hung server: the socket is closed below.
+        signal?.addEventListener('abort', () => reject(new DirectorySearchError('stopped')), { once: true });
       });
-      return await Promise.race([searchOn(client, config, groups), expired]);
+      return { ...(await Promise.race([searchOn(client, config, groups), expired])), failedOver: [...failures] };
     } catch (err) {
       if (err instanceof SearchTimeout) {
         failures.push(`${url}: ${err.message}`);

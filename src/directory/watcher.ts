@@ -56,6 +56,9 @@ export class DirectoryWatcher {
   #stopped = false;
   #logged: { message: string; at: number } | undefined;
   #referencesLogged = false;
+  /** The failover last logged (the URLs that did not answer), so it is said once per change. */
+  #failedOverLogged = '';
+  readonly #abort = new AbortController();
 
   constructor(config: DirectoryConfig, groups: readonly string[], deps: Deps) {
     this.config = config;
@@ -81,14 +84,21 @@ export class DirectoryWatcher {
     const { clock, metrics, log } = this.#deps;
     const started = clock();
     try {
-      const result = await searchDirectory(this.config, this.groups);
+      const result = await searchDirectory(this.config, this.groups, this.#abort.signal);
+      const failedOver = result.failedOver.join('; ');
+      if (failedOver !== this.#failedOverLogged) {
+        this.#failedOverLogged = failedOver;
+        if (failedOver !== '') log.warn({ directory: this.config.name }, `directory search failed over: ${failedOver}; a later URL answered`);
+      }
       const now = clock();
       const named = namedEntries(result);
       const { roleAttribute, minEntries } = this.config;
       if (named < minEntries) {
         const without = result.people.length - named;
         const why = without > 0 ? ` (${without} more have no ${roleAttribute}: a wrong roleAttribute, or an ACL hiding it?)` : '';
-        this.#fail(`found ${named} entr${named === 1 ? 'y' : 'ies'} with a ${roleAttribute} under userFilter${why}, fewer than minEntries (${minEntries}): taken for an outage, not a mass departure`);
+        this.#fail(
+          `found ${named} entr${named === 1 ? 'y' : 'ies'} with a ${roleAttribute} under baseDN ${JSON.stringify(this.config.baseDN)} matching userFilter ${this.config.userFilter}${why}, fewer than minEntries (${minEntries}): taken for an outage, not a mass departure`,
+        );
         return false;
       }
       if (named * 2 < result.people.length) {
@@ -111,6 +121,8 @@ export class DirectoryWatcher {
       this.#publish();
       return true;
     } catch (err) {
+      // Stopped under way: nothing failed, nothing to say.
+      if (this.#stopped) return false;
       this.#fail(err instanceof Error ? err.message : String(err));
       return false;
     }
@@ -205,10 +217,11 @@ export class DirectoryWatcher {
     loop();
   }
 
-  /** Stops the schedule and waits for a search under way (it is bounded by `timeout`). */
+  /** Stops the schedule and a search under way (its socket is closed: a stop never waits on a hung server). */
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
+    this.#abort.abort();
     await this.#searching?.catch(() => undefined);
   }
 }

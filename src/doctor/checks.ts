@@ -485,6 +485,10 @@ export interface DirectoryFinding {
   readonly covered: number;
   /** Of those, the ones no entry names. */
   readonly withoutEntry: readonly string[];
+  /** Of those with an entry, how many match disabledFilter (undefined: no disabledFilter). */
+  readonly disabled?: number;
+  /** Per group the policies ask about: how many covered roles with an entry are not in it. */
+  readonly outOfGroups?: readonly { readonly group: string; readonly count: number }[];
 }
 
 /** The `directory` check: the bind and search worked, how many entries, how long, and who has no entry. */
@@ -494,12 +498,22 @@ export function directoryCheck(f: DirectoryFinding): Check {
   }
   const some = f.withoutEntry.slice(0, FIX_LIMIT).map((r) => JSON.stringify(r)).join(', ');
   const more = f.withoutEntry.length > FIX_LIMIT ? ` and ${f.withoutEntry.length - FIX_LIMIT} more` : '';
-  const missing = f.withoutEntry.length === 0 ? 'every covered role has an entry' : `${f.withoutEntry.length} have no entry (${some}${more})`;
+  const n = f.withoutEntry.length;
+  const missing = n === 0 ? 'every covered role has an entry' : `${n} ${n === 1 ? 'has' : 'have'} no entry (${some}${more})`;
+  const counts = [
+    ...(f.disabled !== undefined ? [`${f.disabled} disabled`] : []),
+    ...(f.outOfGroups ?? []).map((g) => `${g.count} not in ${g.group}`),
+  ];
+  // None of several covered roles found: a wrong roleAttribute, baseDN or userFilter, not a directory of leavers.
+  const noneFound = f.covered > 1 && n === f.covered;
   return {
     name: 'directory',
-    ok: true,
+    ok: !noneFound,
     neededBy: f.neededBy,
-    detail: `directory ${f.name}: bound and searched in ${f.tookMs ?? 0} ms, ${f.entries ?? 0} entries; of ${f.covered} covered login roles, ${missing}`,
+    detail:
+      `directory ${f.name}: bound and searched in ${f.tookMs ?? 0} ms, ${f.entries ?? 0} entries; of ${f.covered} covered login roles, ${missing}` +
+      (counts.length > 0 ? `; of those with an entry, ${counts.join(', ')}` : '') +
+      (noneFound ? ': no covered role has an entry — is roleAttribute right? (pgwarden refuses such an answer)' : ''),
     fix: null,
   };
 }

@@ -14,7 +14,7 @@ import type { RoleGaugeSpec } from '../metrics/registry.js';
 import { roleProtection } from '../actions/role-actions.js';
 import { entryOf, isGroupFilter, verdictOf, type DirectoryAnswer, type DirectoryVerdict } from '../directory/answer.js';
 import type { DirectoryView } from '../directory/watcher.js';
-import { filterProblem } from '../config/directories.js';
+import { dnProblem, filterProblem } from '../config/directories.js';
 import type { ConfigKnown, DirectoryUse, RoleEvaluation, RoleKindModule, RoleSources } from './kind.js';
 import { membersOf, type RoleInfo, type RoleSnapshot } from '../db/snapshot.js';
 import { roleMatcher } from './match.js';
@@ -141,8 +141,15 @@ function directoryFindings(
     }
   }
   const { maxFraction, minActions } = sources.safety;
-  if (coveredFlagged > minActions && coveredFlagged > maxFraction * covered) {
-    const refused = `on target ${snapshot.target}, policy ${policy.name} would disable ${coveredFlagged} of the ${covered} covered roles at once (more than safety.maxFraction ${maxFraction} and safety.minActions ${minActions})`;
+  const why =
+    coveredFlagged > minActions && coveredFlagged > maxFraction * covered
+      ? `more than safety.maxFraction ${maxFraction} and safety.minActions ${minActions}`
+      : // Every one of several: a wrong roleAttribute, baseDN or filter, not a whole team leaving at once.
+        covered > 1 && coveredFlagged === covered
+        ? 'every one of them: a wrong roleAttribute, baseDN or filter looks like this'
+        : undefined;
+  if (why !== undefined) {
+    const refused = `on target ${snapshot.target}, policy ${policy.name} would disable ${coveredFlagged} of the ${covered} covered roles at once (${why})`;
     return { found: new Map(), use: { directory: when.name, answer, refused } };
   }
   return { found, use: { directory: when.name, answer } };
@@ -182,7 +189,7 @@ function readDirectoryWhen(when: ItemReader, known: ConfigKnown): DirectoryWhen 
   }
   const notInGroup = item.has('notInGroup') ? item.string('notInGroup') : (item.raw('notInGroup'), undefined);
   if (notInGroup !== undefined) {
-    const problem = isGroupFilter(notInGroup) ? filterProblem(notInGroup) : /^[^=,]+=[^,]+(,\s*[^=,]+=[^,]*)*$/.test(notInGroup.replace(/\\./g, 'x')) ? undefined : 'is neither a group DN (cn=db-users,ou=groups,…) nor an LDAP filter in parentheses';
+    const problem = isGroupFilter(notInGroup) ? filterProblem(notInGroup) : dnProblem(notInGroup) && 'is neither a group DN (cn=db-users,ou=groups,…) nor an LDAP filter in parentheses';
     if (problem) item.fail('notInGroup', `${JSON.stringify(notInGroup)} ${problem}`);
   }
   const result: DirectoryWhen = { name, disabled: item.boolean('disabled', false), missing: item.boolean('missing', false), notInGroup };

@@ -160,7 +160,8 @@ describe('loadConfig', () => {
       } catch (err) {
         message = (err as Error).message;
       }
-      expect(message).toBe('targets: must be a list');
+      expect(message).toBe('targets (env PGWARDEN_TARGETS): not valid JSON (a list of mappings, e.g. [{"name": "x", ...}])');
+      expect(message).not.toContain('S3c');
     });
 
     describe('a password with unencoded reserved characters is refused, naming where the URL came from', () => {

@@ -186,6 +186,7 @@ describe('disabled_role with a directory (pure: an answer as a search would give
       disabled: new Set(['uid=app_bob,ou=people,dc=x']),
       groups: new Map([['cn=db,ou=groups,dc=x', { dns: new Set<string>(), names: new Set<string>() }]]),
       references: 0,
+      failedOver: [],
     },
     5_000,
     12,
@@ -210,6 +211,13 @@ describe('disabled_role with a directory (pure: an answer as a search would give
     expect(out.directories[0]?.refused).toBe(
       'on target default, policy ldap would disable 10 of the 12 covered roles at once (more than safety.maxFraction 0.5 and safety.minActions 5)',
     );
+    // Every one of a few (fewer than minActions): a wrong roleAttribute looks like this, not a team leaving.
+    const few = roles(role('app_x'), role('app_y'), role('app_z'));
+    expect(disabledRole(few, policy, sources(answer)).directories[0]?.refused).toBe(
+      'on target default, policy ldap would disable 3 of the 3 covered roles at once (every one of them: a wrong roleAttribute, baseDN or filter looks like this)',
+    );
+    // One of one is allowed: the last person of a small team may leave.
+    expect(disabledRole(roles(role('app_x')), policy, sources(answer)).violations.map((v) => v.condition)).toEqual(['directory_missing']);
     // Exempt roles are not covered, and other conditions still act.
     const listed = { ...policy, disabledWhen: { ...policy.disabledWhen, roles: ['app_gone0'] } };
     expect(disabledRole(snap, listed, sources(answer)).violations.map((v) => [v.role.role, v.condition])).toEqual([['app_gone0', 'listed']]);
