@@ -19,12 +19,14 @@ function row(title) {
   return panel;
 }
 
-function panel(type, title, description, targets, { w = 12, h = 8, x = 0, unit, options = {}, fieldConfig = {} } = {}) {
+// `id` pins a panel's id: a panel added between others takes the next free one (after the last
+// panel's), so the ids of those after it, and links to them (?viewPanel=), stay as they were.
+function panel(type, title, description, targets, { id, w = 12, h = 8, x = 0, unit, options = {}, fieldConfig = {}, overrides = [] } = {}) {
   const p = {
     type,
     title,
     description,
-    id: nextId++,
+    id: id ?? nextId++,
     datasource: ds,
     gridPos: { h, w, x, y },
     targets: targets.map((t, i) => ({
@@ -34,7 +36,7 @@ function panel(type, title, description, targets, { w = 12, h = 8, x = 0, unit, 
       legendFormat: t.legend ?? '__auto',
       ...(t.instant ? { instant: true, range: false, format: 'table' } : { range: true }),
     })),
-    fieldConfig: { defaults: { ...(unit ? { unit } : {}), ...fieldConfig }, overrides: [] },
+    fieldConfig: { defaults: { ...(unit ? { unit } : {}), ...fieldConfig }, overrides },
     options,
   };
   if (x + w >= 24) y += h;
@@ -55,6 +57,52 @@ const panels = [
       { expr: `max(pgwarden_transaction_oldest_seconds{${sel}})`, legend: 'oldest transaction' },
     ],
     { x: 12, unit: 's' },
+  ),
+  // Connection slots are the server's: the database and role filters do not apply. max by (target):
+  // every replica exports both gauges from its own snapshot.
+  panel(
+    'timeseries',
+    'Connection slots',
+    'Per target (the highest of the replicas): pgwarden_connections, the client backends (pgwarden\'s own and those it cannot see included), ' +
+      'against pgwarden_connections_usable, max_connections minus superuser_reserved_connections and (16+) reserved_connections. ' +
+      'When used reaches usable, new logins fail with "sorry, too many clients already". `pgwarden sessions --summary` lists the slots ' +
+      'and the groups holding the most idle sessions. The database and role filters do not apply: the slots are the server\'s.',
+    [
+      { expr: `max by (target) (pgwarden_connections{${sel}})`, legend: '{{target}} used' },
+      { expr: `max by (target) (pgwarden_connections_usable{${sel}})`, legend: '{{target}} usable' },
+    ],
+    {
+      id: 24,
+      fieldConfig: { min: 0, decimals: 0 },
+      overrides: [
+        {
+          matcher: { id: 'byRegexp', options: '.* usable$' },
+          properties: [
+            { id: 'custom.lineStyle', value: { fill: 'dash', dash: [10, 10] } },
+            { id: 'custom.fillOpacity', value: 0 },
+          ],
+        },
+      ],
+    },
+  ),
+  panel(
+    'timeseries',
+    'Connection slots used (%)',
+    'pgwarden_connections / pgwarden_connections_usable per target, in percent: what PgwardenConnectionsNearLimit alerts on (above 90 ' +
+      'for 2 minutes). The lines at 80 and 90 mirror the example configuration\'s connection_pressure target (80%) and above (90%): ' +
+      'set them to your policy\'s (Edit, Thresholds). Above 100: superusers (16+: members of pg_use_reserved_connections too) hold reserved slots.',
+    [{ expr: `max by (target) (100 * pgwarden_connections{${sel}} / (pgwarden_connections_usable{${sel}} > 0))`, legend: '{{target}}' }],
+    {
+      id: 25,
+      x: 12,
+      unit: 'percent',
+      fieldConfig: {
+        min: 0,
+        softMax: 100,
+        custom: { thresholdsStyle: { mode: 'line' } },
+        thresholds: { mode: 'absolute', steps: [{ color: 'green', value: null }, { color: 'orange', value: 80 }, { color: 'red', value: 90 }] },
+      },
+    },
   ),
   panel('stat', 'Targets up', 'pgwarden_up: 1 when the last snapshot of the target succeeded.', [{ expr: `pgwarden_up{${sel}}`, legend: '{{target}}' }], {
     w: 6,
@@ -195,6 +243,19 @@ const dashboard = {
   },
   panels,
 };
+
+// Unique ids, and no two panels on the same cells.
+const ids = new Set();
+for (const [i, p] of panels.entries()) {
+  if (ids.has(p.id)) throw new Error(`panel id ${p.id} (${p.title}) is taken: pin a free one`);
+  ids.add(p.id);
+  const a = p.gridPos;
+  if (a.x + a.w > 24) throw new Error(`${p.title} is wider than the dashboard`);
+  for (const q of panels.slice(0, i)) {
+    const b = q.gridPos;
+    if (a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h) throw new Error(`${p.title} overlaps ${q.title}`);
+  }
+}
 
 const text = `${JSON.stringify(dashboard, null, 2)}\n`;
 for (const out of outputs) {

@@ -44,6 +44,7 @@ export const MATRIX_TESTS = [
   'test/cli/user-lifecycle.test.ts',
   'test/cli/doctor.test.ts',
   'test/directory.test.ts',
+  'test/connection-limits.test.ts',
 ];
 
 const reports = mkdtempSync(join(tmpdir(), 'pgwarden-matrix-'));

@@ -446,6 +446,7 @@ describe('disabled_role with disabledWhen.directory', () => {
     });
     for (const role of [member, leaver, gone]) await f.createRole(role);
     const admin = await createCloudAdmin(f);
+    if ((await serverVersionNum(f)) >= 160000) await grantAdminOn(f, admin, [member, leaver, gone]);
     const asTested = { ...example, directories: [{ ...corp, url: slapd.ldapsUrl, tls: { caFile: slapd.caFile }, roles: [`${f.prefix}_*`] }] };
     const result = await cli(['--config', writeConfig(asTested), '--database-url', admin.url(), '--json', 'plan'], PASSWORD_ENV);
     const out = JSON.parse(result.stdout) as RunOutput;

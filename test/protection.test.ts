@@ -179,7 +179,10 @@ describe('signal rights', () => {
 
     const logout = await cli([...as, 'logout', '--database', db, '--yes']);
     const out = JSON.parse(logout.stdout) as RunOutput;
-    expect(out.actions.map((a) => [a.pid, a.result, a.detail])).toEqual(planned.actions.map((a) => [a.pid, a.result, a.detail]));
+    // Tests running beside this one visit every database as the bootstrap superuser (owned,
+    // offboard): such a session in `db` is skipped, never acted on, and is not this test's subject.
+    const visitors = (a: RunOutput['actions'][number]) => a.result === 'skipped' && /the bootstrap superuser: pgwarden never acts on it/.test(a.detail ?? '');
+    expect(out.actions.filter((a) => !visitors(a)).map((a) => [a.pid, a.result, a.detail])).toEqual(planned.actions.map((a) => [a.pid, a.result, a.detail]));
     expect(logout.code).toBe(1);
     expect(await f.alive(tx.pid)).toBe(true);
 

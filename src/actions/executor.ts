@@ -23,18 +23,22 @@ export interface SignalRequest {
  */
 export async function signalBackends(db: TargetDb, requests: readonly SignalRequest[], recheck: Recheck): Promise<Map<number, Signalled>> {
   if (requests.length === 0) return new Map();
-  const { rows } = await db.query<{ pid: number; signalled: 'true' | 'false' | 'denied' | null }>(batchKillSql(recheck), [
+  const { rows } = await db.query<{ pid: number; signalled: 'true' | 'false' | 'denied' | 'over' | null }>(batchKillSql(recheck), [
     requests.map((r) => r.pid),
     requests.map((r) => r.backendStartUs ?? '0'),
     requests.map((r) => r.action),
     recheck.states,
     recheck.thresholdSeconds,
+    ...(recheck.overLimit ? [recheck.overLimit.limit] : []),
   ]);
   return new Map(rows.map((r) => [r.pid, r.signalled === 'true' ? true : r.signalled === 'false' ? false : r.signalled]));
 }
 
-/** true: signal sent; false: the backend exited first; 'denied': not ours to signal; null: no longer matched. */
-export type Signalled = boolean | 'denied' | null;
+/**
+ * true: signal sent; false: the backend exited first; 'denied': not ours to signal; 'over': its
+ * group is back within its limit (a limit policy); null: no longer matched.
+ */
+export type Signalled = boolean | 'denied' | 'over' | null;
 
 /** The result of one signal request, as an action result and detail. */
 export function signalOutcome(hit: Signalled | undefined): { result: 'done' | 'gone' | 'failed'; detail?: string } {
@@ -42,6 +46,7 @@ export function signalOutcome(hit: Signalled | undefined): { result: 'done' | 'g
   if (hit === 'denied') {
     return { result: 'failed', detail: "not permitted to signal this backend (a superuser's, or another role's without pg_signal_backend)" };
   }
+  if (hit === 'over') return { result: 'gone', detail: 'no longer needed: the connections are back within the limit at the re-check' };
   return {
     result: 'gone',
     detail: hit === false ? 'the backend exited before the signal' : 'no longer matched at the re-check (ended, changed state, or a new backend with the same pid)',

@@ -2,7 +2,8 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { SESSION_STATES } from '../config/policies.js';
-import { fetchSessions, type Session } from '../db/snapshot.js';
+import { connectionsUsed, fetchSessions, type Session, type Snapshot } from '../db/snapshot.js';
+import { UsageError } from '../errors.js';
 import { loadContext, requireDatabase, requireRole, warnHidden, withTargets, type GlobalOptions } from './context.js';
 import type { Io } from './io.js';
 import { age, printJson, printTable } from './output.js';
@@ -36,6 +37,83 @@ interface SessionsOptions {
   state?: string;
   all?: boolean;
   target?: string;
+  summary?: boolean;
+}
+
+/** `sessions --summary`: a target's connection slots, and who holds the idle ones. */
+export interface ConnectionSummaryJson {
+  target: string;
+  /** Client backends (pgwarden's own and hidden ones included: each takes a slot). */
+  used: number;
+  /** max_connections minus superuser_reserved_connections and reserved_connections (16+). */
+  usable: number;
+  maxConnections: number;
+  superuserReserved: number;
+  reserved: number;
+  /** Client backends per state (`hidden` for those whose state pgwarden cannot read). */
+  byState: Record<string, number>;
+  /** The groups (role, database, application) holding the most idle sessions, most first. */
+  top: { role: string | null; database: string | null; application: string; idle: number; total: number; oldestIdleSeconds: number | null }[];
+}
+
+/** How many groups `--summary` lists. */
+const SUMMARY_TOP = 10;
+
+/** The summary of one snapshot: slots used and usable, client backends per state, the top groups by idle sessions. */
+export function summarizeConnections(snapshot: Snapshot, top = SUMMARY_TOP): ConnectionSummaryJson {
+  const byState: Record<string, number> = {};
+  const groups = new Map<string, ConnectionSummaryJson['top'][number]>();
+  for (const s of snapshot.sessions) {
+    if (s.backendType !== 'client backend' && !s.hidden) continue;
+    const state = s.hidden ? 'hidden' : (s.state ?? 'unknown');
+    byState[state] = (byState[state] ?? 0) + 1;
+    const key = JSON.stringify([s.role, s.database, s.application]);
+    const group = groups.get(key) ?? { role: s.role, database: s.database, application: s.application, idle: 0, total: 0, oldestIdleSeconds: null };
+    group.total += 1;
+    if (s.state === 'idle') {
+      group.idle += 1;
+      group.oldestIdleSeconds = Math.max(group.oldestIdleSeconds ?? 0, s.stateSeconds ?? 0);
+    }
+    groups.set(key, group);
+  }
+  const { maxConnections, superuserReserved, reserved, usable } = snapshot.slots;
+  return {
+    target: snapshot.target,
+    used: connectionsUsed(snapshot.sessions),
+    usable,
+    maxConnections,
+    superuserReserved,
+    reserved,
+    byState,
+    top: [...groups.values()]
+      .filter((g) => g.idle > 0)
+      .sort((a, b) => b.idle - a.idle || (b.oldestIdleSeconds ?? 0) - (a.oldestIdleSeconds ?? 0))
+      .slice(0, top),
+  };
+}
+
+function printSummary(io: Io, summaries: readonly ConnectionSummaryJson[]): void {
+  summaries.forEach((sum, i) => {
+    if (i > 0) io.stdout.write('\n');
+    const percent = sum.usable > 0 ? Math.round((100 * sum.used) / sum.usable) : 0;
+    const reservedText = `${sum.superuserReserved} reserved for superusers${sum.reserved > 0 ? `, ${sum.reserved} for pg_use_reserved_connections` : ''}`;
+    io.stdout.write(`target ${sum.target}: ${sum.used} of ${sum.usable} usable connection slots taken (${percent}%; max_connections ${sum.maxConnections}, ${reservedText})\n`);
+    const states = Object.entries(sum.byState).sort((a, b) => b[1] - a[1]);
+    io.stdout.write(`client backends by state: ${states.length > 0 ? states.map(([state, n]) => `${state} ${n}`).join(', ') : 'none'}\n`);
+    printTable(
+      io.stdout,
+      [
+        { header: 'ROLE', value: (g: ConnectionSummaryJson['top'][number]) => g.role, max: 24 },
+        { header: 'DATABASE', value: (g) => g.database, max: 24 },
+        { header: 'APPLICATION', value: (g) => g.application, max: 24 },
+        { header: 'IDLE', value: (g) => g.idle, right: true },
+        { header: 'TOTAL', value: (g) => g.total, right: true },
+        { header: 'OLDEST IDLE', value: (g) => age(g.oldestIdleSeconds), right: true },
+      ],
+      sum.top,
+      'no idle sessions',
+    );
+  });
 }
 
 /** The filter of the command: client backends (unless --all), and the given role, database, state. */
@@ -74,6 +152,22 @@ export function toSessionJson(target: string, s: Session): SessionJson {
 
 async function runSessions(options: SessionsOptions, globals: GlobalOptions, io: Io): Promise<void> {
   const context = loadContext(globals, io);
+  if (options.summary) {
+    const filter = (['role', 'database', 'state', 'all'] as const).find((k) => options[k] !== undefined);
+    if (filter !== undefined) throw new UsageError(`--summary counts every client backend: it takes no --${filter}`);
+    const summaries = await withTargets(context, options.target, async (dbs) => {
+      const out: ConnectionSummaryJson[] = [];
+      for (const db of dbs) {
+        const snapshot = await fetchSessions(db);
+        warnHidden(io, snapshot);
+        out.push(summarizeConnections(snapshot));
+      }
+      return out;
+    });
+    if (context.json) printJson(io.stdout, summaries);
+    else printSummary(io, summaries);
+    return;
+  }
   const rows = await withTargets(context, options.target, async (dbs) => {
     const out: SessionJson[] = [];
     for (const db of dbs) {
@@ -118,6 +212,7 @@ export function registerSessions(program: Command, io: Io): void {
     .option('--database <database>', 'only sessions in this database')
     .addOption(new Option('--state <state>', 'only sessions in this state').choices(SESSION_STATES))
     .option('--all', 'every backend type, not only client backends')
+    .option('--summary', 'connection slots used and usable, and the groups holding the most idle sessions (for "too many clients")')
     .option('--target <name>', 'only this target (with several configured)')
     .action(async (options: SessionsOptions, command: Command) => {
       await runSessions(options, command.optsWithGlobals<GlobalOptions>(), io);

@@ -7,7 +7,7 @@
  */
 import { quoteLiteral } from './quote.js';
 import { SIGNALLABLE_SQL } from './snapshot.js';
-import type { AgeColumn, Recheck, SessionAction } from '../policies/types.js';
+import type { AgeColumn, ConnectionGroup, Recheck, SessionAction } from '../policies/types.js';
 
 /** Column names are never user input: they come from this whitelist. */
 const AGE_COLUMNS: Readonly<Record<AgeColumn, string>> = {
@@ -35,16 +35,35 @@ const SIGNALLER = `(select (select rolsuper from pg_roles where rolname = curren
 const STILL_BLOCKING = `exists (select 1 from pg_stat_activity w
                   where w.wait_event_type = 'Lock' and s.pid = any(pg_blocking_pids(w.pid)))`;
 
-/** One statement for many backends: $1 pids, $2 backend_start as epoch µs (text), $3 actions, $4 states, $5 seconds. */
-export function batchKillSql(recheck: Recheck): string {
+/** The group a backend (alias `a`) is counted in; never user input: from this whitelist. */
+function groupKey(per: ConnectionGroup, a: string): string {
+  switch (per) {
+    case 'server':
+      return `'server'`;
+    case 'role':
+      return `${a}.usesysid::text`;
+    case 'database':
+      return `${a}.datid::text`;
+    case 'application':
+      return `${a}.application_name`;
+    case 'role_database':
+      return `${a}.usesysid::text || '/' || ${a}.datid::text`;
+  }
+}
+
+/** A backend (alias `a`) that takes a connection slot: a client, or one whose type is hidden from us. */
+function takesSlot(a: string): string {
+  return `(${a}.backend_type = 'client backend' or (${a}.backend_type is null and ${a}.datid is not null and ${a}.usesysid is not null))`;
+}
+
+/**
+ * The requested backends ($1 pids, $2 backend_start as epoch µs text, $3 actions) joined to the
+ * ones still matching their re-check ($4 states, $5 seconds) as `s`, the signaller as `n`, the
+ * role as `u`: what every batch kill reads.
+ */
+function stillMatching(recheck: Recheck): string {
   const since = AGE_COLUMNS[recheck.since];
-  return `
-  select c.pid,
-         case when s.pid is null then null
-              when not (${SIGNALLABLE_SQL}) then 'denied'
-              when c.action = 'cancel' then pg_cancel_backend(s.pid)::text
-              else pg_terminate_backend(s.pid)::text end as signalled
-  from unnest($1::int[], $2::text[], $3::text[]) as c(pid, backend_start_us, action)
+  return `unnest($1::int[], $2::text[], $3::text[]) as c(pid, backend_start_us, action)
   cross join ${SIGNALLER}
   left join pg_stat_activity s
     on s.pid = c.pid
@@ -54,6 +73,45 @@ export function batchKillSql(recheck: Recheck): string {
    and s.${since} <= clock_timestamp() - make_interval(secs => $5::float8)${recheck.stillBlocking ? `
    and ${STILL_BLOCKING}` : ''}
   left join pg_roles u on u.oid = s.usesysid`;
+}
+
+/** One statement for many backends: $1 pids, $2 backend_start as epoch µs (text), $3 actions, $4 states, $5 seconds. */
+export function batchKillSql(recheck: Recheck): string {
+  if (recheck.overLimit) return batchKillOverLimitSql(recheck, recheck.overLimit);
+  return `
+  select c.pid,
+         case when s.pid is null then null
+              when not (${SIGNALLABLE_SQL}) then 'denied'
+              when c.action = 'cancel' then pg_cancel_backend(s.pid)::text
+              else pg_terminate_backend(s.pid)::text end as signalled
+  from ${stillMatching(recheck)}`;
+}
+
+/**
+ * The batch kill of a limit policy: the same re-checks, then per group the backends still
+ * matching are ranked longest idle first and only as many are signalled as the group — counted
+ * afresh in the same statement — is over `limit`; the others come back `over` (no longer needed).
+ * $6 the limit.
+ */
+function batchKillOverLimitSql(recheck: Recheck, over: NonNullable<Recheck['overLimit']>): string {
+  return `
+  with counts as (
+    select ${groupKey(over.per, 'a')} as grp, count(*) as n
+    from pg_stat_activity a
+    where ${takesSlot('a')}
+    group by 1),
+  k as (
+    select c.pid, c.action, s.pid as spid, ${groupKey(over.per, 's')} as grp,
+           row_number() over (partition by ${groupKey(over.per, 's')}, s.pid is null order by s.state_change, s.pid) as rank,
+           ${SIGNALLABLE_SQL} as allowed
+    from ${stillMatching(recheck)})
+  select k.pid,
+         case when k.spid is null then null
+              when k.rank > coalesce(counts.n, 0) - $6::int then 'over'
+              when not k.allowed then 'denied'
+              when k.action = 'cancel' then pg_cancel_backend(k.spid)::text
+              else pg_terminate_backend(k.spid)::text end as signalled
+  from k left join counts on counts.grp = k.grp`;
 }
 
 /** The same kill for one backend, with every value inlined: what `plan` prints and a DBA can run. */
@@ -67,7 +125,10 @@ export function singleKillSql(action: SessionAction, pid: number, backendStartUs
     `where pid = ${Math.trunc(pid)} and backend_type = 'client backend'\n` +
     `  and (extract(epoch from backend_start) * 1000000)::bigint = ${start}${states}\n` +
     `  and ${since} <= clock_timestamp() - interval '${Number(recheck.thresholdSeconds)} seconds'` +
-    (recheck.stillBlocking ? `\n  and ${STILL_BLOCKING.replace('s.pid', 'pg_stat_activity.pid')}` : '')
+    (recheck.stillBlocking ? `\n  and ${STILL_BLOCKING.replace('s.pid', 'pg_stat_activity.pid')}` : '') +
+    (recheck.overLimit
+      ? `\n  and (select count(*) from pg_stat_activity a\n       where ${takesSlot('a')}\n         and ${groupKey(recheck.overLimit.per, 'a')} = ${groupKey(recheck.overLimit.per, 'pg_stat_activity')}) > ${Math.trunc(recheck.overLimit.limit)}`
+      : '')
   );
 }
 

@@ -95,8 +95,33 @@ export interface Snapshot {
   /** pgwarden's role on the target and its rights, at the same instant. */
   readonly self: Identity;
   readonly sessions: readonly Session[];
+  /** The server's connection slots, read with the sessions. */
+  readonly slots: Slots;
   /** Lock waits, attached only when a policy needs them (policies/registry.ts needsLocks). */
   readonly locks?: LockSnapshot;
+}
+
+/**
+ * A server's connection slots (PostgreSQL docs, "Connections and Authentication"): `usable` is
+ * what ordinary roles may take — max_connections minus superuser_reserved_connections and, on
+ * 16+, reserved_connections (kept for roles with pg_use_reserved_connections).
+ */
+export interface Slots {
+  readonly maxConnections: number;
+  readonly superuserReserved: number;
+  /** 0 before PostgreSQL 16. */
+  readonly reserved: number;
+  readonly usable: number;
+}
+
+/**
+ * The backends that take a connection slot: client backends, pgwarden's own included, and those
+ * hidden from pgwarden's role (a role and a database, no type to read: they are clients too).
+ */
+export function connectionsUsed(sessions: readonly Session[]): number {
+  let used = 0;
+  for (const s of sessions) if (s.backendType === 'client backend' || s.hidden) used += 1;
+  return used;
 }
 
 export interface RoleSnapshot {
@@ -153,7 +178,10 @@ export const SESSIONS_SQL = `
          case when s.pid = n.own_pid then n.bootstrap_role end,
          case when s.pid = n.own_pid then n.superuser end,
          case when s.pid = n.own_pid then n.read_all_stats end,
-         case when s.pid = n.own_pid then n.signal_backend end
+         case when s.pid = n.own_pid then n.signal_backend end,
+         case when s.pid = n.own_pid then n.max_connections end,
+         case when s.pid = n.own_pid then n.superuser_reserved end,
+         case when s.pid = n.own_pid then n.reserved end
   from pg_stat_get_activity(null) s
   left join pg_database d on d.oid = s.datid
   left join pg_roles u on u.oid = s.usesysid
@@ -165,7 +193,10 @@ export const SESSIONS_SQL = `
                      (select rolname::text from pg_roles where oid = 10) as bootstrap_role,
                      (select rolsuper from pg_roles where rolname = current_user) as superuser,
                      pg_has_role('pg_read_all_stats', 'USAGE') as read_all_stats,
-                     pg_has_role('pg_signal_backend', 'USAGE') as signal_backend) n`;
+                     pg_has_role('pg_signal_backend', 'USAGE') as signal_backend,
+                     current_setting('max_connections')::int as max_connections,
+                     current_setting('superuser_reserved_connections')::int as superuser_reserved,
+                     coalesce(current_setting('reserved_connections', true)::int, 0) as reserved) n`;
 
 /** Epoch microseconds (int8 text, exact below 2^53, i.e. until the year 2255) as a number. */
 function micros(text: string | null): number | null {
@@ -244,10 +275,18 @@ function identityOf(row: readonly (string | null)[] | undefined): Identity {
   };
 }
 
+function slotsOf(row: readonly (string | null)[] | undefined): Slots {
+  const maxConnections = Number(row?.[25] ?? 0);
+  const superuserReserved = Number(row?.[26] ?? 0);
+  const reserved = Number(row?.[27] ?? 0);
+  return { maxConnections, superuserReserved, reserved, usable: Math.max(0, maxConnections - superuserReserved - reserved) };
+}
+
 /** One round trip: every backend of the server, by pid, with ages by the server's clock. */
 export async function fetchSessions(db: TargetDb): Promise<Snapshot> {
   const rows = await db.queryText({ name: 'pgwarden_sessions', text: SESSIONS_SQL, values: [SNAPSHOT_QUERY_CHARS] });
   const sessions = rows.map(toSession);
+  const own = rows.find((row) => row[19] !== null);
   // Ordered by pid for stable output; a sort of numbers here is cheaper than the server's sort.
   sessions.sort((a, b) => a.pid - b.pid);
   return {
@@ -256,8 +295,9 @@ export async function fetchSessions(db: TargetDb): Promise<Snapshot> {
     // Our own backend is always in the view, so the version rides along with no extra round trip.
     serverVersionNum: Number(rows[0]?.[17] ?? 0),
     clockUs: Number(rows[0]?.[16] ?? Date.now() * 1000),
-    self: identityOf(rows.find((row) => row[19] !== null)),
+    self: identityOf(own),
     sessions,
+    slots: slotsOf(own),
   };
 }
 

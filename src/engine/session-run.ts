@@ -6,17 +6,18 @@
 import type { Mode, Policy } from '../config/policies.js';
 import { auditSessionAction } from '../actions/audit.js';
 import { executeSessionActions } from '../actions/executor.js';
-import { acts, countClientSessions, planSessionActions } from '../actions/planner.js';
+import { acts, countClientSessions, planSessionActions, protectionOf } from '../actions/planner.js';
 import { sessionActionJson, sessionViolationJson } from '../actions/types.js';
 import type { TargetDb } from '../db/pool.js';
-import type { Snapshot } from '../db/snapshot.js';
+import type { Session, Snapshot } from '../db/snapshot.js';
 import { evaluateSessionPolicy, remembersCancels } from '../policies/registry.js';
 import type { RunContext, RunReport } from './context.js';
 
 export async function runSessionPolicy(context: RunContext, db: TargetDb, policy: Policy, snapshot: Snapshot, mode: Mode): Promise<RunReport> {
   const { exempt, safety, audit: auditSettings } = context.config.settings;
   const acting = { mode, leads: context.readiness.leads(db.name) };
-  const violations = evaluateSessionPolicy(snapshot, policy, context.history.of(db.name, policy.name));
+  const candidate = (session: Session) => protectionOf(session, exempt, db.ownPids, snapshot.self) === null;
+  const violations = evaluateSessionPolicy(snapshot, policy, context.history.of(db.name, policy.name), { candidate });
   const plan = planSessionActions({
     violations,
     maxActionsPerRun: policy.maxActionsPerRun,

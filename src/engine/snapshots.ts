@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import type { TargetDb } from '../db/pool.js';
 import { fetchLocks, type LockSnapshot } from '../db/locks.js';
-import { fetchRoles, fetchSessions, hiddenSessionsWarning, type RoleSnapshot, type Snapshot } from '../db/snapshot.js';
+import { connectionsUsed, fetchRoles, fetchSessions, hiddenSessionsWarning, type RoleSnapshot, type Snapshot } from '../db/snapshot.js';
 import { coerceError } from '../errors.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { Readiness } from './readiness.js';
@@ -55,6 +55,8 @@ export class SnapshotReader {
     try {
       const snapshot = await fetchSessions(db);
       this.#metrics.recordSessions(db.name, snapshot.sessions, db.ownPids);
+      this.#metrics.connections.set({ target: db.name }, connectionsUsed(snapshot.sessions));
+      this.#metrics.connectionsUsable.set({ target: db.name }, snapshot.slots.usable);
       this.#readiness.record(db.name, 'sessions');
       // A failed role snapshot keeps the target down until roles are read again, which an hourly
       // role policy would do an hour later: read them again now, while it lasts.

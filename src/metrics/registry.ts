@@ -151,6 +151,8 @@ export class Metrics {
   readonly blockedSessions: Gauge;
   readonly lockWaitOldest: Gauge;
   readonly preparedOldest: Gauge;
+  readonly connections: Gauge;
+  readonly connectionsUsable: Gauge;
   readonly directoryUp: Gauge;
   readonly directoryEntries: Gauge;
   readonly directoryLastSuccess: Gauge;
@@ -263,6 +265,18 @@ export class Metrics {
       name: 'pgwarden_prepared_xact_oldest_seconds',
       help: 'Age of the oldest prepared transaction per database (read with the lock graph).',
       labelNames: ['target', 'database'],
+      registers,
+    });
+    this.connections = new Gauge({
+      name: 'pgwarden_connections',
+      help: "Client backends of the target (pgwarden's own and hidden ones included: each takes a connection slot).",
+      labelNames: ['target'],
+      registers,
+    });
+    this.connectionsUsable = new Gauge({
+      name: 'pgwarden_connections_usable',
+      help: 'Connection slots ordinary roles may take: max_connections minus superuser_reserved_connections and reserved_connections (16+).',
+      labelNames: ['target'],
       registers,
     });
     this.directoryUp = new Gauge({

@@ -8,7 +8,7 @@
  */
 import type { ItemReader, PolicyCommon } from '../config/reader.js';
 import type { Metrics, RoleGaugeSpec } from '../metrics/registry.js';
-import type { RoleInfo, RoleSnapshot, Snapshot } from '../db/snapshot.js';
+import type { RoleInfo, RoleSnapshot, Session, Snapshot } from '../db/snapshot.js';
 import type { DirectoryConfig } from '../config/directories.js';
 import type { Exemptions } from '../actions/planner.js';
 import type { DirectoryAnswer, DirectoryVerdict } from '../directory/answer.js';
@@ -31,6 +31,15 @@ export interface RoleSources {
   readonly safety: { readonly maxFraction: number; readonly minActions: number };
   /** Now, ms since epoch (an answer's age is measured from it). */
   readonly now: number;
+}
+
+/** What a session kind judges with beside the snapshot. */
+export interface SessionSources {
+  /**
+   * Whether pgwarden may act on `session` at all (not its own, not exempt, not reserved): a kind
+   * that chooses how many to end (the connection-limit kinds) chooses among these.
+   */
+  candidate(session: Session): boolean;
 }
 
 /** How a role policy run used a directory's answer: acted on it, or refused it (too many at once). */
@@ -91,7 +100,7 @@ interface KindModuleBase<P extends PolicyBase> {
 /** A kind judged on the session snapshot: its violations are sessions, its actions signals. */
 export interface SessionKindModule<P extends PolicyBase> extends KindModuleBase<P> {
   readonly on: 'sessions';
-  evaluate(snapshot: Snapshot, policy: P, history: PolicyHistory): SessionViolation[];
+  evaluate(snapshot: Snapshot, policy: P, history: PolicyHistory, sources: SessionSources): SessionViolation[];
   /** Whether the lock graph must be attached to the snapshot. */
   needsLocks(policy: P): boolean;
   /** Whether the engine must remember the backends it cancelled (for escalating to terminate). */

@@ -5,10 +5,12 @@
 import type { ItemReader, PolicyCommon } from '../config/reader.js';
 import type { Metrics, RoleGaugeSpec } from '../metrics/registry.js';
 import type { RoleInfo, RoleSnapshot, Snapshot } from '../db/snapshot.js';
+import { connectionPressureKind, type ConnectionPressurePolicy } from './connection-pressure.js';
+import { connectionQuotaKind, type ConnectionQuotaPolicy } from './connection-quota.js';
 import { disabledRoleKind, type DisabledRolePolicy } from './disabled-role.js';
 import { idleInTransactionKind, type IdleInTransactionPolicy } from './idle-in-transaction.js';
 import { idleSessionKind, type IdleSessionPolicy } from './idle-session.js';
-import type { ConfigKnown, DirectoryNeed, KindModule, PolicyNeeds, RoleEvaluation, RoleKindModule, RoleSources, SessionKindModule } from './kind.js';
+import type { ConfigKnown, DirectoryNeed, KindModule, PolicyNeeds, RoleEvaluation, RoleKindModule, RoleSources, SessionKindModule, SessionSources } from './kind.js';
 import type { DirectoryVerdict } from '../directory/answer.js';
 import { lockBlockerKind, type LockBlockerPolicy } from './lock-blocker.js';
 import { longQueryKind, type LongQueryPolicy } from './long-query.js';
@@ -24,7 +26,9 @@ export type Policy =
   | LongTransactionPolicy
   | LockBlockerPolicy
   | PasswordExpiryPolicy
-  | DisabledRolePolicy;
+  | DisabledRolePolicy
+  | ConnectionPressurePolicy
+  | ConnectionQuotaPolicy;
 
 export type PolicyKind = Policy['kind'];
 
@@ -37,6 +41,8 @@ const MODULES: { readonly [K in PolicyKind]: KindModule<Extract<Policy, { kind: 
   lock_blocker: lockBlockerKind,
   password_expiry: passwordExpiryKind,
   disabled_role: disabledRoleKind,
+  connection_pressure: connectionPressureKind,
+  connection_quota: connectionQuotaKind,
 };
 
 /** The kind names, for the `kind` key. */
@@ -58,10 +64,10 @@ export function isRolePolicy(policy: Policy): boolean {
 }
 
 /** Evaluates a session policy on a snapshot. */
-export function evaluateSessionPolicy(snapshot: Snapshot, policy: Policy, history: PolicyHistory): SessionViolation[] {
+export function evaluateSessionPolicy(snapshot: Snapshot, policy: Policy, history: PolicyHistory, sources: SessionSources): SessionViolation[] {
   const module = moduleOf(policy);
   if (module.on !== 'sessions') throw new Error(`${policy.kind} is not a session policy`);
-  return module.evaluate(snapshot, policy, history);
+  return module.evaluate(snapshot, policy, history, sources);
 }
 
 /** Evaluates a role policy on a role snapshot, with the directories' answers and the safety bounds. */

@@ -20,7 +20,17 @@ export interface Recheck {
   readonly thresholdSeconds: number;
   /** Also: it still blocks someone (a lock policy's onlyWhenBlocking). */
   readonly stillBlocking?: boolean;
+  /**
+   * Also: its group is still over `limit` client backends (the whole server, or its
+   * role, database, application…). The kill statement counts the group
+   * afresh and ends only as many of its backends, longest idle first, as bring it back to the
+   * limit: sessions that closed on their own meanwhile spare as many others.
+   */
+  readonly overLimit?: { readonly per: ConnectionGroup; readonly limit: number };
 }
+
+/** How client backends are grouped when counted against a limit. */
+export type ConnectionGroup = 'server' | 'role' | 'database' | 'application' | 'role_database';
 
 export type SessionAction = 'terminate' | 'cancel';
 

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { POLICY_KINDS } from '../../src/policies/registry.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { loadConfig, redactSettings } from '../../src/config/load.js';
@@ -219,8 +220,9 @@ describe('loadConfig', () => {
     const example = fileURLToPath(new URL('../../config/pgwarden.example.yaml', import.meta.url));
     const config = loadConfig({ configFile: example }, {});
     const kinds = new Set(config.policies.map((p) => p.kind));
-    expect([...kinds].sort()).toEqual(
-      ['disabled_role', 'idle_in_transaction', 'idle_session', 'lock_blocker', 'long_query', 'long_transaction', 'password_expiry'].sort(),
-    );
+    // Every kind there is, each in the example.
+    expect([...kinds].sort()).toEqual([...POLICY_KINDS].sort());
+    // The connection-limit policies ship in dry-run, whatever the global mode.
+    expect(config.policies.filter((p) => p.kind.startsWith('connection_')).map((p) => p.mode)).toEqual(['dry-run', 'dry-run']);
   });
 });

@@ -41,7 +41,7 @@ describe('Dockerfile', () => {
       const check = spawnSync('node', [join(app, 'dist/main.js'), 'config', 'check'], { env, encoding: 'utf8' });
       expect(check.stderr).toBe('');
       expect(check.status).toBe(0);
-      expect(check.stdout).toContain('configuration is valid: 7 policies');
+      expect(check.stdout).toContain('configuration is valid: 9 policies');
     } finally {
       rmSync(app, { recursive: true, force: true });
     }

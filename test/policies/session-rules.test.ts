@@ -11,6 +11,9 @@ import { longTransaction } from '../../src/policies/long-transaction.js';
 import { matches } from '../../src/policies/match.js';
 import { backendKey, EMPTY_HISTORY } from '../../src/policies/types.js';
 import { session, snapshot } from '../support/sessions.js';
+import type { Session } from '../../src/db/snapshot.js';
+import { connectionPressure, type ConnectionPressurePolicy } from '../../src/policies/connection-pressure.js';
+import { connectionQuota, type ConnectionQuotaPolicy } from '../../src/policies/connection-quota.js';
 
 const noMatch: Match = { roles: [], databases: [], applications: [], exclude: { roles: [], databases: [], applications: [] } };
 const common = { schedule: '* * * * *', mode: undefined, match: noMatch, maxActionsPerRun: 50, targets: undefined };
@@ -101,5 +104,61 @@ describe('match', () => {
     expect(matches(match, { role: 'app_admin', database: 'shop', application: 'web' })).toBe(false);
     expect(matches(match, { role: 'app_web', database: 'shop', application: 'psql' })).toBe(false);
     expect(matches(noMatch, { role: 'anyone', database: null, application: '' })).toBe(true);
+  });
+});
+
+describe('connection_pressure and connection_quota (pure)', () => {
+  const slots = (usable: number) => ({ maxConnections: usable + 3, superuserReserved: 3, reserved: 0, usable });
+  const withSlots = (sessions: Session[], usable: number) => ({ ...snapshot(sessions), slots: slots(usable) });
+  const anyone = { candidate: () => true };
+  const pressure: ConnectionPressurePolicy = {
+    ...common,
+    name: 'pressure',
+    kind: 'connection_pressure',
+    above: { percent: 85 },
+    target: { percent: 60 },
+    minIdleSeconds: 30,
+    states: ['idle'],
+    action: 'terminate',
+  };
+
+  it('acts only above `above`, and then on the longest idle down to `target`: never active, young, protected or other-state sessions', () => {
+    const idle = Array.from({ length: 14 }, (_, i) => session({ state: 'idle', stateSeconds: 100 + i * 10 }));
+    const others = [
+      session({ state: 'active', stateSeconds: 9999 }),
+      session({ state: 'idle', stateSeconds: 5 }),
+      session({ state: 'idle in transaction', stateSeconds: 9999 }),
+      session({ state: 'idle', stateSeconds: 9998, role: 'exempt_me' }),
+    ];
+    // 18 of 20 usable: above 85 % (17); target 60 % of 20 = 12, so 6 to end.
+    const v = connectionPressure(withSlots([...idle, ...others], 20), pressure, { candidate: (s) => s.role !== 'exempt_me' });
+    expect(v.map((x) => x.session.pid)).toEqual(idle.slice(-6).reverse().map((s) => s.pid));
+    expect(v[0]).toMatchObject({ condition: 'pressure', recheck: { states: ['idle'], since: 'state_change', thresholdSeconds: 30, overLimit: { per: 'server', limit: 12 } } });
+    expect(v[0]?.reason).toBe('18 of 20 usable connection slots taken, above 85% (17): idle for 3m50s, among the 6 longest idle to end to get back to 60% (12)');
+    // 17 of 20: at `above`, not over it: nothing.
+    expect(connectionPressure(withSlots([...idle, ...others].slice(1), 20), pressure, anyone)).toEqual([]);
+    // Hidden backends take slots too.
+    const hidden = session({ state: null, backendType: '', hidden: true, stateSeconds: null });
+    expect(connectionPressure(withSlots([...idle.slice(3), ...others, hidden], 20), pressure, anyone)).toEqual([]);
+    expect(connectionPressure(withSlots([...idle.slice(1), ...others, hidden], 20), pressure, anyone)).toHaveLength(6);
+  });
+
+  it('absolute numbers, and `states` with idle in transaction', () => {
+    const policy = { ...pressure, above: { count: 4 }, target: { count: 2 }, states: ['idle', 'idle in transaction'] as const };
+    const list = [session({ state: 'idle in transaction', stateSeconds: 500 }), session({ state: 'idle', stateSeconds: 400 }), session({ state: 'active' }), session({ state: 'idle', stateSeconds: 300 }), session({ state: 'idle', stateSeconds: 200 })];
+    expect(connectionPressure(withSlots(list, 100), policy, anyone).map((v) => v.session.stateSeconds)).toEqual([500, 400, 300]);
+  });
+
+  it('a quota per role: only groups over it, their longest idle beyond it', () => {
+    const policy: ConnectionQuotaPolicy = { ...common, name: 'quota', kind: 'connection_quota', per: 'role', max: 3, minIdleSeconds: 30, states: ['idle'], action: 'terminate' };
+    const busy = Array.from({ length: 5 }, (_, i) => session({ role: 'busy', state: 'idle', stateSeconds: 100 + i }));
+    const busyActive = session({ role: 'busy', state: 'active' });
+    const calm = Array.from({ length: 3 }, (_, i) => session({ role: 'calm', state: 'idle', stateSeconds: 1000 + i }));
+    const v = connectionQuota(withSlots([...busy, busyActive, ...calm], 100), policy, anyone);
+    // busy: 6 sessions (one active) over 3: its 3 longest idle.
+    expect(v.map((x) => x.session.pid)).toEqual([busy[4]!.pid, busy[3]!.pid, busy[2]!.pid]);
+    expect(v[0]?.reason).toBe('role "busy" has 6 client sessions, over its quota of 3: idle for 1m44s, among its 3 longest idle');
+    expect(v[0]?.recheck.overLimit).toEqual({ per: 'role', limit: 3 });
+    expect(connectionQuota(withSlots([...busy, busyActive, ...calm], 100), { ...policy, per: 'role_database', max: 6 }, anyone)).toEqual([]);
   });
 });

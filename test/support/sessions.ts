@@ -44,5 +44,5 @@ export const IDENTITY: Identity = {
 };
 
 export function snapshot(sessions: Session[], target = 'default', self: Identity = IDENTITY): Snapshot {
-  return { target, takenAt: new Date(), serverVersionNum: 170000, clockUs: Date.now() * 1000, self, sessions };
+  return { target, takenAt: new Date(), serverVersionNum: 170000, clockUs: Date.now() * 1000, self, sessions, slots: { maxConnections: 100, superuserReserved: 3, reserved: 0, usable: 97 } };
 }
