@@ -132,6 +132,9 @@ async function main() {
         { name: 'blockers', kind: 'lock_blocker', maxBlocked: '1h' },
         { name: 'expiry', kind: 'password_expiry', warnWithin: '14d' },
         { name: 'disabled', kind: 'disabled_role', disabledWhen: { memberOf: 'pgwarden_disabled' }, actions: ['nologin'] },
+        // Both over their limits at 1,000 sessions: the selection, the plan and the breaker all run.
+        { name: 'pressure', kind: 'connection_pressure', above: 500, target: 400, minIdle: '1s' },
+        { name: 'quota', kind: 'connection_quota', per: 'role', max: 50, minIdle: '1s' },
       ]),
     },
   );
@@ -144,6 +147,11 @@ async function main() {
   const sessionCycle = async () => {
     const snaps = engine.freshSnapshots(db);
     for (const p of sessionPolicies) await engine.runPolicy(db, p, snaps, 'dry-run');
+  };
+  const pressurePolicies = config.policies.filter((p) => ['connection_pressure', 'connection_quota'].includes(p.kind));
+  const pressureCycle = async () => {
+    const snaps = engine.freshSnapshots(db);
+    for (const p of pressurePolicies) await engine.runPolicy(db, p, snaps, 'dry-run');
   };
   const roleCycle = async () => {
     const snaps = engine.freshSnapshots(db);
@@ -174,6 +182,9 @@ async function main() {
 
   log(`session cycle vs bare pg_stat_activity, ${RUNS} runs each, ${CADENCE_MS} ms apart…`);
   const session = await measure(sessionCycle, bareSessions);
+  log(`connection_pressure + connection_quota cycle vs bare pg_stat_activity, ${RUNS} runs each…`);
+  const pressure = await measure(pressureCycle, bareSessions);
+  const pressureViolations = (await engine.runAll(pressurePolicies, () => 'dry-run')).violations.length;
   log(`role cycle vs bare pg_roles, ${RUNS} runs each…`);
   const role = await measure(roleCycle, bareRoles);
 
@@ -375,6 +386,9 @@ async function main() {
     sessionCycleMs: round(session.cycleMs),
     sessionBareMs: round(session.bareMs),
     sessionCycleRatio: round(session.cycleMs / session.bareMs),
+    pressureCycleMs: round(pressure.cycleMs),
+    pressureBareMs: round(pressure.bareMs),
+    pressureCycleRatio: round(pressure.cycleMs / pressure.bareMs),
     roleCycleMs: round(role.cycleMs),
     roleBareMs: round(role.bareMs),
     roleCycleRatio: round(role.cycleMs / role.bareMs),
@@ -411,6 +425,13 @@ async function main() {
   writeFileSync(`${ROOT}bench/results.json`, `${JSON.stringify(results, null, 2)}\n`);
   const rows = [
     ['session cycle (1,000 sessions, 4 policies)', `${results.sessionCycleMs} ms`, `bare pg_stat_activity ${results.sessionBareMs} ms`, `${results.sessionCycleRatio}×`, '≤ 1.3×'],
+    [
+      'pressure + quota cycle (1,000 sessions)',
+      `${results.pressureCycleMs} ms, ${pressureViolations} violations`,
+      `bare pg_stat_activity ${results.pressureBareMs} ms`,
+      `${results.pressureCycleRatio}×`,
+      `≤ session cycle's`,
+    ],
     ['role cycle (10,000 roles, 2 policies)', `${results.roleCycleMs} ms`, `bare pg_roles ${results.roleBareMs} ms`, `${results.roleCycleRatio}×`, '≤ 1.3×'],
     ['queries per session cycle', JSON.stringify(queriesPerSessionCycle), 'at 100 and 1,000 sessions', '', 'constant'],
     ['queries per role cycle', JSON.stringify(queriesPerRoleCycle), 'at 1,000 and 10,000 roles', '', 'constant'],

@@ -65,18 +65,21 @@ const panels = [
     'Connection slots',
     'Per target (the highest of the replicas): pgwarden_connections, the client backends (pgwarden\'s own and those it cannot see included), ' +
       'against pgwarden_connections_usable, max_connections minus superuser_reserved_connections and (16+) reserved_connections. ' +
+      'The dashed lines: usable, and each connection_pressure policy\'s above and target (pgwarden_connection_limit). ' +
       'When used reaches usable, new logins fail with "sorry, too many clients already". `pgwarden sessions --summary` lists the slots ' +
       'and the groups holding the most idle sessions. The database and role filters do not apply: the slots are the server\'s.',
     [
       { expr: `max by (target) (pgwarden_connections{${sel}})`, legend: '{{target}} used' },
       { expr: `max by (target) (pgwarden_connections_usable{${sel}})`, legend: '{{target}} usable' },
+      // Each connection_pressure policy's own above and target, in client backends.
+      { expr: `max by (target, policy, bound) (pgwarden_connection_limit{${sel}})`, legend: '{{target}} {{policy}} {{bound}}' },
     ],
     {
       id: 24,
       fieldConfig: { min: 0, decimals: 0 },
       overrides: [
         {
-          matcher: { id: 'byRegexp', options: '.* usable$' },
+          matcher: { id: 'byRegexp', options: '.* (usable|above|target)$' },
           properties: [
             { id: 'custom.lineStyle', value: { fill: 'dash', dash: [10, 10] } },
             { id: 'custom.fillOpacity', value: 0 },

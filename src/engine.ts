@@ -128,14 +128,14 @@ export class Engine {
       const report = isRolePolicy(policy)
         ? await runRolePolicy(this.#context, db, policy, snapshots, mode)
         : await runSessionPolicy(this.#context, db, policy, await sessionsFor(policy, snapshots), mode);
-      metrics.violations.set({ ...labels, kind: policy.kind }, report.violations.length);
-      if (report.error !== undefined || report.actions.some((a) => a.result === 'failed')) metrics.errors.inc(labels);
+      metrics.violations.set({ ...labels, kind: policy.kind }, report.counts.violations);
+      if (report.error !== undefined || report.counts.failed) metrics.errors.inc(labels);
       else metrics.lastSuccess.set(labels, this.#clock() / 1000);
       return report;
     } catch (err) {
       metrics.errors.inc(labels);
       log.error({ err: coerceError(err), ...labels }, 'policy run failed');
-      return { violations: [], actions: [], error: errorReason(err) };
+      return { violations: [], actions: [], counts: { violations: 0, failed: false }, error: errorReason(err) };
     } finally {
       metrics.runDuration.observe(labels, (performance.now() - started) / 1000);
     }
@@ -164,9 +164,12 @@ export class Engine {
         return { out, failed };
       }),
     );
+    const violations = reports.flatMap((r) => r.out.flatMap((o) => o.violations));
+    const actions = reports.flatMap((r) => r.out.flatMap((o) => o.actions));
     return {
-      violations: reports.flatMap((r) => r.out.flatMap((o) => o.violations)),
-      actions: reports.flatMap((r) => r.out.flatMap((o) => o.actions)),
+      violations,
+      actions,
+      counts: { violations: violations.length, failed: actions.some((a) => a.result === 'failed') },
       errors: [
         ...directoryErrors,
         ...reports.flatMap((r) => (r.failed ? [r.failed] : [])),

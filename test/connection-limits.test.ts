@@ -88,10 +88,21 @@ describe('connection_pressure on a server with max_connections = 40', () => {
     }
   }
 
-  it('ends exactly the longest idle ones needed to get back to target, never an active one; then a new login succeeds', async () => {
-    const idle = await open('leaky-app', 31);
+  it('the server full (a login refused): ends exactly the longest idle ones needed to get back to target, never an active one; then a login succeeds', async () => {
     const active = await open('batch', 3);
     const running = active.map((c) => c.query('select pg_sleep(120)').catch(() => undefined));
+    // An application opens idle sessions until the server refuses it: every usable slot taken.
+    const idle: pg.Client[] = [];
+    let refused: { code?: string } | undefined;
+    while (!refused && idle.length < 40) {
+      try {
+        idle.push(...(await open('leaky-app', 1)));
+      } catch (err) {
+        refused = err as { code?: string };
+      }
+    }
+    expect(refused?.code).toBe('53300'); // too_many_connections: "sorry, too many clients already"
+    expect(idle.length).toBe(34);
     const admin = new pg.Client({ connectionString: server.url });
     await admin.connect();
     try {
@@ -99,11 +110,11 @@ describe('connection_pressure on a server with max_connections = 40', () => {
     } finally {
       await admin.end();
     }
-    // 34 sessions of 37 usable slots (40 - 3 superuser_reserved_connections), plus pgwarden's own.
+    // 37 sessions in the 37 usable slots (40 - 3 superuser_reserved_connections); pgwarden, a superuser, in a reserved one.
     const summary = await cli(['--database-url', server.url, '--json', 'sessions', '--summary']);
     const [slots] = JSON.parse(summary.stdout) as ConnectionSummaryJson[];
     expect(slots).toMatchObject({ usable: 37, maxConnections: 40, superuserReserved: 3 });
-    expect(slots?.top[0]).toMatchObject({ role: 'app', application: 'leaky-app', idle: 31, total: 31 });
+    expect(slots?.top[0]).toMatchObject({ role: 'app', application: 'leaky-app', idle: 34, idleInTransaction: 0, total: 34 });
 
     const file = writeConfig({
       mode: 'enforce',
@@ -113,9 +124,9 @@ describe('connection_pressure on a server with max_connections = 40', () => {
     const out = JSON.parse(result.stdout) as RunOutput;
     expect(result.code).toBe(0);
     const ended = out.actions.filter((a) => a.result === 'done').map((a) => a.pid);
-    // used (34 + pgwarden's own) - floor(60% of 37) = used - 22 planned, the longest idle first.
+    // used (37 + pgwarden's own) - floor(60% of 37) = used - 22 planned, the longest idle first.
     const used = Number(/^(\d+) of 37 usable/.exec(out.violations[0]?.reason ?? '')?.[1]);
-    expect(used).toBeGreaterThanOrEqual(35);
+    expect(used).toBeGreaterThanOrEqual(38);
     expect(out.actions.map((a) => a.pid)).toEqual(idle.slice(0, used - 22).map(pidOf));
     // Each ended, unless the server was back at target at the re-check (one of pgwarden's own
     // connections gone meanwhile): then the youngest of them is spared, never an extra one ended.
@@ -236,6 +247,29 @@ describe('connection_quota on the shared server', () => {
     expect((JSON.parse(again.stdout) as RunOutput).actions).toEqual([]);
   });
 
+  it.each([
+    ['application', 6, 4],
+    ['database', 5, 3],
+    ['role_database', 5, 2],
+  ] as const)('per %s: the group is counted again in the killing statement and trimmed to the quota', async (per, open, max) => {
+    const f: Fixture = fixture();
+    const role = await f.createRole(f.name('g'));
+    const database = await f.createDatabase(f.name('gdb'));
+    const application = `${f.prefix}-app`;
+    const sessions: Awaited<ReturnType<Fixture['openSession']>>[] = [];
+    for (let i = 0; i < open; i++) sessions.push(await f.openSession({ role, database, application, state: 'idle' }));
+    await f.waitForAge(sessions.map((s) => s.pid), 1);
+    const file = writeConfig({
+      mode: 'enforce',
+      policies: [{ name: 'quota', kind: 'connection_quota', per, max, minIdle: '1s', match: { roles: [role] } }],
+    });
+    const result = await cli(['--config', file, '--database-url', testDatabaseUrl(), '--json', 'run', '--once']);
+    expect(result.code).toBe(0);
+    const out = JSON.parse(result.stdout) as RunOutput;
+    expect(out.actions.map((a) => [a.pid, a.result])).toEqual(sessions.slice(0, open - max).map((s) => [s.pid, 'done']));
+    for (const s of sessions.slice(open - max)) expect(await f.alive(s.pid)).toBe(true);
+  });
+
   it('as the cloud-admin role (pg_signal_backend, pg_read_all_stats) too', async () => {
     const f: Fixture = fixture();
     const admin = await createCloudAdmin(f);
@@ -301,6 +335,9 @@ describe('beside pgbench', () => {
         expect(acted.every((n) => n === 0)).toBe(true);
       }
       expect(metrics).toMatch(/^pgwarden_connections_usable\{target="default"\} 97$/m);
+      // The policy's own bounds in client backends: floor(95 % and 90 % of 97).
+      expect(metrics).toMatch(/^pgwarden_connection_limit\{target="default",policy="pressure",bound="above"\} 92$/m);
+      expect(metrics).toMatch(/^pgwarden_connection_limit\{target="default",policy="pressure",bound="target"\} 87$/m);
       expect(Number(/^pgwarden_connections\{target="default"\} (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThan(0);
     } finally {
       await daemon.stop();

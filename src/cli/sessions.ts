@@ -52,8 +52,8 @@ export interface ConnectionSummaryJson {
   reserved: number;
   /** Client backends per state (`hidden` for those whose state pgwarden cannot read). */
   byState: Record<string, number>;
-  /** The groups (role, database, application) holding the most idle sessions, most first. */
-  top: { role: string | null; database: string | null; application: string; idle: number; total: number; oldestIdleSeconds: number | null }[];
+  /** The groups (role, database, application) holding the most idle sessions (idle, or idle in a transaction), most first. */
+  top: { role: string | null; database: string | null; application: string; idle: number; idleInTransaction: number; total: number; oldestIdleSeconds: number | null }[];
 }
 
 /** How many groups `--summary` lists. */
@@ -68,12 +68,11 @@ export function summarizeConnections(snapshot: Snapshot, top = SUMMARY_TOP): Con
     const state = s.hidden ? 'hidden' : (s.state ?? 'unknown');
     byState[state] = (byState[state] ?? 0) + 1;
     const key = JSON.stringify([s.role, s.database, s.application]);
-    const group = groups.get(key) ?? { role: s.role, database: s.database, application: s.application, idle: 0, total: 0, oldestIdleSeconds: null };
+    const group = groups.get(key) ?? { role: s.role, database: s.database, application: s.application, idle: 0, idleInTransaction: 0, total: 0, oldestIdleSeconds: null };
     group.total += 1;
-    if (s.state === 'idle') {
-      group.idle += 1;
-      group.oldestIdleSeconds = Math.max(group.oldestIdleSeconds ?? 0, s.stateSeconds ?? 0);
-    }
+    if (s.state === 'idle') group.idle += 1;
+    if (s.state === 'idle in transaction' || s.state === 'idle in transaction (aborted)') group.idleInTransaction += 1;
+    if (s.state !== null && s.state.startsWith('idle')) group.oldestIdleSeconds = Math.max(group.oldestIdleSeconds ?? 0, s.stateSeconds ?? 0);
     groups.set(key, group);
   }
   const { maxConnections, superuserReserved, reserved, usable } = snapshot.slots;
@@ -86,8 +85,8 @@ export function summarizeConnections(snapshot: Snapshot, top = SUMMARY_TOP): Con
     reserved,
     byState,
     top: [...groups.values()]
-      .filter((g) => g.idle > 0)
-      .sort((a, b) => b.idle - a.idle || (b.oldestIdleSeconds ?? 0) - (a.oldestIdleSeconds ?? 0))
+      .filter((g) => g.idle + g.idleInTransaction > 0)
+      .sort((a, b) => b.idle + b.idleInTransaction - (a.idle + a.idleInTransaction) || (b.oldestIdleSeconds ?? 0) - (a.oldestIdleSeconds ?? 0))
       .slice(0, top),
   };
 }
@@ -107,6 +106,7 @@ function printSummary(io: Io, summaries: readonly ConnectionSummaryJson[]): void
         { header: 'DATABASE', value: (g) => g.database, max: 24 },
         { header: 'APPLICATION', value: (g) => g.application, max: 24 },
         { header: 'IDLE', value: (g) => g.idle, right: true },
+        { header: 'IDLE IN TX', value: (g) => g.idleInTransaction, right: true },
         { header: 'TOTAL', value: (g) => g.total, right: true },
         { header: 'OLDEST IDLE', value: (g) => age(g.oldestIdleSeconds), right: true },
       ],

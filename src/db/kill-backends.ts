@@ -110,7 +110,9 @@ function batchKillOverLimitSql(recheck: Recheck, over: NonNullable<Recheck['over
               when k.rank > coalesce(counts.n, 0) - $6::int then 'over'
               when not k.allowed then 'denied'
               when k.action = 'cancel' then pg_cancel_backend(k.spid)::text
-              else pg_terminate_backend(k.spid)::text end as signalled
+              -- waits (up to 2 s) until it is gone: another limit policy of the same tick then
+              -- counts the slots it freed, never a backend that is only on its way out
+              else pg_terminate_backend(k.spid, 2000)::text end as signalled
   from k left join counts on counts.grp = k.grp`;
 }
 

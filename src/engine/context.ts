@@ -11,10 +11,38 @@ import type { Warnings } from './warnings.js';
 
 /** What one policy run on one target found and did. */
 export interface RunReport {
+  /** DESIGN.md's violation shapes (built when first read: the daemon never reads them). */
   readonly violations: ViolationJson[];
+  /** DESIGN.md's action shapes (built when first read). */
   readonly actions: ActionJson[];
+  /** How many violations, and whether an action failed: what the metrics need, without the shapes. */
+  readonly counts: { readonly violations: number; readonly failed: boolean };
   /** Set when the run could not complete (snapshot or statement failure). */
   readonly error?: string;
+}
+
+/**
+ * A report whose JSON shapes are built only when read (`run --once`, `plan`): a daemon's tick
+ * records metrics and audit lines and drops the report.
+ */
+export function lazyReport<V, A extends { readonly result: string }>(
+  violations: readonly V[],
+  actions: readonly A[],
+  toJson: { violation: (v: V) => ViolationJson; action: (a: A) => ActionJson },
+  error?: string,
+): RunReport {
+  let violationJson: ViolationJson[] | undefined;
+  let actionJson: ActionJson[] | undefined;
+  return {
+    get violations() {
+      return (violationJson ??= violations.map(toJson.violation));
+    },
+    get actions() {
+      return (actionJson ??= actions.map(toJson.action));
+    },
+    counts: { violations: violations.length, failed: actions.some((a) => a.result === 'failed') },
+    ...(error !== undefined ? { error } : {}),
+  };
 }
 
 export interface RunContext {

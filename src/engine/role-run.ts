@@ -23,7 +23,7 @@ import { fetchAlterRefusals, fetchConnectableDatabases } from '../db/roles.js';
 import type { RoleSnapshot } from '../db/snapshot.js';
 import { evaluateRolePolicy, keptMembership, recordRolePolicy } from '../policies/registry.js';
 import type { RoleViolation } from '../policies/types.js';
-import type { RunContext, RunReport } from './context.js';
+import { lazyReport, type RunContext, type RunReport } from './context.js';
 import type { Snapshots } from './snapshots.js';
 
 /** Login roles of a snapshot (the role circuit breaker's denominator), counted without a copy. */
@@ -108,11 +108,7 @@ export async function runRolePolicy(context: RunContext, db: TargetDb, policy: P
   if (plan.breaker) context.log.error({ target: db.name, policy: policy.name }, plan.breaker);
   recordRolePolicy(context.metrics, db.name, policy, plan.violations);
   const refused = evaluation.directories.flatMap((u) => (u.refused !== undefined ? [`directory ${u.directory}: answer refused: ${u.refused}`] : []));
-  return {
-    violations: plan.violations.map(roleViolationJson),
-    actions: actions.map(roleActionJson),
-    ...(refused.length > 0 ? { error: refused.join('; ') } : {}),
-  };
+  return lazyReport(plan.violations, actions, { violation: roleViolationJson, action: roleActionJson }, refused.length > 0 ? refused.join('; ') : undefined);
 }
 
 /**

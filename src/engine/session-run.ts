@@ -6,17 +6,18 @@
 import type { Mode, Policy } from '../config/policies.js';
 import { auditSessionAction } from '../actions/audit.js';
 import { executeSessionActions } from '../actions/executor.js';
-import { acts, countClientSessions, planSessionActions, protectionOf } from '../actions/planner.js';
+import { acts, countClientSessions, planSessionActions, protectionOf, unactionable } from '../actions/planner.js';
 import { sessionActionJson, sessionViolationJson } from '../actions/types.js';
 import type { TargetDb } from '../db/pool.js';
 import type { Session, Snapshot } from '../db/snapshot.js';
-import { evaluateSessionPolicy, remembersCancels } from '../policies/registry.js';
-import type { RunContext, RunReport } from './context.js';
+import { evaluateSessionPolicy, recordSessionPolicy, remembersCancels } from '../policies/registry.js';
+import { lazyReport, type RunContext, type RunReport } from './context.js';
 
 export async function runSessionPolicy(context: RunContext, db: TargetDb, policy: Policy, snapshot: Snapshot, mode: Mode): Promise<RunReport> {
   const { exempt, safety, audit: auditSettings } = context.config.settings;
   const acting = { mode, leads: context.readiness.leads(db.name) };
-  const candidate = (session: Session) => protectionOf(session, exempt, db.ownPids, snapshot.self) === null;
+  // What a kind that chooses how many to end may choose: never what it may not act on or could not signal.
+  const candidate = (session: Session) => protectionOf(session, exempt, db.ownPids, snapshot.self) === null && unactionable(session) === null;
   const violations = evaluateSessionPolicy(snapshot, policy, context.history.of(db.name, policy.name), { candidate });
   const plan = planSessionActions({
     violations,
@@ -36,10 +37,11 @@ export async function runSessionPolicy(context: RunContext, db: TargetDb, policy
     auditSessionAction(context.audit, line, action);
   }
   if (plan.breaker) context.log.error({ target: db.name, policy: policy.name }, plan.breaker);
+  recordSessionPolicy(context.metrics, db.name, policy, snapshot);
   // A pile-up nothing can end (a prepared transaction at its root) is said once while it lasts.
   const key = `prepared/${db.name}/${policy.name}`;
   const stuck = plan.violations.filter((v) => v.condition === 'prepared');
   if (stuck.length > 0) context.warnings.give(key, db.name, `policy ${policy.name}: ${stuck.map((v) => v.reason).join('; ')}`);
   else context.warnings.clear(key);
-  return { violations: plan.violations.map(sessionViolationJson), actions: actions.map(sessionActionJson) };
+  return lazyReport(plan.violations, actions, { violation: sessionViolationJson, action: sessionActionJson });
 }

@@ -5,7 +5,7 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Policy } from '../config/policies.js';
-import { actionsOf, initPolicyMetrics, kindRoleGauges } from '../policies/registry.js';
+import { actionsOf, initPolicyMetrics, kindPolicyGauges, kindRoleGauges } from '../policies/registry.js';
 import { isClientSession } from '../actions/planner.js';
 import { ACTION_RESULTS, type ActionResult } from '../actions/types.js';
 import type { RoleInfo, Session } from '../db/snapshot.js';
@@ -24,6 +24,17 @@ export const OTHER_ROLE = '_other';
 export interface RoleGaugeSpec {
   readonly name: string;
   readonly help: string;
+}
+
+/**
+ * A per-policy gauge a policy kind owns (labels target, policy, and its own): declared in its
+ * module, created by the registry at start.
+ */
+export interface PolicyGaugeSpec {
+  readonly name: string;
+  readonly help: string;
+  /** Labels beyond target and policy. */
+  readonly labels: readonly string[];
 }
 
 /** Options of the metrics (configuration `metrics.*`). */
@@ -144,6 +155,8 @@ export class Metrics {
   readonly #sessionSeries: TargetSeries;
   readonly #oldestSeries: TargetSeries;
   readonly #validUntilSeries: TargetSeries;
+  /** The kinds' per-policy gauges, by name. */
+  readonly #policyGauges = new Map<string, Gauge>();
   /** The kinds' per-role gauges, by name. */
   readonly #roleGauges = new Map<string, TargetSeries>();
   readonly #foldedSeries: TargetSeries;
@@ -301,6 +314,9 @@ export class Metrics {
     this.#lockWaitSeries = new TargetSeries(this.lockWaitOldest);
     this.#preparedSeries = new TargetSeries(this.preparedOldest);
     this.#validUntilSeries = new TargetSeries(this.roleValidUntil);
+    for (const spec of kindPolicyGauges()) {
+      this.#policyGauges.set(spec.name, new Gauge({ name: spec.name, help: spec.help, labelNames: ['target', 'policy', ...spec.labels], registers }));
+    }
     for (const spec of kindRoleGauges()) {
       this.#roleGauges.set(spec.name, new TargetSeries(new Gauge({ name: spec.name, help: spec.help, labelNames: ['target', 'role'], registers })));
     }
@@ -442,6 +458,13 @@ export class Metrics {
       ...(rest.length > 0 ? [{ labels: { role: OTHER_ROLE }, value: rest.reduce((sum, r) => sum + r.value, 0) }] : []),
     ]);
     this.#setFolded(target, spec.name, rest.length);
+  }
+
+  /** Sets a kind's per-policy gauge (kindPolicyGauges). Throws when `spec` is no kind's. */
+  recordPolicyGauge(spec: PolicyGaugeSpec, labels: Readonly<Record<string, string>> & { target: string; policy: string }, value: number): void {
+    const gauge = this.#policyGauges.get(spec.name);
+    if (!gauge) throw new Error(`${spec.name} is not a policy gauge of any policy kind`);
+    gauge.set(labels, value);
   }
 
   countAction(target: string, policy: string, action: string, result: ActionResult): void {

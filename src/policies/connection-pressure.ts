@@ -7,8 +7,9 @@
 import type { PolicyCommon } from '../config/reader.js';
 import { formatSeconds } from '../config/duration.js';
 import { connectionsUsed, type Snapshot } from '../db/snapshot.js';
+import type { PolicyGaugeSpec } from '../metrics/registry.js';
 import { SESSION_KIND_NEEDS, type SessionKindModule, type SessionSources } from './kind.js';
-import { idleCandidates, readIdleKeys, readSlotLimit, slotCount, slotText, type IdleState, type SlotLimit } from './idle-candidates.js';
+import { cannotCount, idleCandidates, readIdleKeys, readSlotLimit, slotCount, slotText, type IdleState, type SlotLimit } from './idle-candidates.js';
 import type { SessionViolation } from './types.js';
 
 export interface ConnectionPressurePolicy extends PolicyCommon {
@@ -22,6 +23,7 @@ export interface ConnectionPressurePolicy extends PolicyCommon {
 
 /** The sessions to end now, longest idle first, each with the server's count in its reason. */
 export function connectionPressure(snapshot: Snapshot, policy: ConnectionPressurePolicy, sources: SessionSources): SessionViolation[] {
+  if (cannotCount(snapshot) !== undefined) return [];
   const usable = snapshot.slots.usable;
   const used = connectionsUsed(snapshot.sessions);
   const above = slotCount(policy.above, usable);
@@ -47,6 +49,13 @@ export function connectionPressure(snapshot: Snapshot, policy: ConnectionPressur
   });
 }
 
+/** The policy's `above` and `target` in client backends on a target, for the dashboard's lines. */
+export const CONNECTION_LIMIT: PolicyGaugeSpec = {
+  name: 'pgwarden_connection_limit',
+  help: "A connection_pressure policy's above and target on the target, in client backends (bound=above|target).",
+  labels: ['bound'],
+};
+
 export const connectionPressureKind: SessionKindModule<ConnectionPressurePolicy> = {
   kind: 'connection_pressure',
   on: 'sessions',
@@ -60,6 +69,14 @@ export const connectionPressureKind: SessionKindModule<ConnectionPressurePolicy>
     return { ...common, kind: 'connection_pressure', above, target, ...readIdleKeys(item), action: item.oneOf('action', ['terminate'], 'terminate') };
   },
   evaluate: (snapshot, policy, _history, sources) => connectionPressure(snapshot, policy, sources),
+  policyGauges: [CONNECTION_LIMIT],
+  record: (metrics, target, policy, snapshot) => {
+    const usable = snapshot.slots.usable;
+    if (usable <= 0) return;
+    const above = slotCount(policy.above, usable);
+    metrics.recordPolicyGauge(CONNECTION_LIMIT, { target, policy: policy.name, bound: 'above' }, above);
+    metrics.recordPolicyGauge(CONNECTION_LIMIT, { target, policy: policy.name, bound: 'target' }, Math.min(slotCount(policy.target, usable), above));
+  },
   needsLocks: () => false,
   actions: () => ['terminate'],
   needs: () => SESSION_KIND_NEEDS,

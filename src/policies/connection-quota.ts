@@ -8,7 +8,7 @@ import type { PolicyCommon } from '../config/reader.js';
 import { formatSeconds } from '../config/duration.js';
 import type { Session, Snapshot } from '../db/snapshot.js';
 import { SESSION_KIND_NEEDS, type SessionKindModule, type SessionSources } from './kind.js';
-import { idleCandidates, readIdleKeys, type IdleState } from './idle-candidates.js';
+import { cannotCount, idleCandidates, readIdleKeys, type IdleState } from './idle-candidates.js';
 import type { ConnectionGroup, SessionViolation } from './types.js';
 
 export type QuotaGroup = Exclude<ConnectionGroup, 'server'>;
@@ -39,6 +39,7 @@ export function groupOf(session: Session, per: QuotaGroup): string | null {
 
 /** Per group over its quota, its longest idle sessions beyond it. */
 export function connectionQuota(snapshot: Snapshot, policy: ConnectionQuotaPolicy, sources: SessionSources): SessionViolation[] {
+  if (cannotCount(snapshot) !== undefined) return [];
   const counts = new Map<string, number>();
   for (const s of snapshot.sessions) {
     if (s.backendType !== 'client backend' && !s.hidden) continue;

@@ -55,6 +55,18 @@ export function idleCandidates(
     .sort((a, b) => (b.stateSeconds ?? 0) - (a.stateSeconds ?? 0) || a.pid - b.pid);
 }
 
+/**
+ * Why a limit kind decides nothing on this snapshot, or undefined: backends hidden from pgwarden's
+ * role (no pg_read_all_stats) may be workers, not clients — counted as clients they would make a
+ * server look fuller than it is, and a policy that ends sessions must never over-count; and a
+ * server whose slots could not be read.
+ */
+export function cannotCount(snapshot: Snapshot): string | undefined {
+  if (snapshot.slots.usable <= 0) return 'the usable connection slots could not be read';
+  if (snapshot.sessions.some((s) => s.hidden)) return "some backends are hidden from pgwarden's role (no pg_read_all_stats): they cannot be told from workers";
+  return undefined;
+}
+
 /** A limit as configured: a share of the usable slots (`90%`) or a number of client backends (`85`). */
 export type SlotLimit = { readonly percent: number } | { readonly count: number };
 
@@ -62,10 +74,10 @@ export type SlotLimit = { readonly percent: number } | { readonly count: number 
 export function readSlotLimit(item: ItemReader, name: string): SlotLimit {
   const value = item.raw(name);
   if (value === undefined || value === null) item.fail(name, 'is required: a share of the usable slots ("90%") or a number of client backends (85)');
-  if (typeof value === 'number' && Number.isInteger(value) && value >= 0) return { count: value };
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 1) return { count: value };
   const percent = typeof value === 'string' ? /^(\d+(?:\.\d+)?)\s*%$/.exec(value.trim()) : null;
   if (percent && Number(percent[1]) > 0 && Number(percent[1]) <= 100) return { percent: Number(percent[1]) };
-  return item.fail(name, `${JSON.stringify(value)} is neither a share of the usable slots ("90%", above 0 and at most 100) nor a whole number of client backends`);
+  return item.fail(name, `${JSON.stringify(value)} is neither a share of the usable slots ("90%", above 0 and at most 100) nor a whole number of client backends (at least 1)`);
 }
 
 /** The limit in client backends for a server with `usable` slots (a share is rounded down). */

@@ -7,7 +7,7 @@
  * per file is the model).
  */
 import type { ItemReader, PolicyCommon } from '../config/reader.js';
-import type { Metrics, RoleGaugeSpec } from '../metrics/registry.js';
+import type { Metrics, PolicyGaugeSpec, RoleGaugeSpec } from '../metrics/registry.js';
 import type { RoleInfo, RoleSnapshot, Session, Snapshot } from '../db/snapshot.js';
 import type { DirectoryConfig } from '../config/directories.js';
 import type { Exemptions } from '../actions/planner.js';
@@ -105,6 +105,10 @@ export interface SessionKindModule<P extends PolicyBase> extends KindModuleBase<
   needsLocks(policy: P): boolean;
   /** Whether the engine must remember the backends it cancelled (for escalating to terminate). */
   readonly remembersCancels?: boolean;
+  /** Its own per-policy gauges, created at start by the metrics registry. */
+  readonly policyGauges?: readonly PolicyGaugeSpec[];
+  /** Records its gauges from the snapshot a run judged. */
+  record?(metrics: Metrics, target: string, policy: P, snapshot: Snapshot): void;
 }
 
 /** A kind judged on the role snapshot: its violations are roles, its actions role actions. */

@@ -3,7 +3,7 @@
  * kind by name (DESIGN.md: adding a kind is one file and one registry line).
  */
 import type { ItemReader, PolicyCommon } from '../config/reader.js';
-import type { Metrics, RoleGaugeSpec } from '../metrics/registry.js';
+import type { Metrics, PolicyGaugeSpec, RoleGaugeSpec } from '../metrics/registry.js';
 import type { RoleInfo, RoleSnapshot, Snapshot } from '../db/snapshot.js';
 import { connectionPressureKind, type ConnectionPressurePolicy } from './connection-pressure.js';
 import { connectionQuotaKind, type ConnectionQuotaPolicy } from './connection-quota.js';
@@ -131,6 +131,17 @@ export function needsOf(policy: Policy): PolicyNeeds {
 /** Every kind's own per-role gauges, for the metrics registry to create at start. */
 export function kindRoleGauges(): RoleGaugeSpec[] {
   return Object.values(MODULES).flatMap((m: KindModule<Policy>) => (m.on === 'roles' ? [...(m.roleGauges ?? [])] : []));
+}
+
+/** Every session kind's own per-policy gauges, for the metrics registry to create at start. */
+export function kindPolicyGauges(): PolicyGaugeSpec[] {
+  return Object.values(MODULES).flatMap((m: KindModule<Policy>) => (m.on === 'sessions' ? [...(m.policyGauges ?? [])] : []));
+}
+
+/** Records a session run's gauges, as the kind defines them. */
+export function recordSessionPolicy(metrics: Metrics, target: string, policy: Policy, snapshot: Snapshot): void {
+  const module = moduleOf(policy);
+  if (module.on === 'sessions') module.record?.(metrics, target, policy, snapshot);
 }
 
 /** Creates the kind's own per-policy series at start. */

@@ -137,10 +137,11 @@ describe('connection_pressure and connection_quota (pure)', () => {
     expect(v[0]?.reason).toBe('18 of 20 usable connection slots taken, above 85% (17): idle for 3m50s, among the 6 longest idle to end to get back to 60% (12)');
     // 17 of 20: at `above`, not over it: nothing.
     expect(connectionPressure(withSlots([...idle, ...others].slice(1), 20), pressure, anyone)).toEqual([]);
-    // Hidden backends take slots too.
+    // A backend hidden from pgwarden's role may be a worker, not a client: nothing is decided then.
     const hidden = session({ state: null, backendType: '', hidden: true, stateSeconds: null });
-    expect(connectionPressure(withSlots([...idle.slice(3), ...others, hidden], 20), pressure, anyone)).toEqual([]);
-    expect(connectionPressure(withSlots([...idle.slice(1), ...others, hidden], 20), pressure, anyone)).toHaveLength(6);
+    expect(connectionPressure(withSlots([...idle, ...others, hidden], 20), pressure, anyone)).toEqual([]);
+    // Nor when the slots could not be read.
+    expect(connectionPressure(withSlots([...idle, ...others], 0), pressure, anyone)).toEqual([]);
   });
 
   it('absolute numbers, and `states` with idle in transaction', () => {
