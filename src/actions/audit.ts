@@ -10,6 +10,11 @@ import type { RoleActionPlan } from './role-actions.js';
 import type { SessionActionPlan } from './types.js';
 
 /** Writes one audit line: an error when the action failed, else info. */
+/** Whether the audit line of an action with `result` would be written at all (nothing is built otherwise). */
+function audited(audit: Logger, result: string): boolean {
+  return audit.isLevelEnabled(result === 'failed' ? 'error' : 'info');
+}
+
 function writeAuditLine(audit: Logger, line: Record<string, unknown> & { action: string; result: string }): void {
   if (line.result === 'failed') audit.error(line, 'action failed');
   else audit.info(line, `${line.action} ${line.result}`);
@@ -26,6 +31,7 @@ export function auditSessionAction(
   context: { target: string; policy: string; kind: string; dryRun: boolean; query: { include: boolean; maxLength: number } },
   action: SessionActionPlan,
 ): void {
+  if (!audited(audit, action.result)) return;
   const s = action.violation.session;
   writeAuditLine(audit, {
     audit: true,
@@ -47,6 +53,7 @@ export function auditSessionAction(
 
 /** Writes the audit line of one role (or manual) action. */
 export function auditRoleAction(audit: Logger, kind: string, action: RoleActionPlan, dryRun: boolean): void {
+  if (!audited(audit, action.result)) return;
   const line = {
     audit: true,
     target: action.target,

@@ -118,20 +118,31 @@ function batchKillOverLimitSql(recheck: Recheck, over: NonNullable<Recheck['over
 
 /** The same kill for one backend, with every value inlined: what `plan` prints and a DBA can run. */
 export function singleKillSql(action: SessionAction, pid: number, backendStartUs: string | null, recheck: Recheck): string {
-  const since = AGE_COLUMNS[recheck.since];
-  const states = recheck.states ? `\n  and state in (${recheck.states.map(quoteLiteral).join(', ')})` : '';
   const start = backendStartUs ?? '0';
   if (!/^\d+$/.test(start)) throw new Error(`backend_start must be epoch microseconds, got ${start}`);
   return (
     `select ${SIGNAL[action]}(pid) from pg_stat_activity\n` +
     `where pid = ${Math.trunc(pid)} and backend_type = 'client backend'\n` +
-    `  and (extract(epoch from backend_start) * 1000000)::bigint = ${start}${states}\n` +
-    `  and ${since} <= clock_timestamp() - interval '${Number(recheck.thresholdSeconds)} seconds'` +
-    (recheck.stillBlocking ? `\n  and ${STILL_BLOCKING.replace('s.pid', 'pg_stat_activity.pid')}` : '') +
-    (recheck.overLimit
-      ? `\n  and (select count(*) from pg_stat_activity a\n       where ${takesSlot('a')}\n         and ${groupKey(recheck.overLimit.per, 'a')} = ${groupKey(recheck.overLimit.per, 'pg_stat_activity')}) > ${Math.trunc(recheck.overLimit.limit)}`
-      : '')
+    `  and (extract(epoch from backend_start) * 1000000)::bigint = ${start}${recheckTail(recheck)}`
   );
+}
+
+/** The part of a printed kill that depends only on the re-check: built once per re-check (a run may print hundreds). */
+const tails = new WeakMap<Recheck, string>();
+function recheckTail(recheck: Recheck): string {
+  let tail = tails.get(recheck);
+  if (tail === undefined) {
+    const since = AGE_COLUMNS[recheck.since];
+    const states = recheck.states ? `\n  and state in (${recheck.states.map(quoteLiteral).join(', ')})` : '';
+    tail =
+      `${states}\n  and ${since} <= clock_timestamp() - interval '${Number(recheck.thresholdSeconds)} seconds'` +
+      (recheck.stillBlocking ? `\n  and ${STILL_BLOCKING.replace('s.pid', 'pg_stat_activity.pid')}` : '') +
+      (recheck.overLimit
+        ? `\n  and (select count(*) from pg_stat_activity a\n       where ${takesSlot('a')}\n         and ${groupKey(recheck.overLimit.per, 'a')} = ${groupKey(recheck.overLimit.per, 'pg_stat_activity')}) > ${Math.trunc(recheck.overLimit.limit)}`
+        : '');
+    tails.set(recheck, tail);
+  }
+  return tail;
 }
 
 /** The kill of every session of one backend identity, for a role: re-checked by pid and backend_start. */

@@ -101,10 +101,8 @@ export async function runRolePolicy(context: RunContext, db: TargetDb, policy: P
   for (const a of actions) {
     if (a.action === 'revoke_connect' && a.effective === false) ineffective.add(`${a.role}/${a.database ?? ''}`);
   }
-  for (const action of actions) {
-    context.metrics.countAction(db.name, policy.name, action.action, action.result);
-    auditRoleAction(context.audit, policy.kind, action, mode === 'dry-run');
-  }
+  context.metrics.countActions(db.name, policy.name, actions);
+  for (const action of actions) auditRoleAction(context.audit, policy.kind, action, mode === 'dry-run');
   if (plan.breaker) context.log.error({ target: db.name, policy: policy.name }, plan.breaker);
   recordRolePolicy(context.metrics, db.name, policy, plan.violations);
   const refused = evaluation.directories.flatMap((u) => (u.refused !== undefined ? [`directory ${u.directory}: answer refused: ${u.refused}`] : []));

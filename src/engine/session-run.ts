@@ -32,10 +32,8 @@ export async function runSessionPolicy(context: RunContext, db: TargetDb, policy
   const actions = acts(acting) ? await executeSessionActions(db, plan.actions) : plan.actions;
   if (remembersCancels(policy)) context.history.rememberCancels(db.name, policy.name, actions);
   const line = { target: db.name, policy: policy.name, kind: policy.kind, dryRun: mode === 'dry-run', query: { include: auditSettings.includeQuery, maxLength: auditSettings.queryMaxLength } };
-  for (const action of actions) {
-    context.metrics.countAction(db.name, policy.name, action.action, action.result);
-    auditSessionAction(context.audit, line, action);
-  }
+  context.metrics.countActions(db.name, policy.name, actions);
+  for (const action of actions) auditSessionAction(context.audit, line, action);
   if (plan.breaker) context.log.error({ target: db.name, policy: policy.name }, plan.breaker);
   recordSessionPolicy(context.metrics, db.name, policy, snapshot);
   // A pile-up nothing can end (a prepared transaction at its root) is said once while it lasts.

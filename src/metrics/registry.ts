@@ -471,6 +471,18 @@ export class Metrics {
     this.actions.inc({ target, policy, action, result });
   }
 
+  /** Counts a run's actions: one increment per action and result, not one per action (a run may plan hundreds). */
+  countActions(target: string, policy: string, actions: readonly { readonly action: string; readonly result: ActionResult }[]): void {
+    const counts = new Map<string, { action: string; result: ActionResult; n: number }>();
+    for (const a of actions) {
+      const key = `${a.action}\u0000${a.result}`;
+      const entry = counts.get(key);
+      if (entry) entry.n += 1;
+      else counts.set(key, { action: a.action, result: a.result, n: 1 });
+    }
+    for (const { action, result, n } of counts.values()) this.actions.inc({ target, policy, action, result }, n);
+  }
+
   /** The text of /metrics. */
   async render(): Promise<string> {
     return this.registry.metrics();

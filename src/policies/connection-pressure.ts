@@ -30,6 +30,8 @@ export function connectionPressure(snapshot: Snapshot, policy: ConnectionPressur
   if (used <= above) return [];
   const target = Math.min(slotCount(policy.target, usable), above);
   const chosen = idleCandidates(snapshot, policy, sources).slice(0, used - target);
+  // One re-check for the run: every kill of it counts the same group against the same limit.
+  const recheck = { states: policy.states, since: 'state_change', thresholdSeconds: policy.minIdleSeconds, overLimit: { per: 'server', limit: target } } as const;
   return chosen.map((session) => {
     const seconds = session.stateSeconds ?? 0;
     return {
@@ -44,7 +46,7 @@ export function connectionPressure(snapshot: Snapshot, policy: ConnectionPressur
         `${used} of ${usable} usable connection slots taken, above ${slotText(policy.above)} (${above}): ` +
         `${session.state ?? 'idle'} for ${formatSeconds(seconds)}, among the ${used - target} longest idle to end to get back to ${slotText(policy.target)} (${target})`,
       action: 'terminate',
-      recheck: { states: policy.states, since: 'state_change', thresholdSeconds: policy.minIdleSeconds, overLimit: { per: 'server', limit: target } },
+      recheck,
     } satisfies SessionViolation;
   });
 }

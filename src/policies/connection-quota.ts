@@ -23,17 +23,31 @@ export interface ConnectionQuotaPolicy extends PolicyCommon {
   readonly action: 'terminate';
 }
 
-/** The group of a session, in words (`role "app"`, `database "shop"`, …), or null when it has none. */
+/** The group of a session (a key: names joined by NUL, which no name holds), or null when it has none. */
 export function groupOf(session: Session, per: QuotaGroup): string | null {
   switch (per) {
     case 'role':
-      return session.role === null ? null : `role ${JSON.stringify(session.role)}`;
+      return session.role;
     case 'database':
-      return session.database === null ? null : `database ${JSON.stringify(session.database)}`;
+      return session.database;
+    case 'application':
+      return session.application;
+    case 'role_database':
+      return session.role === null || session.database === null ? null : `${session.role}\u0000${session.database}`;
+  }
+}
+
+/** A group in words, for reasons: `role "app"`, `database "shop"`, `role "app" in database "shop"`. */
+function groupText(session: Session, per: QuotaGroup): string {
+  switch (per) {
+    case 'role':
+      return `role ${JSON.stringify(session.role)}`;
+    case 'database':
+      return `database ${JSON.stringify(session.database)}`;
     case 'application':
       return `application ${JSON.stringify(session.application)}`;
     case 'role_database':
-      return session.role === null || session.database === null ? null : `role ${JSON.stringify(session.role)} in database ${JSON.stringify(session.database)}`;
+      return `role ${JSON.stringify(session.role)} in database ${JSON.stringify(session.database)}`;
   }
 }
 
@@ -48,6 +62,8 @@ export function connectionQuota(snapshot: Snapshot, policy: ConnectionQuotaPolic
   }
   const taken = new Map<string, number>();
   const out: SessionViolation[] = [];
+  // One re-check for the run: every kill of it counts its group against the same quota.
+  const recheck = { states: policy.states, since: 'state_change', thresholdSeconds: policy.minIdleSeconds, overLimit: { per: policy.per, limit: policy.max } } as const;
   for (const session of idleCandidates(snapshot, policy, sources)) {
     const group = groupOf(session, policy.per);
     const count = group === null ? 0 : (counts.get(group) ?? 0);
@@ -63,9 +79,9 @@ export function connectionQuota(snapshot: Snapshot, policy: ConnectionQuotaPolic
       session,
       seconds,
       overSeconds: seconds - policy.minIdleSeconds,
-      reason: `${group} has ${count} client sessions, over its quota of ${policy.max}: ${session.state ?? 'idle'} for ${formatSeconds(seconds)}, among its ${count - policy.max} longest idle`,
+      reason: `${groupText(session, policy.per)} has ${count} client sessions, over its quota of ${policy.max}: ${session.state ?? 'idle'} for ${formatSeconds(seconds)}, among its ${count - policy.max} longest idle`,
       action: 'terminate',
-      recheck: { states: policy.states, since: 'state_change', thresholdSeconds: policy.minIdleSeconds, overLimit: { per: policy.per, limit: policy.max } },
+      recheck,
     });
   }
   return out;
