@@ -22,6 +22,7 @@ import { runRolePolicy } from './engine/role-run.js';
 import { runSessionPolicy } from './engine/session-run.js';
 import { SnapshotReader, type Snapshots } from './engine/snapshots.js';
 import { Warnings } from './engine/warnings.js';
+import { AuditRepeats } from './engine/audit-repeats.js';
 
 export type { RunReport } from './engine/context.js';
 export type { Snapshots } from './engine/snapshots.js';
@@ -75,6 +76,7 @@ export class Engine {
       readiness,
       snapshots: new SnapshotReader({ metrics: options.metrics, readiness, warnings, log }),
       directories: this.directories,
+      auditRepeats: new AuditRepeats(options.config.auditRepeatAfterMs, this.#clock),
       clock: this.#clock,
     };
   }

@@ -334,10 +334,14 @@ describe('beside pgbench', () => {
         const acted = [...metrics.matchAll(new RegExp(`^pgwarden_actions_total\\{[^}]*policy="${policy}"[^}]*\\} (\\S+)$`, 'gm'))].map((m) => Number(m[1]));
         expect(acted.every((n) => n === 0)).toBe(true);
       }
-      expect(metrics).toMatch(/^pgwarden_connections_usable\{target="default"\} 97$/m);
-      // The policy's own bounds in client backends: floor(95 % and 90 % of 97).
-      expect(metrics).toMatch(/^pgwarden_connection_limit\{target="default",policy="pressure",bound="above"\} 92$/m);
-      expect(metrics).toMatch(/^pgwarden_connection_limit\{target="default",policy="pressure",bound="target"\} 87$/m);
+      const { rows } = await f.sql<{ usable: number }>(
+        "select current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int - coalesce(current_setting('reserved_connections', true)::int, 0) as usable",
+      );
+      const usable = rows[0]?.usable ?? 0;
+      expect(metrics).toMatch(new RegExp(`^pgwarden_connections_usable\\{target="default"\\} ${usable}$`, 'm'));
+      // The policy's own bounds in client backends: 95 % and 90 % of the usable slots, rounded down.
+      expect(metrics).toMatch(new RegExp(`^pgwarden_connection_limit\\{target="default",policy="pressure",bound="above"\\} ${Math.floor((95 * usable) / 100)}$`, 'm'));
+      expect(metrics).toMatch(new RegExp(`^pgwarden_connection_limit\\{target="default",policy="pressure",bound="target"\\} ${Math.floor((90 * usable) / 100)}$`, 'm'));
       expect(Number(/^pgwarden_connections\{target="default"\} (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThan(0);
     } finally {
       await daemon.stop();

@@ -33,6 +33,8 @@ export interface Config {
   readonly lockTimeoutMs: number;
   readonly shutdownTimeoutMs: number;
   readonly leaderPollMs: number;
+  /** audit.repeatAfter: how long a persisting dry-run violation's line is held back, ms. */
+  readonly auditRepeatAfterMs: number;
   /** Where the file came from, if any (for messages). */
   readonly source: string | undefined;
 }
@@ -140,6 +142,7 @@ export function loadConfig(overrides: ConfigOverrides, env: NodeJS.ProcessEnv = 
     lockTimeoutMs: seconds(doc.database.lockTimeout),
     shutdownTimeoutMs: seconds(doc.shutdownTimeout),
     leaderPollMs: seconds(doc.leader.pollInterval),
+    auditRepeatAfterMs: seconds(doc.audit.repeatAfter),
     source: file,
   });
 }

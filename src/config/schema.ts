@@ -175,6 +175,12 @@ export const schema = {
       default: 200,
       env: 'PGWARDEN_AUDIT_QUERY_MAX_LENGTH',
     },
+    repeatAfter: {
+      doc: 'A violation that persists in dry-run (or on a replica that does not lead) is logged when it first appears, when what would be done changes, and then at most once per this duration. Enforce-mode action lines are never held back.',
+      format: 'duration',
+      default: '1h',
+      env: 'PGWARDEN_AUDIT_REPEAT_AFTER',
+    },
   },
   leader: {
     lockKey: {
@@ -246,7 +252,7 @@ export interface Settings {
   server: { host: string; port: number };
   safety: { maxFraction: number; minActions: number };
   exempt: { superusers: boolean; roles: string[]; applications: string[] };
-  audit: { includeQuery: boolean; queryMaxLength: number };
+  audit: { includeQuery: boolean; queryMaxLength: number; repeatAfter: string };
   metrics: { sessionLabels: string[]; maxRoleSeries: number };
   leader: { lockKey: string; pollInterval: string };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };

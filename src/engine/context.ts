@@ -8,6 +8,7 @@ import type { RunHistory } from './history.js';
 import type { Readiness } from './readiness.js';
 import type { SnapshotReader } from './snapshots.js';
 import type { Warnings } from './warnings.js';
+import type { AuditRepeats } from './audit-repeats.js';
 
 /** What one policy run on one target found and did. */
 export interface RunReport {
@@ -56,6 +57,8 @@ export interface RunContext {
   readonly snapshots: SnapshotReader;
   /** The directories' last answers (searched off the ticks). */
   readonly directories: Directories;
+  /** Which audit lines of a run that does not act are due (audit.repeatAfter). */
+  readonly auditRepeats: AuditRepeats;
   /** Milliseconds since epoch. */
   readonly clock: () => number;
 }

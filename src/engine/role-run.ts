@@ -102,7 +102,11 @@ export async function runRolePolicy(context: RunContext, db: TargetDb, policy: P
     if (a.action === 'revoke_connect' && a.effective === false) ineffective.add(`${a.role}/${a.database ?? ''}`);
   }
   context.metrics.countActions(db.name, policy.name, actions);
-  for (const action of actions) auditRoleAction(context.audit, policy.kind, action, mode === 'dry-run');
+  // A run that does not act logs a persisting violation once, again when it changes, then once per audit.repeatAfter.
+  const logged = acts(acting)
+    ? actions
+    : context.auditRepeats.due(db.name, policy.name, actions, (a) => `${a.action}\u0000${a.role}\u0000${a.database ?? ''}\u0000${a.sql}`, (a) => `${a.result}\u0000${a.detail ?? ''}`);
+  for (const action of logged) auditRoleAction(context.audit, policy.kind, action, mode === 'dry-run');
   if (plan.breaker) context.log.error({ target: db.name, policy: policy.name }, plan.breaker);
   recordRolePolicy(context.metrics, db.name, policy, plan.violations);
   const refused = evaluation.directories.flatMap((u) => (u.refused !== undefined ? [`directory ${u.directory}: answer refused: ${u.refused}`] : []));

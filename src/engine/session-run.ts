@@ -10,6 +10,7 @@ import { acts, countClientSessions, planSessionActions, protectionOf, unactionab
 import { sessionActionJson, sessionViolationJson } from '../actions/types.js';
 import type { TargetDb } from '../db/pool.js';
 import type { Session, Snapshot } from '../db/snapshot.js';
+import { backendKey } from '../policies/types.js';
 import { evaluateSessionPolicy, recordSessionPolicy, remembersCancels } from '../policies/registry.js';
 import { lazyReport, type RunContext, type RunReport } from './context.js';
 
@@ -33,7 +34,11 @@ export async function runSessionPolicy(context: RunContext, db: TargetDb, policy
   if (remembersCancels(policy)) context.history.rememberCancels(db.name, policy.name, actions);
   const line = { target: db.name, policy: policy.name, kind: policy.kind, dryRun: mode === 'dry-run', query: { include: auditSettings.includeQuery, maxLength: auditSettings.queryMaxLength } };
   context.metrics.countActions(db.name, policy.name, actions);
-  for (const action of actions) auditSessionAction(context.audit, line, action);
+  // A run that does not act logs a persisting violation once, again when it changes, then once per audit.repeatAfter.
+  const logged = acts(acting)
+    ? actions
+    : context.auditRepeats.due(db.name, policy.name, actions, (a) => `${a.action}\u0000${backendKey(a.violation.session)}`, (a) => `${a.result}\u0000${a.detail ?? ''}`);
+  for (const action of logged) auditSessionAction(context.audit, line, action);
   if (plan.breaker) context.log.error({ target: db.name, policy: policy.name }, plan.breaker);
   recordSessionPolicy(context.metrics, db.name, policy, snapshot);
   // A pile-up nothing can end (a prepared transaction at its root) is said once while it lasts.

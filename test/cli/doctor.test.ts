@@ -22,8 +22,8 @@ import { freePort } from '../support/net.js';
 import { createBareRole, createCloudAdmin, serverVersionNum, type TestLogin } from '../support/roles.js';
 
 const EXAMPLE = fileURLToPath(new URL('../../config/pgwarden.example.yaml', import.meta.url));
-const EXAMPLE_POLICIES = ['idle-in-transaction', 'idle-sessions', 'long-queries', 'long-transactions', 'lock-blockers', 'password-expiry', 'disabled-users'];
-const SESSION_READERS = ['idle-in-transaction', 'idle-sessions', 'long-queries', 'long-transactions', 'lock-blockers', 'disabled-users'];
+const EXAMPLE_POLICIES = ['idle-in-transaction', 'idle-sessions', 'long-queries', 'long-transactions', 'lock-blockers', 'password-expiry', 'connection-pressure', 'app-quota', 'disabled-users'];
+const SESSION_READERS = ['idle-in-transaction', 'idle-sessions', 'long-queries', 'long-transactions', 'lock-blockers', 'connection-pressure', 'app-quota', 'disabled-users'];
 
 const fixture = useFixture('doctor');
 const configFile = useConfigFiles('doctor');
@@ -119,7 +119,7 @@ describe('pgwarden doctor', () => {
     expect(lines[0]).toMatch(new RegExp(`^target default: connected as ${escape(JSON.stringify(bare.role))} \\(PostgreSQL \\d+\\.\\d+\\): superuser no, createrole no, member of no role$`));
     expect(lines).toContain(`        fix: GRANT pg_read_all_stats TO ${me};`);
     expect(lines.find((l) => l.startsWith('MISSING read_all_sessions'))).toContain('needed by idle-in-transaction, idle-sessions,');
-    expect(lines.filter(Boolean).at(-1)).toMatch(/^target default: \d+ of 7 configured policies cannot do all of their job: idle-in-transaction, /);
+    expect(lines.filter(Boolean).at(-1)).toMatch(/^target default: \d+ of 9 configured policies cannot do all of their job: idle-in-transaction, /);
 
     for (const name of ['read_all_sessions', 'signal_backends', 'alter_roles']) await runFix(f, checkOf(run, name).fix);
     const fixed = await doctor(bare.url());
