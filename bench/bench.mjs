@@ -24,6 +24,8 @@ import { executeSessionActions } from '../dist/actions/executor.js';
 import { idleSession } from '../dist/policies/idle-session.js';
 import { EMPTY_HISTORY } from '../dist/policies/types.js';
 import { runCli } from '../dist/cli/program.js';
+import { measureRoleScale } from './roles-scale.mjs';
+import { interleave, memoryOver100Cycles } from './interleave.mjs';
 import {
   TENANT_DATABASES,
   OFFBOARD_DRY_RUN_ARGS,
@@ -76,21 +78,9 @@ function holdSessions(url, count, extra = {}) {
   });
 }
 
-/** Medians of `cycle` and `bare`, interleaved at the same cadence. */
-async function measure(cycle, bare, runs = RUNS) {
-  const c = [];
-  const b = [];
-  for (let i = 0; i < runs; i++) {
-    await sleep(CADENCE_MS);
-    let t = performance.now();
-    await bare();
-    b.push(performance.now() - t);
-    await sleep(CADENCE_MS);
-    t = performance.now();
-    await cycle();
-    c.push(performance.now() - t);
-  }
-  return { cycleMs: median(c), bareMs: median(b) };
+/** Medians of `cycle` and `bare`, interleaved at the same cadence (bench/interleave.mjs). */
+function measure(cycle, bare, runs = RUNS) {
+  return interleave(cycle, bare, runs, CADENCE_MS);
 }
 
 async function main() {
@@ -190,21 +180,10 @@ async function main() {
 
   log('memory over 100 cycles at the large scale…');
   // With --expose-gc (npm run bench), a full collection before each reading: growth is what stays.
-  const settle = () => globalThis.gc?.();
-  let rss10 = 0;
-  let heap10 = 0;
-  for (let i = 1; i <= 100; i++) {
+  const { rss10, heap10, rss100, heap100 } = await memoryOver100Cycles(async () => {
     await sessionCycle();
     await roleCycle();
-    if (i === 10) {
-      settle();
-      rss10 = process.memoryUsage().rss;
-      heap10 = process.memoryUsage().heapUsed;
-    }
-  }
-  settle();
-  const rss100 = process.memoryUsage().rss;
-  const heap100 = process.memoryUsage().heapUsed;
+  });
 
   log('lock chains: 50 waiting sessions in 5 chains…');
   const lockPolicy = config.policies.find((p) => p.kind === 'lock_blocker');
@@ -338,6 +317,7 @@ async function main() {
   const manyStarted = performance.now();
   await stopDaemon();
   await large.stop();
+  const scale = await measureRoleScale(log, { runs: RUNS, cadenceMs: CADENCE_MS });
   log('many databases: the second server gets the same 10,000 roles; both get the role and its 3 databases…');
   const fewServer = await fewServerStarting;
   {
@@ -416,6 +396,18 @@ async function main() {
     offboardDryRunManyDbsRatio: round(offboardDbs.manyMs / offboardDbs.fewMs),
     manyDbsDatabases: { many: manyDatabases, few: fewDatabases },
     manyDbsSetupMs: round(manyDbsSetupMs, 0),
+    roleCycle100kMs: round(scale.roleCycle100kMs),
+    roleBare100kMs: round(scale.roleBare100kMs),
+    roleCycle100kRatio: round(scale.roleCycle100kMs / scale.roleBare100kMs),
+    rss100kMb: round(scale.rss100kMb, 1),
+    rssGrowth100kMb: round(scale.rssGrowth100kMb, 1),
+    heapGrowth100kMb: round(scale.heapGrowth100kMb, 1),
+    scrape100kMs: round(scale.scrape100kMs),
+    rolesCommand100kMs: round(scale.rolesCommand100kMs, 0),
+    rolesPsql100kMs: round(scale.rolesPsql100kMs, 0),
+    rolesCommand100kRatio: round(scale.rolesCommand100kMs / scale.rolesPsql100kMs),
+    logBytesPerHour100kBefore: scale.logBytesPerHour100kBefore,
+    logBytesPerHour100k: scale.logBytesPerHour100k,
     ...(previous.ownedBefore ? { ownedBefore: previous.ownedBefore } : {}),
     benchSeconds: round((performance.now() - started) / 1000, 0),
     node: process.version,
@@ -440,6 +432,11 @@ async function main() {
     ['RSS after 100 cycles', `${results.rssMb} MB`, `growth 10→100: RSS ${results.rssGrowthMb} MB, heap after GC ${results.heapGrowthMb} MB`, '', '< 150 MB, no growth'],
     ['session cycle + lock_blocker, 50 waiting in 5 chains', `${results.lockCycleMs} ms, ${queriesPerLockCycle} queries`, `bare pg_stat_activity ${results.lockBareMs} ms`, `${results.lockCycleRatio}×`, 'on record'],
     ['detection latency (1 s schedule)', `${results.detectionLatencyMs} ms`, 'median of 5, past the limit', '', '< 2,000 ms'],
+    ['role cycle, 100,000 roles (expiry, disabled, idle)', `${results.roleCycle100kMs} ms`, `bare pg_roles ${results.roleBare100kMs} ms`, `${results.roleCycle100kRatio}×`, '≤ 1.3×'],
+    ['RSS after 100 cycles, 100,000 roles', `${results.rss100kMb} MB`, `growth 10→100: RSS ${results.rssGrowth100kMb} MB, heap after GC ${results.heapGrowth100kMb} MB`, '', '≤ 160 MB, no growth'],
+    ['/metrics scrape, 100,000 roles', `${results.scrape100kMs} ms`, '', '', '< 50 ms'],
+    ['roles --json, 100,000 roles (a process)', `${results.rolesCommand100kMs} ms`, `psql -c 'select * from pg_roles' ${results.rolesPsql100kMs} ms`, `${results.rolesCommand100kRatio}×`, '≤ 2×'],
+    ['audit log, dry-run, 1,000 disabled of 100,000, 2 s ticks', `${results.logBytesPerHour100k} bytes/h`, `every tick (before repeatAfter) ${results.logBytesPerHour100kBefore} bytes/h`, '', 'once per hour'],
     [`owned, objects in 3 of ${manyDatabases} databases`, `${results.ownedManyDbsMs} ms`, `only those 3 (+ postgres) ${results.ownedFewDbsMs} ms`, `${results.ownedManyDbsRatio}×`, '≤ 1.5×'],
     [`offboard --dry-run, 3 of ${manyDatabases} databases`, `${results.offboardDryRunManyDbsMs} ms`, `only those 3 (+ postgres) ${results.offboardDryRunFewDbsMs} ms`, `${results.offboardDryRunManyDbsRatio}×`, '≤ 1.5×'],
   ];

@@ -1,0 +1,41 @@
+// The one way the benchmark compares a cycle with the bare query it cannot avoid: interleaved, at
+// the same cadence (a warm back-to-back loop runs a query 2-3x faster than a caller that runs it
+// now and then), medians of `runs` each.
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** Medians of `cycle` and `bare` (ms), interleaved `cadenceMs` apart, `runs` each. */
+export async function interleave(cycle, bare, runs, cadenceMs) {
+  const c = [];
+  const b = [];
+  for (let i = 0; i < runs; i++) {
+    await sleep(cadenceMs);
+    let t = performance.now();
+    await bare();
+    b.push(performance.now() - t);
+    await sleep(cadenceMs);
+    t = performance.now();
+    await cycle();
+    c.push(performance.now() - t);
+  }
+  return { cycleMs: median(c), bareMs: median(b) };
+}
+
+/**
+ * Runs `cycle` 100 times and reads the memory after a full collection (with --expose-gc) at
+ * cycle 10 and cycle 100: growth between them is what stays. Bytes.
+ */
+export async function memoryOver100Cycles(cycle) {
+  const settle = () => globalThis.gc?.();
+  let at10 = { rss: 0, heapUsed: 0 };
+  for (let i = 1; i <= 100; i++) {
+    await cycle();
+    if (i === 10) {
+      settle();
+      at10 = process.memoryUsage();
+    }
+  }
+  settle();
+  const at100 = process.memoryUsage();
+  return { rss10: at10.rss, heap10: at10.heapUsed, rss100: at100.rss, heap100: at100.heapUsed };
+}

@@ -1,0 +1,58 @@
+// The 100,000-role scale of `npm run bench` (issue 19): a throwaway PostgreSQL 17 with 100,000
+// login roles (1 % members of pgwarden_disabled, expiries over a year); the daemon's cycle in a
+// child process (bench/roles-scale-child.mjs), and `pgwarden roles --json` as a process against
+// `psql -c 'select * from pg_roles'` as a process, median of 5 each, alternated.
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { startServer } from '../scripts/embedded.mjs';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+function runProcess(command, args, env = {}) {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c) => (out += c));
+    child.stderr.on('data', (c) => (err += c));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve({ ms: performance.now() - started, out }) : reject(new Error(`${command} exited ${code}: ${err}`))));
+  });
+}
+
+/** Measures the 100,000-role scale; `log` prints progress. Resolves with the results' keys. */
+export async function measureRoleScale(log, { runs, cadenceMs }) {
+  log('100,000 roles: a server of their own…');
+  const server = await startServer({ package: 'pg17', postgresFlags: ['-c', 'shared_buffers=256MB'] });
+  try {
+    const admin = new pg.Client(server.url);
+    admin.on('error', () => undefined);
+    await admin.connect();
+    const started = performance.now();
+    await admin.query('create role pgwarden_disabled nologin');
+    // 2,000 per transaction: each CREATE ROLE holds a lock until commit (max_locks_per_transaction).
+    for (let from = 1; from <= 100000; from += 2000) {
+      await admin.query(`do $$ begin for i in ${from}..${from + 1999} loop
+        execute format('create role %I login valid until %L', 'scale_r_' || i, now() + (i % 365) * interval '1 day');
+      end loop; end $$`);
+    }
+    await admin.query(`do $$ begin for i in 1..1000 loop execute format('grant pgwarden_disabled to %I', 'scale_r_' || (i * 100)); end loop; end $$`);
+    await admin.end();
+    log(`  created in ${Math.round((performance.now() - started) / 1000)} s; the daemon's cycle in a child process…`);
+    const child = await runProcess(process.execPath, ['--expose-gc', `${ROOT}bench/roles-scale-child.mjs`, server.url, String(runs), String(cadenceMs)]);
+    const figures = JSON.parse(child.out.trim().split('\n').at(-1));
+    log('  roles --json as a process vs psql as a process…');
+    const command = [];
+    const psql = [];
+    for (let i = 0; i < 5; i++) {
+      command.push((await runProcess(process.execPath, [`${ROOT}dist/main.js`, '--database-url', server.url, '--json', 'roles'])).ms);
+      psql.push((await runProcess('psql', [server.url, '-Atc', 'select * from pg_roles'])).ms);
+    }
+    return { ...figures, rolesCommand100kMs: median(command), rolesPsql100kMs: median(psql) };
+  } finally {
+    await server.stop();
+  }
+}
