@@ -13,8 +13,8 @@ import type { TargetDb } from './db/pool.js';
 import type { RoleSnapshot, Snapshot } from './db/snapshot.js';
 import { errorReason } from './db/pg-errors.js';
 import type { Metrics } from './metrics/registry.js';
-import { directoriesOf, groupsAskedOf, isRolePolicy, needsLocks } from './policies/registry.js';
-import { Directories } from './directory/watcher.js';
+import { directoriesAskedBy, isRolePolicy, needsLocks } from './policies/registry.js';
+import type { Directories } from './directory/watcher.js';
 import type { RunContext, RunReport } from './engine/context.js';
 import { RunHistory } from './engine/history.js';
 import { Readiness, type TargetState } from './engine/readiness.js';
@@ -60,8 +60,7 @@ export class Engine {
     );
     const warnings = new Warnings(options.onWarning ?? ((target, message) => log.warn({ target }, message)));
     // Only the directories some policy asks: one nobody asks is not searched (nor alerted on).
-    const asked = new Set(options.config.policies.flatMap((p) => directoriesOf(p).map((d) => d.name)));
-    this.directories = new Directories(options.config.directories.filter((d) => asked.has(d.name)), (name) => groupsAskedOf(options.config.policies, name), {
+    this.directories = directoriesAskedBy(options.config, {
       metrics: options.metrics,
       log: options.logger.child({ component: 'directory' }),
       clock: this.#clock,
@@ -148,10 +147,9 @@ export class Engine {
    * Targets run in parallel, policies of a target one after the other.
    */
   async runAll(policies: readonly Policy[], modeFor: (policy: Policy) => Mode): Promise<RunReport & { errors: string[] }> {
-    // The directories these policies ask are searched first (each within its timeout); a failed
+    // The directories the policies ask are searched first (each within its timeout); a failed
     // search leaves that directory deciding nothing, and is an error of the run.
-    const asked = [...new Set(policies.flatMap((p) => directoriesOf(p).map((d) => d.name)))];
-    const directoryErrors = asked.length > 0 ? await this.directories.refresh(asked) : [];
+    const directoryErrors = await this.directories.refresh();
     const reports = await Promise.all(
       this.targets.map(async (db) => {
         const due = policies.filter((p) => this.targetsOf(p).includes(db));

@@ -4,7 +4,7 @@
  */
 import type { Mode } from '../config/reader.js';
 import { compileGlobs } from '../config/glob.js';
-import type { Identity, Session } from '../db/snapshot.js';
+import { takesSlot, type Identity, type Session } from '../db/snapshot.js';
 import type { SessionViolation } from '../policies/types.js';
 import { singleKillSql } from '../db/kill-backends.js';
 import type { ActionResult, SessionActionPlan } from './types.js';
@@ -181,7 +181,7 @@ export function breakerVerdict(count: number, of: number, what: string, safety: 
 
 /** Whether a snapshot row is a client session (hidden ones count: they take slots too), not pgwarden's own. */
 export function isClientSession(s: Session, ownPids: ReadonlySet<number>): boolean {
-  return (s.backendType === 'client backend' || s.hidden) && !ownPids.has(s.pid);
+  return takesSlot(s) && !ownPids.has(s.pid);
 }
 
 /** Client sessions a target has now (hidden ones included), excluding pgwarden's own. */

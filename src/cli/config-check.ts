@@ -1,6 +1,7 @@
 /** `pgwarden config check`: validate the configuration and print the effective one, redacted. */
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
+import { passwordOrigin } from '../config/directories.js';
 import { redactSettings } from '../config/load.js';
 import { loadContext, type GlobalOptions } from './context.js';
 import type { Io } from './io.js';
@@ -14,9 +15,7 @@ function runConfigCheck(globals: GlobalOptions, io: Io): void {
     const from = context.config.source ?? 'no file (defaults and environment)';
     io.stdout.write(`# configuration is valid: ${context.config.policies.length} policies, ${context.config.targets.length} target(s), from ${from}\n`);
     for (const d of context.config.directories) {
-      const source = d.bindPasswordSource;
-      const origin = source.from === 'env' ? `env ${source.variable}` : source.from === 'file' ? `bindPasswordFile ${source.path}` : source.from === 'config' ? 'bindPassword' : 'none (anonymous bind)';
-      io.stdout.write(`# directory ${d.name}: bind password from ${origin}\n`);
+      io.stdout.write(`# directory ${d.name}: bind password from ${passwordOrigin(d.bindPasswordSource)}\n`);
     }
     io.stdout.write(stringify(effective));
   }

@@ -12,9 +12,9 @@ import { fetchRoleFacts, roleExists, type RoleFacts } from '../db/roles.js';
 import { hiddenSessionsWarning, type Snapshot } from '../db/snapshot.js';
 import { reservedRole } from '../actions/planner.js';
 import { createLogger } from '../log.js';
-import { Directories } from '../directory/watcher.js';
+import type { Directories } from '../directory/watcher.js';
 import { Metrics } from '../metrics/registry.js';
-import { directoriesOf, groupsAskedOf } from '../policies/registry.js';
+import { directoriesAskedBy } from '../policies/registry.js';
 import type { RoleSources } from '../policies/kind.js';
 import type { Io } from './io.js';
 
@@ -124,20 +124,27 @@ export function warnHidden(io: Io, snapshot: Snapshot): void {
 }
 
 /**
- * For a command that shows what the directories say (`roles`): the directories the policies ask,
- * searched now (each within its timeout). A failed search is said on stderr; its directory then
- * decides nothing (verdict `unknown`). Returns the sources a role policy is judged with.
+ * For a command (`roles`, `doctor`): the directories the policies ask, searched now, in parallel,
+ * each within its timeout, with the errors (the command says them; the watchers' own log lines,
+ * which would repeat them, are silenced).
  */
-export async function searchDirectories(context: Context): Promise<RoleSources> {
-  const { config } = context;
-  const directories = new Directories(config.directories, (name) => groupsAskedOf(config.policies, name), {
-    metrics: new Metrics(config.settings.metrics),
-    // The command says a failure once, on stderr, below: the watcher's own log line would repeat it.
+export async function searchAskedDirectories(context: Context): Promise<{ directories: Directories; errors: string[] }> {
+  const directories = directoriesAskedBy(context.config, {
+    metrics: new Metrics(context.config.settings.metrics),
     log: context.logger.child({ component: 'directory' }, { level: 'silent' }),
     clock: Date.now,
   });
-  const asked = [...new Set(config.policies.flatMap((p) => directoriesOf(p).map((d) => d.name)))];
-  for (const error of await directories.refresh(asked)) context.io.stderr.write(`pgwarden: warning: ${error}; its verdicts are unknown\n`);
-  const { exempt, safety } = config.settings;
-  return { directory: (name) => directories.view(name), directories: config.directories.map((d) => d.name), exempt, safety, now: Date.now() };
+  return { directories, errors: await directories.refresh() };
+}
+
+/**
+ * For a command that shows what the directories say (`roles`): the sources a role policy is
+ * judged with, after searching (searchAskedDirectories). A failed search is said on stderr; its
+ * directory then decides nothing (verdict `unknown`).
+ */
+export async function searchDirectories(context: Context): Promise<RoleSources> {
+  const { directories, errors } = await searchAskedDirectories(context);
+  for (const error of errors) context.io.stderr.write(`pgwarden: warning: ${error}; its verdicts are unknown\n`);
+  const { exempt, safety } = context.config.settings;
+  return { directory: (name) => directories.view(name), directories: context.config.directories.map((d) => d.name), exempt, safety, now: Date.now() };
 }

@@ -11,10 +11,9 @@ import { fetchRoles } from '../db/snapshot.js';
 import type { TargetDb } from '../db/pool.js';
 import { compileGlobs } from '../config/glob.js';
 import { roleProtection } from '../actions/role-actions.js';
-import { Directories } from '../directory/watcher.js';
-import { Metrics } from '../metrics/registry.js';
-import { directoriesOf, groupsAskedOf } from '../policies/registry.js';
-import { loadContext, withTargets, type Context, type GlobalOptions } from './context.js';
+import type { Directories } from '../directory/watcher.js';
+import { directoriesOf } from '../policies/registry.js';
+import { loadContext, searchAskedDirectories, withTargets, type GlobalOptions } from './context.js';
 import type { Io, TextSink } from './io.js';
 import { printJson } from './output.js';
 
@@ -77,18 +76,6 @@ function printReport(out: TextSink, report: TargetReport, settings: DoctorSettin
   out.write(`${verdictLine(report, settings)}\n`);
 }
 
-/** Binds and searches every directory the policies ask, once, in parallel. */
-async function searchAsked(context: Context): Promise<Directories> {
-  const { config } = context;
-  const directories = new Directories(config.directories, (name) => groupsAskedOf(config.policies, name), {
-    metrics: new Metrics(config.settings.metrics),
-    log: context.logger.child({ component: 'directory' }, { level: 'silent' }),
-    clock: Date.now,
-  });
-  await directories.refresh([...new Set(config.policies.flatMap((p) => directoriesOf(p).map((d) => d.name)))]);
-  return directories;
-}
-
 /** The `directory` checks of one target: per directory its policies ask, the search and the covered roles without an entry. */
 async function directoryChecks(db: TargetDb, settings: DoctorSettings, directories: Directories, reachable: boolean): Promise<Check[]> {
   const asked = new Map<string, string[]>();
@@ -120,7 +107,8 @@ async function directoryChecks(db: TargetDb, settings: DoctorSettings, directori
 
 async function runDoctor(options: { target?: string }, globals: GlobalOptions, io: Io): Promise<void> {
   const context = loadContext(globals, io);
-  const directories = await searchAsked(context);
+  // A failed search is the `directory` check's own detail (lastError): not said twice.
+  const { directories } = await searchAskedDirectories(context);
   const results = await withTargets(context, options.target, async (dbs) => {
     // Targets are independent: one that hangs does not hold up the others' reading.
     return Promise.all(

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { SESSION_STATES } from '../config/policies.js';
-import { connectionsUsed, fetchSessions, type Session, type Snapshot } from '../db/snapshot.js';
+import { connectionsUsed, fetchSessions, takesSlot, type Session, type Snapshot } from '../db/snapshot.js';
 import { UsageError } from '../errors.js';
 import { loadContext, requireDatabase, requireRole, warnHidden, withTargets, type GlobalOptions } from './context.js';
 import type { Io } from './io.js';
@@ -64,7 +64,7 @@ export function summarizeConnections(snapshot: Snapshot, top = SUMMARY_TOP): Con
   const byState: Record<string, number> = {};
   const groups = new Map<string, ConnectionSummaryJson['top'][number]>();
   for (const s of snapshot.sessions) {
-    if (s.backendType !== 'client backend' && !s.hidden) continue;
+    if (!takesSlot(s)) continue;
     const state = s.hidden ? 'hidden' : (s.state ?? 'unknown');
     byState[state] = (byState[state] ?? 0) + 1;
     const key = JSON.stringify([s.role, s.database, s.application]);

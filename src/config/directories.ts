@@ -49,6 +49,20 @@ export function bindPasswordVariable(name: string): string {
   return `PGWARDEN_DIRECTORY_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_BIND_PASSWORD`;
 }
 
+/** Where a bind password comes from, in words for messages (never the password). */
+export function passwordOrigin(source: PasswordSource): string {
+  switch (source.from) {
+    case 'env':
+      return `env ${source.variable}`;
+    case 'file':
+      return `bindPasswordFile ${source.path}`;
+    case 'config':
+      return 'bindPassword';
+    case 'none':
+      return 'none (anonymous bind)';
+  }
+}
+
 /**
  * The bind password of `source`, read now (a file is read at every search). Throws an Error
  * naming the file (never its content) when it cannot be read.

@@ -120,8 +120,13 @@ export interface Slots {
  */
 export function connectionsUsed(sessions: readonly Session[]): number {
   let used = 0;
-  for (const s of sessions) if (s.backendType === 'client backend' || s.hidden) used += 1;
+  for (const s of sessions) if (takesSlot(s)) used += 1;
   return used;
+}
+
+/** Whether a backend takes a connection slot: a client backend, or one hidden from pgwarden's role (connectionsUsed). */
+export function takesSlot(session: Session): boolean {
+  return session.backendType === 'client backend' || session.hidden;
 }
 
 export interface RoleSnapshot {

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import { Client, InvalidCredentialsError, NoSuchObjectError, type Entry } from 'ldapts';
-import { readBindPassword, type DirectoryConfig } from '../config/directories.js';
+import { passwordOrigin, readBindPassword, type DirectoryConfig } from '../config/directories.js';
 import { isGroupFilter, normalizeDn, type DirectoryPerson, type SearchResult } from './answer.js';
 
 /** Entries asked for per page: under Active Directory's MaxPageSize (1,000) and OpenLDAP's default size limit (500). */
@@ -59,19 +59,13 @@ function isConnectionError(err: unknown): boolean {
   return typeof e.code === 'string' || /timeout|timed out|connection|socket|ECONN|closed/i.test(`${e.name ?? ''} ${e.message ?? ''}`);
 }
 
-/** Where the password came from, for a refused bind (never the password). */
-function passwordOrigin(config: DirectoryConfig): string {
-  const source = config.bindPasswordSource;
-  return source.from === 'env' ? `env ${source.variable}` : source.from === 'file' ? `bindPasswordFile ${source.path}` : 'bindPassword';
-}
-
 async function searchOn(client: Client, config: DirectoryConfig, groups: readonly string[]): Promise<Omit<SearchResult, 'failedOver'>> {
   if (config.bindDN !== '') {
     try {
       await client.bind(config.bindDN, readBindPassword(config.bindPasswordSource));
     } catch (err) {
       if (err instanceof InvalidCredentialsError) {
-        throw new DirectorySearchError(`bind as ${JSON.stringify(config.bindDN)} refused (invalid credentials; the password from ${passwordOrigin(config)})`);
+        throw new DirectorySearchError(`bind as ${JSON.stringify(config.bindDN)} refused (invalid credentials; the password from ${passwordOrigin(config.bindPasswordSource)})`);
       }
       throw err;
     }

@@ -28,7 +28,8 @@ export interface DirectoryView {
 /** A search of `config`: the raw result (search.ts), replaceable in tests of the schedule only. */
 export type Searcher = (config: DirectoryConfig, groups: readonly string[]) => ReturnType<typeof searchDirectory>;
 
-interface Deps {
+/** What a watcher records to and reads the time from. */
+export interface DirectoryDeps {
   readonly metrics: Metrics;
   readonly log: Logger;
   /** Milliseconds since epoch. */
@@ -45,7 +46,7 @@ export class DirectoryWatcher {
   readonly config: DirectoryConfig;
   /** The `notInGroup` values the policies ask about. */
   readonly groups: readonly string[];
-  readonly #deps: Deps;
+  readonly #deps: DirectoryDeps;
   #answer: DirectoryAnswer | undefined;
   #error: string | undefined = 'not searched yet';
   #searching: Promise<boolean> | undefined;
@@ -60,7 +61,7 @@ export class DirectoryWatcher {
   #failedOverLogged = '';
   readonly #abort = new AbortController();
 
-  constructor(config: DirectoryConfig, groups: readonly string[], deps: Deps) {
+  constructor(config: DirectoryConfig, groups: readonly string[], deps: DirectoryDeps) {
     this.config = config;
     this.groups = groups;
     this.#deps = deps;
@@ -231,7 +232,7 @@ export class Directories {
   readonly #watchers = new Map<string, DirectoryWatcher>();
 
   /** `groupsOf(name)`: the `notInGroup` values the policies ask of directory `name`. */
-  constructor(configs: readonly DirectoryConfig[], groupsOf: (name: string) => readonly string[], deps: Deps) {
+  constructor(configs: readonly DirectoryConfig[], groupsOf: (name: string) => readonly string[], deps: DirectoryDeps) {
     for (const config of configs) this.#watchers.set(config.name, new DirectoryWatcher(config, groupsOf(config.name), deps));
   }
 
@@ -248,10 +249,9 @@ export class Directories {
     return this.#watchers.get(name)?.view(key) ?? { name, roles: [], roleAttribute: '', answer: undefined, problem: 'not configured' };
   }
 
-  /** Searches every directory in `names` now, in parallel; returns the errors, one line each. */
-  async refresh(names: readonly string[] = [...this.#watchers.keys()]): Promise<string[]> {
-    const watchers = names.flatMap((n) => this.#watchers.get(n) ?? []);
-    const results = await Promise.all(watchers.map(async (w) => ((await w.refresh()) ? undefined : `directory ${w.config.name}: ${w.lastError ?? 'failed'}`)));
+  /** Searches every directory now, in parallel; returns the errors, one line each. */
+  async refresh(): Promise<string[]> {
+    const results = await Promise.all(this.all.map(async (w) => ((await w.refresh()) ? undefined : `directory ${w.config.name}: ${w.lastError ?? 'failed'}`)));
     return results.filter((r): r is string => r !== undefined);
   }
 

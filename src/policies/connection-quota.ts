@@ -6,7 +6,7 @@
  */
 import type { PolicyCommon } from '../config/reader.js';
 import { formatSeconds } from '../config/duration.js';
-import type { Session, Snapshot } from '../db/snapshot.js';
+import { takesSlot, type Session, type Snapshot } from '../db/snapshot.js';
 import { SESSION_KIND_NEEDS, type SessionKindModule, type SessionSources } from './kind.js';
 import { cannotCount, idleCandidates, readIdleKeys, type IdleState } from './idle-candidates.js';
 import type { ConnectionGroup, SessionViolation } from './types.js';
@@ -56,7 +56,7 @@ export function connectionQuota(snapshot: Snapshot, policy: ConnectionQuotaPolic
   if (cannotCount(snapshot) !== undefined) return [];
   const counts = new Map<string, number>();
   for (const s of snapshot.sessions) {
-    if (s.backendType !== 'client backend' && !s.hidden) continue;
+    if (!takesSlot(s)) continue;
     const group = groupOf(s, policy.per);
     if (group !== null) counts.set(group, (counts.get(group) ?? 0) + 1);
   }

@@ -12,6 +12,8 @@ import { idleInTransactionKind, type IdleInTransactionPolicy } from './idle-in-t
 import { idleSessionKind, type IdleSessionPolicy } from './idle-session.js';
 import type { ConfigKnown, DirectoryNeed, KindModule, PolicyNeeds, RoleEvaluation, RoleKindModule, RoleSources, SessionKindModule, SessionSources } from './kind.js';
 import type { DirectoryVerdict } from '../directory/answer.js';
+import { Directories, type DirectoryDeps } from '../directory/watcher.js';
+import type { Config } from '../config/load.js';
 import { lockBlockerKind, type LockBlockerPolicy } from './lock-blocker.js';
 import { longQueryKind, type LongQueryPolicy } from './long-query.js';
 import { longTransactionKind, type LongTransactionPolicy } from './long-transaction.js';
@@ -83,9 +85,30 @@ export function directoriesOf(policy: Policy): readonly DirectoryNeed[] {
   return module.on === 'roles' ? (module.directoriesOf?.(policy) ?? []) : [];
 }
 
-/** Every `notInGroup` the policies ask of directory `name` (what its search reads besides the people). */
-export function groupsAskedOf(policies: readonly Policy[], name: string): string[] {
-  return [...new Set(policies.flatMap((p) => directoriesOf(p).filter((d) => d.name === name).flatMap((d) => d.groups)))];
+/**
+ * The directories `policies` ask, by name, each with the groups (`notInGroup`) asked of it — what
+ * its search reads besides the people. A directory no policy asks is not there: never searched.
+ */
+export function askedDirectories(policies: readonly Policy[]): Map<string, string[]> {
+  const asked = new Map<string, Set<string>>();
+  for (const p of policies) {
+    for (const d of directoriesOf(p)) {
+      const groups = asked.get(d.name) ?? new Set<string>();
+      for (const g of d.groups) groups.add(g);
+      asked.set(d.name, groups);
+    }
+  }
+  return new Map([...asked].map(([name, groups]) => [name, [...groups]]));
+}
+
+/** The watchers of the directories `config`'s policies ask (askedDirectories), not yet searched. */
+export function directoriesAskedBy(config: Pick<Config, 'directories' | 'policies'>, deps: DirectoryDeps): Directories {
+  const asked = askedDirectories(config.policies);
+  return new Directories(
+    config.directories.filter((d) => asked.has(d.name)),
+    (name) => asked.get(name) ?? [],
+    deps,
+  );
 }
 
 /**
