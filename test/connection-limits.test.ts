@@ -215,6 +215,54 @@ describe('connection_pressure on a server with max_connections = 40', () => {
       await db.end();
     }
   });
+
+  it('as the cloud-admin role (pg_signal_backend, pg_read_all_stats; it takes an ordinary slot itself): the same, and --summary sees every session', async () => {
+    const admin = new pg.Client({ connectionString: server.url });
+    await admin.connect();
+    await admin.query(`create role warden login password 'warden-pw'`);
+    await admin.query('grant pg_signal_backend, pg_read_all_stats to warden');
+    await admin.end();
+    const wardenUrl = (() => {
+      const url = new URL(server.url);
+      url.username = 'warden';
+      url.password = 'warden-pw';
+      return url.toString();
+    })();
+    // Topped up to 34 of 37, leaving room for pgwarden's own two connections (pool, leader lock).
+    const fresh = await open('third-wave', 34 - (await clientBackends()).length);
+    const watcher = new pg.Client({ connectionString: server.url });
+    await watcher.connect();
+    let longestIdleFirst: number[];
+    try {
+      await waitForSessionAge(watcher, fresh.map(pidOf), 1);
+      const { rows } = await watcher.query<{ pid: number }>(
+        "select pid from pg_stat_activity where backend_type = 'client backend' and state = 'idle' and pid <> pg_backend_pid() order by state_change, pid",
+      );
+      longestIdleFirst = rows.map((r) => r.pid);
+    } finally {
+      await watcher.end();
+    }
+    const summary = await cli(['--database-url', wardenUrl, '--json', 'sessions', '--summary']);
+    expect(summary.code).toBe(0);
+    expect(summary.stderr).not.toMatch(/hidden/);
+    const [slots] = JSON.parse(summary.stdout) as ConnectionSummaryJson[];
+    expect(slots?.byState.hidden).toBeUndefined();
+    const file = writeConfig({
+      mode: 'enforce',
+      policies: [{ name: 'pressure', kind: 'connection_pressure', above: '85%', target: '60%', minIdle: '1s' }],
+    });
+    const result = await cli(['--config', file, '--database-url', wardenUrl, '--json', 'run', '--once']);
+    expect(result.code).toBe(0);
+    const out = JSON.parse(result.stdout) as RunOutput;
+    const used = Number(/^(\d+) of 37 usable/.exec(out.violations[0]?.reason ?? '')?.[1]);
+    expect(used).toBeGreaterThanOrEqual(35);
+    const done = out.actions.filter((a) => a.result === 'done').map((a) => a.pid);
+    expect(done.length).toBeGreaterThanOrEqual(used - 22 - 1);
+    // Only idle sessions, the longest idle first; never an active one (the batch ones still run).
+    const left = await clientBackends();
+    expect(left.filter((b) => b.application === 'batch' && b.state === 'active')).toHaveLength(3);
+    expect(done).toEqual(longestIdleFirst.slice(0, done.length));
+  });
 });
 
 describe('connection_quota on the shared server', () => {
