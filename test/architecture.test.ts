@@ -107,4 +107,47 @@ describe('layout', () => {
       expect(naming, kind).toEqual([`src/policies/${kind.replaceAll('_', '-')}.ts`, 'src/policies/registry.ts'].sort());
     }
   });
+
+  it('starts with commander only: a command module is imported when its command runs (src/cli/commands.ts)', () => {
+    const reached = staticImports(join(SRC, 'main.ts'));
+    expect(reached.packages).toEqual(['commander']);
+    // The definitions and what they need to parse (durations, session states), no command module.
+    const commandModules = [...readFileSync(join(SRC, 'cli', 'commands.ts'), 'utf8').matchAll(/await import\('\.\/([\w-]+)\.js'\)/g)].map((m) => `src/cli/${m[1]}.ts`);
+    expect(new Set(commandModules).size).toBe(14);
+    expect(reached.files.filter((f) => commandModules.includes(f))).toEqual([]);
+  });
 });
+
+/**
+ * What loading `entry` loads: the source files and packages reached through static imports that
+ * are not type-only (`import type`, or every name `type`), which the compiler erases. `await
+ * import()` is not followed: it loads when it runs. Node's builtins (`node:`) are left out.
+ */
+function staticImports(entry: string): { files: string[]; packages: string[] } {
+  const files = new Set<string>();
+  const packages = new Set<string>();
+  const visit = (path: string): void => {
+    const name = relative(ROOT, path).split('\\').join('/');
+    if (files.has(name)) return;
+    files.add(name);
+    const file = ts.createSourceFile(path, readFileSync(path, 'utf8'), ts.ScriptTarget.Latest, true);
+    for (const statement of file.statements) {
+      let specifier: string | undefined;
+      if (ts.isImportDeclaration(statement)) {
+        const clause = statement.importClause;
+        const named = clause?.namedBindings;
+        const typeOnly =
+          clause !== undefined &&
+          (clause.isTypeOnly || (clause.name === undefined && named !== undefined && ts.isNamedImports(named) && named.elements.every((e) => e.isTypeOnly)));
+        if (!typeOnly) specifier = (statement.moduleSpecifier as ts.StringLiteral).text;
+      } else if (ts.isExportDeclaration(statement) && statement.moduleSpecifier && !statement.isTypeOnly) {
+        specifier = (statement.moduleSpecifier as ts.StringLiteral).text;
+      }
+      if (specifier === undefined || specifier.startsWith('node:')) continue;
+      if (specifier.startsWith('.')) visit(join(path, '..', specifier.replace(/\.js$/, '.ts')));
+      else packages.add(specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : (specifier.split('/')[0] as string));
+    }
+  };
+  visit(entry);
+  return { files: [...files].sort(), packages: [...packages].sort() };
+}

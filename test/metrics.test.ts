@@ -1,7 +1,7 @@
 /** Metric hygiene: bounded cardinality, stale series removed, counters from zero. */
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/load.js';
-import { Metrics, rolesToKeep, smallestByValue } from '../src/metrics/registry.js';
+import { Metrics, rolesToKeep, SmallestByValue } from '../src/metrics/registry.js';
 import { DISABLED_ROLE_SESSIONS } from '../src/policies/disabled-role.js';
 import type { RoleInfo } from '../src/db/snapshot.js';
 import { session } from './support/sessions.js';
@@ -17,14 +17,16 @@ const role = (name: string, validSeconds: number | null): RoleInfo => ({
   sessions: 0,
 });
 
-describe('smallestByValue', () => {
+describe('SmallestByValue', () => {
   it('keeps what a full sort by (value, role) cut at max keeps, ties at the cut included, and the smallest of the rest', () => {
     // values with many ties, in a scrambled order; every cut position, including none and all
     const entries = Array.from({ length: 40 }, (_, i) => ({ role: `r${(i * 17) % 40}`, value: ((i * 7) % 5) - 2 }));
     for (let max = 0; max <= 41; max++) {
       const keep = rolesToKeep(entries, max, (a, b) => a.value - b.value || a.role.localeCompare(b.role));
       const rest = entries.filter((e) => !keep.has(e.role));
-      const got = smallestByValue(entries, max);
+      const smallest = new SmallestByValue(max);
+      for (const e of entries) smallest.offer(e.role, e.value);
+      const got = smallest.result();
       expect(new Set(got.keep.map((e) => e.role))).toEqual(keep);
       expect(got.rest).toBe(rest.length);
       expect(got.restMin).toBe(rest.length > 0 ? Math.min(...rest.map((e) => e.value)) : null);

@@ -5,7 +5,6 @@
  * apply to new objects. With `--table`, every privilege on that relation and, where one is
  * missing, why — gate by gate, in plain words.
  */
-import type { Command } from 'commander';
 import { databaseProblems, explainTable, loginProblems, quoted, rightReport, type RightReport, type TableReport } from '../access/explain.js';
 import {
   fetchDatabaseFacts,
@@ -24,7 +23,7 @@ import { loadContext, requireDatabase, singleTarget, withTargets, type GlobalOpt
 import type { Io } from './io.js';
 import { printJson, printTable } from './output.js';
 
-interface AccessOptions {
+export interface AccessOptions {
   database?: string;
   schema?: string;
   table?: string;
@@ -227,25 +226,11 @@ function printReport(io: Io, report: AccessReport): void {
   }
 }
 
-async function runAccess(role: string, options: AccessOptions, globals: GlobalOptions, io: Io): Promise<void> {
+export async function runAccess(role: string, options: AccessOptions, globals: GlobalOptions, io: Io): Promise<void> {
   const report = await buildReport(options, role, globals, io);
   if (globals.json) printJson(io.stdout, report);
   else printReport(io, report);
   // The answer is incomplete where a database could not be entered: say so, and fail the command.
   for (const s of report.skipped) io.stderr.write(`pgwarden: database ${JSON.stringify(s.database)} not examined: ${s.reason}\n`);
   if (report.skipped.length > 0) io.raiseExitCode(1);
-}
-
-export function registerAccess(program: Command, io: Io): void {
-  program
-    .command('access')
-    .description("ROLE's effective rights through its memberships; with --table, why a right is missing")
-    .argument('<role>', 'the role (exact name, any characters)')
-    .option('--database <database>', 'only this database')
-    .option('--schema <schema>', 'only this schema')
-    .option('--table <table>', 'explain every privilege on this table, view or sequence (found in every database unless --database)')
-    .option('--target <name>', 'the target (with several configured)')
-    .action(async (role: string, options: AccessOptions, command: Command) => {
-      await runAccess(role, options, command.optsWithGlobals<GlobalOptions>(), io);
-    });
 }

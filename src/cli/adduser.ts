@@ -4,7 +4,6 @@
  * schema grants — in one transaction for the cluster-wide statements and one per database.
  * `--update` adds only what an existing role is missing; `--dry-run` prints every statement.
  */
-import type { Command } from 'commander';
 import { auditAddUserStep } from '../actions/audit.js';
 import {
   ADDUSER_POLICY,
@@ -24,14 +23,14 @@ import { UsageError } from '../errors.js';
 import { expiryRequiredBy } from '../policies/registry.js';
 import { loadContext, requireActionableRole, requireDatabase, requireIdentifierLength, requireRole, singleTarget, withTargets, type GlobalOptions } from './context.js';
 import type { Io } from './io.js';
-import { METRICS_FILE_HELP, recordActions } from './metrics-file.js';
+import { recordActions } from './metrics-file.js';
 import { printJson, printTable } from './output.js';
 import { parseValidUntil, readNewPassword, validUntilAfter } from './password.js';
 
 /** Names CREATE ROLE refuses (PostgreSQL's role-name checks). */
 const RESERVED_ROLE_NAMES = new Set(['public', 'none', 'current_user', 'current_role', 'session_user']);
 
-interface AddUserOptions {
+export interface AddUserOptions {
   validUntil?: string;
   validFor?: string;
   /** false when `--no-expiry` was given. */
@@ -155,7 +154,7 @@ function printSteps(io: Io, steps: readonly AddUserStep[]): void {
   for (const s of steps) if (s.detail) io.stdout.write(`note: ${s.action}${s.database ? ` on ${s.database}` : ''}: ${s.detail}\n`);
 }
 
-async function runAddUser(role: string, options: AddUserOptions, globals: GlobalOptions, io: Io): Promise<void> {
+export async function runAddUser(role: string, options: AddUserOptions, globals: GlobalOptions, io: Io): Promise<void> {
   const expiry = requestedExpiry(options, new Date());
   const connLimit = parseConnLimit(options.connLimit);
   const schemas = options.schema.map(parseSchemaSpec);
@@ -244,27 +243,4 @@ async function runAddUser(role: string, options: AddUserOptions, globals: Global
     for (const n of notes) io.stdout.write(`note: ${n}\n`);
   }
   if (plan.steps.some((s) => s.result === 'failed' || s.result === 'gone')) io.raiseExitCode(1);
-}
-
-const collect = (value: string, previous: string[]) => [...previous, value];
-
-export function registerAddUser(program: Command, io: Io): void {
-  program
-    .command('adduser')
-    .description('create a LOGIN role safely: SCRAM verifier only, an expiry, memberships, CONNECT and schema grants')
-    .argument('<role>', 'the new role (exact name, any characters)')
-    .option('--valid-until <timestamp>', 'password expiry, e.g. 2027-03-01 (or infinity)')
-    .option('--valid-for <duration>', 'password expiry from now, e.g. 90d')
-    .option('--no-expiry', 'create it without an expiry (refused when a configured policy requires one: requireExpiry)')
-    .option('--in-role <role>', 'make it a member of ROLE (repeatable)', collect, [])
-    .option('--connect <database>', 'GRANT CONNECT on DATABASE (repeatable)', collect, [])
-    .option('--schema <db.schema[:usage|create]>', 'GRANT USAGE (or USAGE, CREATE) on a schema in a database (repeatable)', collect, [])
-    .option('--conn-limit <n>', 'CONNECTION LIMIT')
-    .option('--update', 'the role exists: add only what it is missing, and report it')
-    .option('--dry-run', 'only print the statements')
-    .option('--metrics-file <path>', METRICS_FILE_HELP)
-    .option('--target <name>', 'the target (with several configured)')
-    .action(async (role: string, options: AddUserOptions, command: Command) => {
-      await runAddUser(role, options, command.optsWithGlobals<GlobalOptions>(), io);
-    });
 }

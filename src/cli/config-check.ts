@@ -1,5 +1,4 @@
 /** `pgwarden config check`: validate the configuration and print the effective one, redacted. */
-import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import { passwordOrigin } from '../config/directories.js';
 import { redactSettings } from '../config/load.js';
@@ -7,7 +6,7 @@ import { loadContext, type GlobalOptions } from './context.js';
 import type { Io } from './io.js';
 import { printJson } from './output.js';
 
-function runConfigCheck(globals: GlobalOptions, io: Io): void {
+export function runConfigCheck(globals: GlobalOptions, io: Io): void {
   const context = loadContext(globals, io);
   const effective = redactSettings(context.config.settings);
   if (context.json) printJson(io.stdout, effective);
@@ -19,14 +18,4 @@ function runConfigCheck(globals: GlobalOptions, io: Io): void {
     }
     io.stdout.write(stringify(effective));
   }
-}
-
-export function registerConfig(program: Command, io: Io): void {
-  const config = program.command('config').description('configuration tools');
-  config
-    .command('check')
-    .description('validate the configuration and print the effective one, secrets redacted')
-    .action((_options: unknown, command: Command) => {
-      runConfigCheck(command.optsWithGlobals<GlobalOptions>(), io);
-    });
 }

@@ -12,9 +12,8 @@ import { fetchRoleFacts, roleExists, type RoleFacts } from '../db/roles.js';
 import { hiddenSessionsWarning, type Snapshot } from '../db/snapshot.js';
 import { reservedRole } from '../actions/planner.js';
 import { createLogger } from '../log.js';
-import type { Directories } from '../directory/watcher.js';
-import { Metrics } from '../metrics/registry.js';
-import { directoriesAskedBy } from '../policies/registry.js';
+import type { Directories, DirectoryView } from '../directory/watcher.js';
+import { askedDirectories, directoriesAskedBy } from '../policies/registry.js';
 import type { RoleSources } from '../policies/kind.js';
 import type { Io } from './io.js';
 
@@ -129,6 +128,8 @@ export function warnHidden(io: Io, snapshot: Snapshot): void {
  * which would repeat them, are silenced).
  */
 export async function searchAskedDirectories(context: Context): Promise<{ directories: Directories; errors: string[] }> {
+  // prom-client takes a tenth of a second to load: only the commands that search pay for it.
+  const { Metrics } = await import('../metrics/registry.js');
   const directories = directoriesAskedBy(context.config, {
     metrics: new Metrics(context.config.settings.metrics),
     log: context.logger.child({ component: 'directory' }, { level: 'silent' }),
@@ -143,8 +144,15 @@ export async function searchAskedDirectories(context: Context): Promise<{ direct
  * directory then decides nothing (verdict `unknown`).
  */
 export async function searchDirectories(context: Context): Promise<RoleSources> {
+  const { exempt, safety } = context.config.settings;
+  const names = context.config.directories.map((d) => d.name);
+  if (askedDirectories(context.config.policies).size === 0) {
+    // No policy asks a directory (the usual case), so no view is ever read: nothing to search,
+    // and no registry for watchers (prom-client alone takes a tenth of a second to load).
+    const directory = (name: string): DirectoryView => ({ name, roles: [], roleAttribute: '', answer: undefined, problem: 'asked by no policy' });
+    return { directory, directories: names, exempt, safety, now: Date.now() };
+  }
   const { directories, errors } = await searchAskedDirectories(context);
   for (const error of errors) context.io.stderr.write(`pgwarden: warning: ${error}; its verdicts are unknown\n`);
-  const { exempt, safety } = context.config.settings;
-  return { directory: (name) => directories.view(name), directories: context.config.directories.map((d) => d.name), exempt, safety, now: Date.now() };
+  return { directory: (name) => directories.view(name), directories: names, exempt, safety, now: Date.now() };
 }

@@ -4,7 +4,6 @@
  * missing. Exit 1 when a gap stops a configured policy (or a target cannot be reached); gaps only
  * a command would hit are listed and leave the exit code alone.
  */
-import type { Command } from 'commander';
 import { COMMAND_NEEDS, directoryCheck, doctorSettings, policiesStopped, type Check, type DoctorSettings } from '../doctor/checks.js';
 import { examineTarget, type TargetReport } from '../doctor/examine.js';
 import { fetchRoles } from '../db/snapshot.js';
@@ -89,7 +88,7 @@ async function directoryChecks(db: TargetDb, settings: DoctorSettings, directori
       return directoryCheck({ name, neededBy, error: watcher?.lastError ?? 'not searched', covered: 0, withoutEntry: [] });
     }
     const judged = compileGlobs(watcher.config.roles);
-    const covered = (snapshot?.roles ?? []).filter((r) => r.login && judged(r.role) && roleProtection(r, settings.exempt, snapshot?.self ?? { role: '', currentRole: '', bootstrapRole: '' }) === null);
+    const covered = Array.from(snapshot?.roles ?? []).filter((r) => r.login && judged(r.role) && roleProtection(r, settings.exempt, snapshot?.self ?? { role: '', currentRole: '', bootstrapRole: '' }) === null);
     const withoutEntry = covered.filter((r) => !answer.byRole.has(r.role.toLowerCase())).map((r) => r.role);
     const entries = covered.flatMap((r) => answer.byRole.get(r.role.toLowerCase()) ?? []);
     return directoryCheck({
@@ -105,7 +104,7 @@ async function directoryChecks(db: TargetDb, settings: DoctorSettings, directori
   });
 }
 
-async function runDoctor(options: { target?: string }, globals: GlobalOptions, io: Io): Promise<void> {
+export async function runDoctor(options: { target?: string }, globals: GlobalOptions, io: Io): Promise<void> {
   const context = loadContext(globals, io);
   // A failed search is the `directory` check's own detail (lastError): not said twice.
   const { directories } = await searchAskedDirectories(context);
@@ -132,15 +131,4 @@ async function runDoctor(options: { target?: string }, globals: GlobalOptions, i
   if (results.some(({ report, settings }) => policiesStopped(report.checks, settings).length > 0 || report.checks.some((c) => c.name === 'connect'))) {
     io.raiseExitCode(1);
   }
-}
-
-/** Registers `doctor` on the program. */
-export function registerDoctor(program: Command, io: Io): void {
-  program
-    .command('doctor')
-    .description("what pgwarden's role may do on each target, what each configured policy and command needs, and the statement that grants what is missing")
-    .option('--target <name>', 'only this target (with several configured)')
-    .action(async (options: { target?: string }, command: Command) => {
-      await runDoctor(options, command.optsWithGlobals<GlobalOptions>(), io);
-    });
 }

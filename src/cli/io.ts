@@ -1,7 +1,6 @@
 /**
  * What a command may touch of the outside world, injected so commands run in-process in tests.
  */
-import { read } from 'read';
 
 /** Somewhere to write text. */
 export interface TextSink {
@@ -51,8 +50,9 @@ export function processIo(): Io {
 /**
  * Asks on the terminal (stderr, so stdout stays the command's output) and reads one line; with
  * `silent` nothing typed is echoed — npm's own `read`, which mutes the output stream rather than
- * patching readline's internals.
+ * patching readline's internals. Imported when a question is asked: every start-up would pay for it.
  */
-function askOnTerminal(question: string, options: { silent?: boolean } = {}): Promise<string> {
+async function askOnTerminal(question: string, options: { silent?: boolean } = {}): Promise<string> {
+  const { read } = await import('read');
   return read({ prompt: question, silent: options.silent === true, output: process.stderr, terminal: true });
 }

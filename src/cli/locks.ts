@@ -1,5 +1,4 @@
 /** `pgwarden locks`: who blocks whom — lock chains as a tree, root blockers first, with wait times. */
-import type { Command } from 'commander';
 import { fetchLocks } from '../db/locks.js';
 import { countHidden, fetchSessions } from '../db/snapshot.js';
 import { buildLockGraph, type LockGraph, type LockNode } from '../policies/lock-graph.js';
@@ -40,28 +39,23 @@ function printTree(out: TextSink, graph: LockGraph, target: string | undefined, 
   }
 }
 
-export function registerLocks(program: Command, io: Io): void {
-  program
-    .command('locks')
-    .description('who blocks whom: lock chains as a tree, root blockers first, with wait times')
-    .option('--target <name>', 'only this target (with several configured)')
-    .action(async (options: { target?: string }, command: Command) => {
-      const context = loadContext(command.optsWithGlobals<GlobalOptions>(), io);
-      const graphs = await withTargets(context, options.target, (dbs) =>
-        Promise.all(
-          dbs.map(async (db) => {
-            const snapshot = await fetchSessions(db);
-            warnHidden(io, snapshot);
-            const sessions = snapshot.sessions.filter((s) => !db.ownPids.has(s.pid));
-            return { target: db.name, hidden: countHidden(snapshot.sessions), graph: buildLockGraph(sessions, await fetchLocks(db, sessions, snapshot.clockUs)) };
-          }),
-        ),
-      );
-      if (context.json) {
-        // DESIGN.md: `{waiting, roots}` (one target); with several, one such object per target.
-        printJson(io.stdout, graphs.length === 1 ? graphs[0]?.graph : graphs.map((g) => ({ target: g.target, ...g.graph })));
-        return;
-      }
-      for (const g of graphs) printTree(io.stdout, g.graph, graphs.length > 1 ? g.target : undefined, g.hidden);
-    });
+/** `pgwarden locks`: the lock graph of each target, as a tree or as JSON. */
+export async function runLocks(options: { target?: string }, globals: GlobalOptions, io: Io): Promise<void> {
+  const context = loadContext(globals, io);
+  const graphs = await withTargets(context, options.target, (dbs) =>
+    Promise.all(
+      dbs.map(async (db) => {
+        const snapshot = await fetchSessions(db);
+        warnHidden(io, snapshot);
+        const sessions = snapshot.sessions.filter((s) => !db.ownPids.has(s.pid));
+        return { target: db.name, hidden: countHidden(snapshot.sessions), graph: buildLockGraph(sessions, await fetchLocks(db, sessions, snapshot.clockUs)) };
+      }),
+    ),
+  );
+  if (context.json) {
+    // DESIGN.md: `{waiting, roots}` (one target); with several, one such object per target.
+    printJson(io.stdout, graphs.length === 1 ? graphs[0]?.graph : graphs.map((g) => ({ target: g.target, ...g.graph })));
+    return;
+  }
+  for (const g of graphs) printTree(io.stdout, g.graph, graphs.length > 1 ? g.target : undefined, g.hidden);
 }

@@ -5,7 +5,6 @@
  * pgwarden's own; --lock first revokes CONNECT from PUBLIC and every grantee, --lock=all sets
  * ALLOW_CONNECTIONS false. Prints the SQL that undoes the lock.
  */
-import type { Command } from 'commander';
 import { auditRoleAction } from '../actions/audit.js';
 import { lockDatabasePlans } from '../actions/database-lock.js';
 import { fetchConnectGrantees } from '../db/lock-database.js';
@@ -18,10 +17,10 @@ import { UsageError } from '../errors.js';
 import { confirmAct } from './confirm.js';
 import { loadContext, requireActionableRole, requireDatabase, singleTarget, warnHidden, withTargets, type GlobalOptions } from './context.js';
 import type { Io } from './io.js';
-import { METRICS_FILE_HELP, recordActions } from './metrics-file.js';
+import { recordActions } from './metrics-file.js';
 import { printJson, printTable } from './output.js';
 
-interface LogoutOptions {
+export interface LogoutOptions {
   database?: string;
   lock?: boolean | string;
   yes?: boolean;
@@ -53,7 +52,7 @@ function printActions(io: Io, json: boolean, actions: readonly RoleActionPlan[],
   if (undo.length > 0) io.stdout.write(`\nto undo the lock:\n${undo.map((u) => `  ${u};`).join('\n')}\n`);
 }
 
-async function runLogout(role: string | undefined, options: LogoutOptions, globals: GlobalOptions, io: Io): Promise<void> {
+export async function runLogout(role: string | undefined, options: LogoutOptions, globals: GlobalOptions, io: Io): Promise<void> {
   if (role === undefined && options.database === undefined) throw new UsageError('logout: name a ROLE, or --database DB to end everyone\'s sessions there');
   const lockAll = options.lock === 'all';
   if (typeof options.lock === 'string' && !lockAll) throw new UsageError(`--lock: ${JSON.stringify(options.lock)} is not valid (use --lock or --lock=all)`);
@@ -143,20 +142,4 @@ async function runLogout(role: string | undefined, options: LogoutOptions, globa
     printActions(io, context.json, actions, undoOf(lock));
     if (actions.some((a) => a.result === 'failed')) io.raiseExitCode(1);
   });
-}
-
-export function registerLogout(program: Command, io: Io): void {
-  program
-    .command('logout')
-    .description("end ROLE's sessions (--lock: NOLOGIN first), or everyone's in --database DB (--lock: revoke CONNECT first; --lock=all: ALLOW_CONNECTIONS false)")
-    .argument('[role]', 'the role whose sessions to end')
-    .option('--database <database>', 'only sessions in this database; without ROLE, everyone\'s there')
-    .option('--lock [scope]', 'lock first so nobody reconnects: NOLOGIN for ROLE; for a database, revoke CONNECT (or --lock=all)')
-    .option('--yes', 'do not ask for confirmation')
-    .option('--dry-run', 'only print the SQL')
-    .option('--metrics-file <path>', METRICS_FILE_HELP)
-    .option('--target <name>', 'the target (with several configured)')
-    .action(async (role: string | undefined, options: LogoutOptions, command: Command) => {
-      await runLogout(role, options, command.optsWithGlobals<GlobalOptions>(), io);
-    });
 }

@@ -8,8 +8,6 @@ import type { Config } from '../config/load.js';
 import { Metrics } from '../metrics/registry.js';
 import { writeActionCounts } from '../metrics/textfile.js';
 
-export const METRICS_FILE_HELP = "add this run's pgwarden_actions_total to a node_exporter textfile (counts accumulate)";
-
 /** Adds one run's actions (not the dry-run plans) to the textfile at `path`. */
 export async function recordActions(
   path: string | undefined,

@@ -4,7 +4,6 @@
  * DROP ROLE with --drop. Plans, then acts: every blocker is found before the first change, and
  * with any it refuses (exit 2) listing them all with their fixes. Shows what ROLE owns first.
  */
-import type { Command } from 'commander';
 import { auditRoleAction } from '../actions/audit.js';
 import { executeOffboard, findBlockers, offboardDatabases, planOffboard, trialOffboard } from '../actions/offboard.js';
 import { roleActionJson, type RoleActionPlan } from '../actions/role-actions.js';
@@ -17,10 +16,10 @@ import { UsageError } from '../errors.js';
 import { confirmAct } from './confirm.js';
 import { loadContext, requireActionableRole, requireRole, singleTarget, warnHidden, withTargets, type GlobalOptions } from './context.js';
 import type { Io, TextSink } from './io.js';
-import { METRICS_FILE_HELP, recordActions } from './metrics-file.js';
+import { recordActions } from './metrics-file.js';
 import { printBlockers, printJson, printTable } from './output.js';
 
-interface OffboardOptions {
+export interface OffboardOptions {
   reassignTo: string;
   drop?: boolean;
   dryRun?: boolean;
@@ -46,7 +45,7 @@ function printPlan(out: TextSink, actions: readonly RoleActionPlan[]): void {
   for (const a of actions) if (a.detail && a.result !== 'planned') out.write(`note: ${a.action}${a.database ? ` in ${a.database}` : ''}: ${a.detail}\n`);
 }
 
-async function runOffboard(role: string, options: OffboardOptions, globals: GlobalOptions, io: Io): Promise<void> {
+export async function runOffboard(role: string, options: OffboardOptions, globals: GlobalOptions, io: Io): Promise<void> {
   const context = loadContext(globals, io);
   const newOwner = options.reassignTo;
   if (role === newOwner) throw new UsageError('--reassign-to must name another role than the one offboarded');
@@ -164,21 +163,4 @@ async function runOffboard(role: string, options: OffboardOptions, globals: Glob
     }
     if (plan.actions.some((a) => a.result === 'failed') || Object.values(plan.databases).some((s) => s !== 'done')) io.raiseExitCode(1);
   });
-}
-
-export function registerOffboard(program: Command, io: Io): void {
-  program
-    .command('offboard')
-    .description('lock out, terminate, REASSIGN OWNED and DROP OWNED in every database, then DROP ROLE with --drop')
-    .argument('<role>', 'the role to offboard')
-    .requiredOption('--reassign-to <role>', 'the role that takes over what ROLE owns')
-    .option('--drop', 'DROP ROLE once every database is done')
-    .option('--dry-run', 'only print the SQL')
-    .option('--yes', 'do not ask for confirmation')
-    .option('--force', 'allow offboarding a superuser')
-    .option('--metrics-file <path>', METRICS_FILE_HELP)
-    .option('--target <name>', 'the target (with several configured)')
-    .action(async (role: string, options: OffboardOptions, command: Command) => {
-      await runOffboard(role, options, command.optsWithGlobals<GlobalOptions>(), io);
-    });
 }

@@ -2,19 +2,18 @@
  * `pgwarden owned ROLE [--privileges]`: every object ROLE owns, in every database of the server
  * that holds any (pg_shdepend says which), and with --privileges what it was granted, by whom.
  */
-import type { Command } from 'commander';
 import { fetchOwned, type OwnedObject, type UnvisitedDatabase } from '../db/owned.js';
 import { fetchGrantsTo, type GrantTo } from '../db/privileges.js';
 import { loadContext, requireRole, singleTarget, withTargets, type GlobalOptions } from './context.js';
 import type { Io } from './io.js';
 import { printJson, printTable } from './output.js';
 
-interface OwnedOptions {
+export interface OwnedOptions {
   target?: string;
   privileges?: boolean;
 }
 
-async function runOwned(role: string, options: OwnedOptions, globals: GlobalOptions, io: Io): Promise<void> {
+export async function runOwned(role: string, options: OwnedOptions, globals: GlobalOptions, io: Io): Promise<void> {
   const context = loadContext(globals, io);
   const report = await withTargets(context, options.target, async (dbs) => {
     const db = singleTarget(dbs);
@@ -61,16 +60,4 @@ async function runOwned(role: string, options: OwnedOptions, globals: GlobalOpti
     io.stderr.write(`pgwarden: database ${JSON.stringify(u.database)} holds ${u.objects} of ${JSON.stringify(role)}'s entries but was not entered: ${u.reason}\n`);
   }
   if (missed.length > 0) io.raiseExitCode(1);
-}
-
-export function registerOwned(program: Command, io: Io): void {
-  program
-    .command('owned')
-    .description('every object ROLE owns, in every database that holds any (pg_shdepend): any kind, named as pg_identify_object names it')
-    .argument('<role>', 'the role (exact name, any characters)')
-    .option('--privileges', 'also what ROLE was granted (ACL entries and memberships), and by whom')
-    .option('--target <name>', 'the target (with several configured)')
-    .action(async (role: string, options: OwnedOptions, command: Command) => {
-      await runOwned(role, options, command.optsWithGlobals<GlobalOptions>(), io);
-    });
 }

@@ -4,7 +4,6 @@
  * plain text never reaches the server's logs or pg_stat_statements; the verifier is a secret too
  * and is never logged. Verified afterwards from the catalog.
  */
-import type { Command } from 'commander';
 import { setPasswordSql } from '../db/role-ddl.js';
 import { fetchPasswordSettings, fetchValidUntil, silenceStatementLog, storedAsScram } from '../db/password.js';
 import { fetchAlterRefusals } from '../db/roles.js';
@@ -13,17 +12,17 @@ import { scramVerifier } from '../db/scram.js';
 import { loadContext, requireActionableRole, singleTarget, withTargets, type GlobalOptions } from './context.js';
 import type { Io } from './io.js';
 import { UsageError } from '../errors.js';
-import { METRICS_FILE_HELP, recordActions } from './metrics-file.js';
+import { recordActions } from './metrics-file.js';
 import { printJson } from './output.js';
 import { parseValidUntil, readNewPassword } from './password.js';
 
-interface PasswdOptions {
+export interface PasswdOptions {
   validUntil?: string;
   target?: string;
   metricsFile?: string;
 }
 
-async function runPasswd(role: string, options: PasswdOptions, globals: GlobalOptions, io: Io): Promise<void> {
+export async function runPasswd(role: string, options: PasswdOptions, globals: GlobalOptions, io: Io): Promise<void> {
   if (role.startsWith('pg_')) throw new UsageError(`role ${JSON.stringify(role)} is a reserved pg_* role: pgwarden never acts on it`);
   const validUntil = options.validUntil === undefined ? undefined : parseValidUntil(options.validUntil);
   const context = loadContext(globals, io);
@@ -57,17 +56,4 @@ async function runPasswd(role: string, options: PasswdOptions, globals: GlobalOp
     const until = result.validUntil ? result.validUntil.toISOString() : 'no expiry';
     io.stdout.write(`password of ${role} changed (SCRAM-SHA-256, ${result.iterations} iterations); valid until: ${until}\n`);
   }
-}
-
-export function registerPasswd(program: Command, io: Io): void {
-  program
-    .command('passwd')
-    .description('set a new password: read from stdin or asked twice; only a SCRAM-SHA-256 verifier is sent')
-    .argument('<role>', 'the role')
-    .option('--valid-until <timestamp>', 'password expiry (VALID UNTIL), e.g. 2027-03-01, or infinity')
-    .option('--metrics-file <path>', METRICS_FILE_HELP)
-    .option('--target <name>', 'the target (with several configured)')
-    .action(async (role: string, options: PasswdOptions, command: Command) => {
-      await runPasswd(role, options, command.optsWithGlobals<GlobalOptions>(), io);
-    });
 }

@@ -1,25 +1,28 @@
 /**
- * The command line (commander): global flags of DESIGN.md, one file per command. `runCli`
- * returns the exit code instead of exiting, so commands run in-process in tests.
+ * The command line (commander): global flags of DESIGN.md, and every command's definition
+ * (commands.ts), whose module is loaded only when it runs. `runCli` returns the exit code instead
+ * of exiting, so commands run in-process in tests.
  */
 import { Command, CommanderError, Option } from 'commander';
 import { redactText } from '../config/redact.js';
 import { exitCodeOf } from '../errors.js';
-import { registerAccess } from './access.js';
-import { registerAddUser } from './adduser.js';
-import { registerConfig } from './config-check.js';
-import { registerDemo } from './demo.js';
-import { registerDoctor } from './doctor.js';
+import {
+  registerAccess,
+  registerAddUser,
+  registerConfig,
+  registerDemo,
+  registerDoctor,
+  registerLocks,
+  registerLogout,
+  registerOffboard,
+  registerOwned,
+  registerPasswd,
+  registerRevoke,
+  registerRoles,
+  registerRun,
+  registerSessions,
+} from './commands.js';
 import { worseExitCode, type Io } from './io.js';
-import { registerLocks } from './locks.js';
-import { registerLogout } from './logout.js';
-import { registerOffboard } from './offboard.js';
-import { registerOwned } from './owned.js';
-import { registerPasswd } from './passwd.js';
-import { registerRevoke } from './revoke.js';
-import { registerRoles } from './roles.js';
-import { registerRun } from './run.js';
-import { registerSessions } from './sessions.js';
 import { VERSION } from '../version.js';
 
 /** Builds the program with every command wired to `io`. */

@@ -5,7 +5,6 @@
  * the first change, and with any it refuses (exit 2) listing them all. The restore SQL is printed
  * first and written to the audit log before anything is revoked. Memberships are left alone.
  */
-import type { Command } from 'commander';
 import { auditRestorePoints, auditRoleAction } from '../actions/audit.js';
 import { findRevokeBlockers, planRevoke, REVOKE_POLICY, revocableGrants, scopeFootprint, type RestoreStatement, type RevokeScope } from '../actions/revoke.js';
 import { revokePrivileges, roleActionJson, type RoleActionPlan } from '../actions/role-actions.js';
@@ -21,10 +20,10 @@ import { UsageError } from '../errors.js';
 import { confirmAct } from './confirm.js';
 import { loadContext, requireActionableRole, requireDatabase, requireIdentifierLength, singleTarget, withTargets, type GlobalOptions } from './context.js';
 import type { Io, TextSink } from './io.js';
-import { METRICS_FILE_HELP, recordActions } from './metrics-file.js';
+import { recordActions } from './metrics-file.js';
 import { printBlockers, printJson, printTable } from './output.js';
 
-interface RevokeOptions {
+export interface RevokeOptions {
   database?: string;
   schema?: string;
   dryRun?: boolean;
@@ -105,7 +104,7 @@ function scopeText(scope: RevokeScope): string {
   return '';
 }
 
-async function runRevoke(role: string, options: RevokeOptions, globals: GlobalOptions, io: Io): Promise<void> {
+export async function runRevoke(role: string, options: RevokeOptions, globals: GlobalOptions, io: Io): Promise<void> {
   const context = loadContext(globals, io);
   if (options.schema !== undefined && options.database === undefined) throw new UsageError('--schema needs --database: a schema lives in one database');
   if (options.schema !== undefined) requireIdentifierLength('schema', options.schema);
@@ -176,37 +175,4 @@ async function runRevoke(role: string, options: RevokeOptions, globals: GlobalOp
     membershipNote();
     if (plan.actions.some((a) => a.result === 'failed')) io.raiseExitCode(1);
   });
-}
-
-export function registerRevoke(program: Command, io: Io): void {
-  program
-    .command('revoke')
-    .description('revoke every privilege ROLE holds (in every database, or the one named), restore SQL first; memberships are left alone')
-    .argument('<role>', 'the role whose privileges are revoked')
-    .option('--database <name>', 'only in this database (and on the database itself)')
-    .option('--schema <name>', 'with --database: only objects in this schema, the schema itself and its default privileges')
-    .option('--dry-run', 'only print the restore SQL and the REVOKEs')
-    .option('--yes', 'do not ask for confirmation')
-    .option('--metrics-file <path>', METRICS_FILE_HELP)
-    .option('--target <name>', 'the target (with several configured)')
-    .addHelpText(
-      'after',
-      `
-Every ACL item naming ROLE as grantee is revoked as its grantor, one REVOKE … CASCADE each: on
-tables (and columns), sequences, functions and procedures, schemas, types and domains, languages,
-large objects, foreign-data wrappers and servers, databases (CONNECT, CREATE, TEMPORARY),
-parameters (PostgreSQL 15+), and default privileges granted to it. Grants it handed on with the
-grant option cascade away with them and are in the restore SQL too.
-
-Left alone: role memberships (GRANT group TO ROLE: see offboard, or logout --lock to shut ROLE
-out), what ROLE owns (an owner's rights are not grants), and what it gets through PUBLIC or a group.
-
-Before the first change it refuses (exit 2, nothing changed) when a database holding ACL entries
-of ROLE cannot be entered, or a grant was made by a role pgwarden's role cannot act as; each
-blocker comes with the statement that removes it. Exit codes: 0 done or nothing to do, 1 a REVOKE
-failed, 2 refused or bad usage.`,
-    )
-    .action(async (role: string, options: RevokeOptions, command: Command) => {
-      await runRevoke(role, options, command.optsWithGlobals<GlobalOptions>(), io);
-    });
 }

@@ -2,7 +2,6 @@
  * `pgwarden run` (the daemon), `pgwarden run --once` (every policy once, then exit) and
  * `pgwarden plan` (every policy once in dry-run, printing violations and the exact SQL).
  */
-import type { Command } from 'commander';
 import type { Mode, Policy } from '../config/policies.js';
 import type { ActionJson, ViolationJson } from '../actions/types.js';
 import { startDaemon } from '../daemon.js';
@@ -89,40 +88,42 @@ function requirePolicies(context: Context): Context {
   return context;
 }
 
-export function registerRun(program: Command, io: Io): void {
-  program
-    .command('run')
-    .description('the daemon: schedules every policy, serves /metrics, /healthz, /readyz')
-    .option('--once', 'run every policy once, now, then exit (for a CronJob or a test)')
-    .action(async (options: { once?: boolean }, command: Command) => {
-      const context = requirePolicies(loadContext(command.optsWithGlobals<GlobalOptions>(), io));
-      if (options.once) {
-        const output = await runOnce(context, (engine, p) => engine.modeOf(p), context.config.mode);
-        printWarnings(context, output);
-        printRun(context, output);
-        if (output.errors || output.actions.some((a) => a.result === 'failed')) io.raiseExitCode(1);
-        return;
-      }
-      const outcome = await withTargets(context, undefined, async (dbs) => {
-        const daemon = await startDaemon({ config: context.config, targets: dbs, logger: context.logger, stopSignal: listenForInterrupt(io).interrupted });
-        return daemon.done;
-      });
-      // An abandoned statement keeps its socket open until the server answers: leave now rather
-      // than wait for it (the server ends the statement when the connection goes).
-      if (outcome.abandoned) process.exit(0);
-    });
+/** `run` options. */
+export interface RunOptions {
+  once?: boolean;
+}
 
-  program
-    .command('plan')
-    .description('every policy once in dry-run: prints violations and the exact SQL it would run')
-    .option('--exit-code', 'exit 3 when anything violates')
-    .action(async (options: { exitCode?: boolean }, command: Command) => {
-      const context = requirePolicies(loadContext(command.optsWithGlobals<GlobalOptions>(), io));
-      const output = await runOnce(context, () => 'dry-run', 'dry-run');
-      printWarnings(context, output);
-      printRun(context, output);
-      // What pgwarden could not do if it enforced (a backend it cannot signal) fails here too.
-      if (output.errors || output.actions.some((a) => a.result === 'failed')) io.raiseExitCode(1);
-      if (options.exitCode && output.violations.length > 0) io.raiseExitCode(3);
-    });
+/** `plan` options. */
+export interface PlanOptions {
+  exitCode?: boolean;
+}
+
+/** `pgwarden run`: the daemon, or with `--once` every policy once. */
+export async function runPolicies(options: RunOptions, globals: GlobalOptions, io: Io): Promise<void> {
+  const context = requirePolicies(loadContext(globals, io));
+  if (options.once) {
+    const output = await runOnce(context, (engine, p) => engine.modeOf(p), context.config.mode);
+    printWarnings(context, output);
+    printRun(context, output);
+    if (output.errors || output.actions.some((a) => a.result === 'failed')) io.raiseExitCode(1);
+    return;
+  }
+  const outcome = await withTargets(context, undefined, async (dbs) => {
+    const daemon = await startDaemon({ config: context.config, targets: dbs, logger: context.logger, stopSignal: listenForInterrupt(io).interrupted });
+    return daemon.done;
+  });
+  // An abandoned statement keeps its socket open until the server answers: leave now rather
+  // than wait for it (the server ends the statement when the connection goes).
+  if (outcome.abandoned) process.exit(0);
+}
+
+/** `pgwarden plan`: every policy once in dry-run. */
+export async function runPlan(options: PlanOptions, globals: GlobalOptions, io: Io): Promise<void> {
+  const context = requirePolicies(loadContext(globals, io));
+  const output = await runOnce(context, () => 'dry-run', 'dry-run');
+  printWarnings(context, output);
+  printRun(context, output);
+  // What pgwarden could not do if it enforced (a backend it cannot signal) fails here too.
+  if (output.errors || output.actions.some((a) => a.result === 'failed')) io.raiseExitCode(1);
+  if (options.exitCode && output.violations.length > 0) io.raiseExitCode(3);
 }

@@ -1,7 +1,4 @@
 /** `pgwarden sessions`: who is connected (the DBA's pg_stat_activity query), per target. */
-import type { Command } from 'commander';
-import { Option } from 'commander';
-import { SESSION_STATES } from '../config/policies.js';
 import { connectionsUsed, fetchSessions, takesSlot, type Session, type Snapshot } from '../db/snapshot.js';
 import { UsageError } from '../errors.js';
 import { loadContext, requireDatabase, requireRole, warnHidden, withTargets, type GlobalOptions } from './context.js';
@@ -31,7 +28,7 @@ export interface SessionJson {
 
 const QUERY_CHARS = 200;
 
-interface SessionsOptions {
+export interface SessionsOptions {
   role?: string;
   database?: string;
   state?: string;
@@ -150,7 +147,7 @@ export function toSessionJson(target: string, s: Session): SessionJson {
   };
 }
 
-async function runSessions(options: SessionsOptions, globals: GlobalOptions, io: Io): Promise<void> {
+export async function runSessions(options: SessionsOptions, globals: GlobalOptions, io: Io): Promise<void> {
   const context = loadContext(globals, io);
   if (options.summary) {
     const filter = (['role', 'database', 'state', 'all'] as const).find((k) => options[k] !== undefined);
@@ -202,19 +199,4 @@ async function runSessions(options: SessionsOptions, globals: GlobalOptions, io:
     rows,
     'no sessions match',
   );
-}
-
-export function registerSessions(program: Command, io: Io): void {
-  program
-    .command('sessions')
-    .description("active connections: pg_stat_activity's client backends, with ages by the server's clock")
-    .option('--role <role>', 'only sessions of this role')
-    .option('--database <database>', 'only sessions in this database')
-    .addOption(new Option('--state <state>', 'only sessions in this state').choices(SESSION_STATES))
-    .option('--all', 'every backend type, not only client backends')
-    .option('--summary', 'connection slots used and usable, and the groups holding the most idle sessions (for "too many clients")')
-    .option('--target <name>', 'only this target (with several configured)')
-    .action(async (options: SessionsOptions, command: Command) => {
-      await runSessions(options, command.optsWithGlobals<GlobalOptions>(), io);
-    });
 }

@@ -6,7 +6,6 @@
  *
  * Works on PostgreSQL 14–18: every pg_stat_activity and pg_roles column used here exists in 14.
  */
-import pg from 'pg';
 import type { LockSnapshot } from './locks.js';
 import type { TargetDb } from './pool.js';
 import { quoteIdent } from './quote.js';
@@ -129,12 +128,20 @@ export function takesSlot(session: Session): boolean {
   return session.backendType === 'client backend' || session.hidden;
 }
 
+/**
+ * The roles of a snapshot: iterated (a RoleTable, or an array in tests), never indexed. A role
+ * handed out by the iteration is a fresh object: keep it, it does not change.
+ */
+export interface RoleRows extends Iterable<RoleInfo> {
+  readonly length: number;
+}
+
 export interface RoleSnapshot {
   readonly target: string;
   readonly takenAt: Date;
   /** The roles pgwarden is and never acts on, and whether it is a superuser (read with the roles). */
   readonly self: Pick<Identity, 'role' | 'currentRole' | 'bootstrapRole' | 'superuser'>;
-  readonly roles: readonly RoleInfo[];
+  readonly roles: RoleRows;
 }
 
 /** Query text longer than this is cut in the snapshot (the server keeps at most track_activity_query_size). */
@@ -306,34 +313,35 @@ export async function fetchSessions(db: TargetDb): Promise<Snapshot> {
   };
 }
 
-/** The role query's stand-in for a `-infinity` rolvaliduntil (the smallest int8). */
-const NEGATIVE_INFINITY_US = '-9223372036854775808';
-
 /**
+ * The roles in a single row of columns, not one row per role: at 100,000 roles a row each made pg
+ * parse 100,000 messages into 100,000 arrays of 11 strings every tick, which held the process at
+ * 250-350 MB of RSS (issue 19). Names come as one JSON array and flags as one digit per role, in
+ * the same order (one Agg node advances every aggregate per input row); rolvaliduntil as its
+ * binary form (timestamptz_send: int8 µs since 2000-01-01, ±infinity as the int8 bounds), 8
+ * bytes per role, exact and cheaper for the server than any number formatted as text; the
+ * columns most roles leave at their default (a connection limit, memberships, sessions) as
+ * [name, value] pairs of the roles that have one.
+ *
  * Not ordered: sorting 10,000 roles by name costs the server more than anything else here, and
  * only what is shown needs an order (violations are sorted by the rules, `pgwarden roles` sorts
  * its rows).
  */
 export const ROLES_SQL = `
-  select r.rolname,
-         r.rolcanlogin,
-         r.rolsuper,
-         r.rolconnlimit,
-         -- capped at JavaScript's last Date (and inside int8: PostgreSQL goes to the year 294276);
-         -- -infinity, which refuses password logins for good, as the smallest int8
-         case when isfinite(r.rolvaliduntil)
-              then (extract(epoch from least(r.rolvaliduntil, '275760-09-13 00:00:00+00')) * 1000000)::int8
-              when r.rolvaliduntil = '-infinity' then '${NEGATIVE_INFINITY_US}'::int8 end,
-         m.member_of,
-         s.sessions,
-         n.now_us,
-         -- who pgwarden is, on the bootstrap superuser's row only (oid 10 is always there): two
-         -- columns of NULL on every other row instead of the same names repeated 10,000 times
-         case when r.oid = 10 then session_user::text end,
-         case when r.oid = 10 then current_user::text end,
-         case when r.oid = 10 then (select rolsuper from pg_roles where rolname = current_user) end
+  select json_agg(r.rolname) as names,
+         string_agg(case when r.rolcanlogin then case when r.rolsuper then '3' else '1' end
+                         when r.rolsuper then '2' else '0' end, '') as flags,
+         -- no expiry is as good as infinity (RoleInfo.validUntil null)
+         string_agg(timestamptz_send(coalesce(r.rolvaliduntil, 'infinity')), ''::bytea) as valid_until,
+         json_agg(json_build_array(r.rolname, r.rolconnlimit)) filter (where r.rolconnlimit <> -1) as conn_limits,
+         json_agg(json_build_array(r.rolname, m.member_of)) filter (where m.member_of is not null) as member_of,
+         json_agg(json_build_array(r.rolname, s.sessions)) filter (where s.sessions is not null) as sessions,
+         timestamptz_send(clock_timestamp()) as now,
+         session_user::text as session_role,
+         current_user::text as current_role,
+         (select rolname::text from pg_roles where oid = 10) as bootstrap_role,
+         (select rolsuper from pg_roles where rolname = current_user) as superuser
   from pg_roles r
-  cross join (select (extract(epoch from clock_timestamp()) * 1000000)::int8 as now_us) n
   left join (
     -- from PostgreSQL 16 a membership has one row per grantor: distinct folds them. A grant with
     -- neither INHERIT nor SET (what 16 gives a CREATEROLE role on each role it creates) is ADMIN
@@ -357,46 +365,135 @@ export const ROLES_SQL = `
   ) s on s.usesysid = r.oid`;
 
 const NO_ROLES: readonly string[] = Object.freeze([]);
-/** pg's parser for text[] (type oid 1009): member_of is the one column that is not a scalar. */
-const TEXT_ARRAY_OID = 1009;
-const parseTextArray = (pg.types.getTypeParser as (oid: number, format: 'text') => (text: string) => string[])(TEXT_ARRAY_OID, 'text');
+
+/** A JSON array column of the role query (empty when no role had a value). */
+function jsonColumn<T>(text: string | null | undefined): T[] {
+  return text === null || text === undefined ? [] : (JSON.parse(text) as T[]);
+}
+
+/** A [name, value] pairs column of the role query, by name. */
+function pairsColumn<T>(text: string | null | undefined): Map<string, T> {
+  return new Map(jsonColumn<[string, T]>(text));
+}
+
+/** PostgreSQL's epoch (2000-01-01) in Unix epoch µs: timestamptz_send counts from it. */
+const POSTGRES_EPOCH_US = 946_684_800_000_000;
+/** JavaScript's last Date, in epoch µs: a later rolvaliduntil (PostgreSQL goes to 294276) is capped there. */
+const LAST_DATE_US = 8.64e18;
+
+/**
+ * The epoch µs of timestamptz_send's values in `bytes` (hex text, `\x…`, 8 bytes each):
+ * Infinity and -Infinity for `infinity` and `-infinity`.
+ */
+function timestampsOf(hex: string | null | undefined): Float64Array {
+  const bytes = Buffer.from((hex ?? '').slice(2), 'hex');
+  const out = new Float64Array(bytes.length >> 3);
+  for (let i = 0; i < out.length; i++) {
+    const high = bytes.readInt32BE(i * 8);
+    const low = bytes.readUInt32BE(i * 8 + 4);
+    if (high === 0x7fffffff && low === 0xffffffff) out[i] = Infinity;
+    else if (high === -0x80000000 && low === 0) out[i] = -Infinity;
+    else out[i] = Math.min(high * 2 ** 32 + low + POSTGRES_EPOCH_US, LAST_DATE_US);
+  }
+  return out;
+}
+
+/**
+ * A role of a RoleTable: its Date is made only when asked for (most roles are judged by
+ * validSeconds alone, and the table is walked several times a tick).
+ */
+class TableRole implements RoleInfo {
+  readonly login: boolean;
+  readonly superuser: boolean;
+
+  constructor(
+    readonly role: string,
+    flag: number,
+    readonly connLimit: number,
+    /** Epoch µs; ±Infinity for ±infinity and for none. */
+    private readonly validUntilUs: number,
+    readonly validSeconds: number | null,
+    readonly memberOf: readonly string[],
+    readonly sessions: number,
+  ) {
+    this.login = (flag & 1) === 1;
+    this.superuser = (flag & 2) === 2;
+  }
+
+  get validUntil(): Date | null {
+    return Number.isFinite(this.validUntilUs) ? dateOf(this.validUntilUs) : null;
+  }
+}
+
+/**
+ * The role snapshot in columns, as the role query sends them: names, flags and expiries by
+ * position, the rest by name. 100,000 roles are ~6 MB of columns, kept for the tick; a RoleInfo
+ * object is made only as the iteration reaches it and dies young, where 100,000 objects and
+ * Dates made up front outlived the young generation every tick and grew the old one (issue 19).
+ */
+export class RoleTable implements RoleRows {
+  readonly #names: readonly string[];
+  /** One digit per role: login + 2 × superuser. */
+  readonly #flags: string;
+  /** Epoch µs; ±Infinity for ±infinity and for none. */
+  readonly #validUntilUs: Float64Array;
+  readonly #connLimits: ReadonlyMap<string, number>;
+  readonly #memberOf: ReadonlyMap<string, string[]>;
+  readonly #sessions: ReadonlyMap<string, number>;
+  readonly #nowUs: number;
+
+  /** `row`: the role query's one row, as text (ROLES_SQL's columns in order). */
+  constructor(row: readonly (string | null)[] | undefined) {
+    this.#names = jsonColumn<string>(row?.[0]);
+    this.#flags = row?.[1] ?? '';
+    this.#validUntilUs = timestampsOf(row?.[2]);
+    this.#connLimits = pairsColumn<number>(row?.[3]);
+    this.#memberOf = pairsColumn<string[]>(row?.[4]);
+    this.#sessions = pairsColumn<number>(row?.[5]);
+    this.#nowUs = timestampsOf(row?.[6])[0] ?? Date.now() * 1000;
+  }
+
+  get length(): number {
+    return this.#names.length;
+  }
+
+  /** The i-th role (0 ≤ i < length), as a new object. */
+  at(i: number): RoleInfo {
+    const name = this.#names[i] as string;
+    const flag = this.#flags.charCodeAt(i) - 48;
+    const us = this.#validUntilUs[i] as number;
+    return new TableRole(
+      name,
+      flag,
+      this.#connLimits.get(name) ?? -1,
+      us,
+      // -infinity refuses password logins for good; infinity (or none) never expires
+      Number.isFinite(us) ? (us - this.#nowUs) / 1e6 : us === -Infinity ? -Infinity : null,
+      this.#memberOf.get(name) ?? NO_ROLES,
+      this.#sessions.get(name) ?? 0,
+    );
+  }
+
+  [Symbol.iterator](): Iterator<RoleInfo> {
+    let i = 0;
+    return {
+      next: (): IteratorResult<RoleInfo> => (i < this.#names.length ? { done: false, value: this.at(i++) } : { done: true, value: undefined }),
+    };
+  }
+}
 
 /** One round trip: every role with expiry, direct memberships and live session count. */
 export async function fetchRoles(db: TargetDb): Promise<RoleSnapshot> {
-  const rows = await db.queryText({ name: 'pgwarden_roles', text: ROLES_SQL });
-  const roles: RoleInfo[] = new Array<RoleInfo>(rows.length);
-  const self = { role: '', currentRole: '', bootstrapRole: '', superuser: false };
-  for (let i = 0; i < rows.length; i++) {
-    const row = rows[i] as (string | null)[];
-    if (row[8] !== null && row[8] !== undefined) {
-      self.role = row[8];
-      self.currentRole = row[9] ?? '';
-      self.bootstrapRole = row[0] as string;
-      self.superuser = row[10] === 't';
-    }
-    const negativeInfinity = row[4] === NEGATIVE_INFINITY_US;
-    const validUntil = negativeInfinity ? null : micros(row[4] ?? null);
-    const memberOf = row[5] ?? null;
-    const sessions = row[6] ?? null;
-    roles[i] = {
-      role: row[0] as string,
-      login: row[1] === 't',
-      superuser: row[2] === 't',
-      connLimit: Number(row[3]),
-      validUntil: dateOf(validUntil),
-      validSeconds: negativeInfinity ? -Infinity : validUntil === null ? null : (validUntil - Number(row[7])) / 1e6,
-      memberOf: memberOf === null ? NO_ROLES : parseTextArray(memberOf),
-      sessions: sessions === null ? 0 : Number(sessions),
-    };
-  }
-  return { target: db.name, takenAt: new Date(), self, roles };
+  const [row] = await db.queryText({ name: 'pgwarden_roles', text: ROLES_SQL });
+  const self = { role: row?.[7] ?? '', currentRole: row?.[8] ?? '', bootstrapRole: row?.[9] ?? '', superuser: row?.[10] === 't' };
+  return { target: db.name, takenAt: new Date(), self, roles: new RoleTable(row) };
 }
 
 /**
  * The roles that belong to `group`, directly or through other roles: one walk down from the
  * group, instead of every role's own closure (10,000 roles, one marker).
  */
-export function membersOf(roles: readonly RoleInfo[], group: string): Set<string> {
+export function membersOf(roles: RoleRows, group: string): Set<string> {
   const directMembers = new Map<string, string[]>();
   for (const r of roles) {
     for (const g of r.memberOf) {

@@ -8,7 +8,7 @@ import type { Policy } from '../config/policies.js';
 import { actionsOf, initPolicyMetrics, kindPolicyGauges, kindRoleGauges } from '../policies/registry.js';
 import { isClientSession } from '../actions/planner.js';
 import { ACTION_RESULTS, type ActionResult } from '../actions/types.js';
-import type { RoleInfo, Session } from '../db/snapshot.js';
+import type { RoleRows, Session } from '../db/snapshot.js';
 import type { LockSnapshot } from '../db/locks.js';
 import { VERSION } from '../version.js';
 
@@ -53,59 +53,84 @@ export function rolesToKeep<T extends { role: string }>(entries: readonly T[], m
   return new Set([...entries].sort(rank).slice(0, max).map((e) => e.role));
 }
 
-/**
- * The `k`-th smallest (0-based) of `values`, which it reorders so that those before are no
- * larger and those after no smaller (Hoare's selection: linear on average).
- */
-function selectKth(values: number[], k: number): number {
-  let lo = 0;
-  let hi = values.length - 1;
-  const at = (i: number) => values[i] as number;
-  while (lo < hi) {
-    const pivot = at((lo + hi) >> 1);
-    let i = lo;
-    let j = hi;
-    while (i <= j) {
-      while (at(i) < pivot) i++;
-      while (at(j) > pivot) j--;
-      if (i <= j) {
-        const t = at(i);
-        values[i] = at(j);
-        values[j] = t;
-        i++;
-        j--;
-      }
-    }
-    if (k <= j) hi = j;
-    else if (k >= i) lo = i;
-    else break;
-  }
-  return at(k);
+/** A role and the value of its series. */
+interface Ranked {
+  readonly role: string;
+  readonly value: number;
+}
+
+/** Orders by value, then by role name: the order in which role series are kept. */
+function byValueThenRole(a: Ranked, b: Ranked): number {
+  return a.value - b.value || a.role.localeCompare(b.role);
 }
 
 /**
- * The `max` entries with the smallest `value` (ties by role name), and the smallest value of the
- * rest. Same result as sorting everything by (value, role) and cutting at `max`, but in linear
- * time on a plain array (no sort with a comparator, no typed array whose native memory would
- * churn on every update): the role gauge ranks 10,000 roles on every role snapshot.
+ * The `max` smallest of the (role, value) pairs offered one by one (ties by role name), and the
+ * smallest value of the rest: a max-heap of `max` entries, so a role that does not make the cut
+ * costs one comparison and no object. The role gauge ranks every role of every role snapshot
+ * (100,000 of them): an entry object per role made up front outlived the young generation and
+ * grew the old one on every snapshot (issue 19). Keeps what sorting every pair by (value, role) and
+ * cutting at `max` keeps.
  */
-export function smallestByValue<T extends { role: string; value: number }>(entries: readonly T[], max: number): { keep: T[]; rest: number; restMin: number | null } {
-  if (entries.length <= max) return { keep: [...entries], rest: 0, restMin: null };
-  const values = entries.map((e) => e.value);
-  if (max <= 0) return { keep: [], rest: entries.length, restMin: Math.min(...values) };
-  const cut = selectKth(values, max - 1);
-  // Everything after the cut's position is no smaller than the cut: the rest's smallest is there.
-  let restMin = Infinity;
-  for (let i = max; i < values.length; i++) if ((values[i] as number) < restMin) restMin = values[i] as number;
-  const keep: T[] = [];
-  const ties: T[] = [];
-  for (const e of entries) {
-    if (e.value < cut) keep.push(e);
-    else if (e.value === cut) ties.push(e);
+export class SmallestByValue {
+  readonly #max: number;
+  /** A max-heap by byValueThenRole: the largest kept entry on top. */
+  readonly #heap: Ranked[] = [];
+  #offered = 0;
+  #restMin = Infinity;
+
+  constructor(max: number) {
+    this.#max = Math.max(0, max);
   }
-  ties.sort((a, b) => a.role.localeCompare(b.role));
-  for (const e of ties.slice(0, max - keep.length)) keep.push(e);
-  return { keep, rest: entries.length - max, restMin };
+
+  offer(role: string, value: number): void {
+    this.#offered += 1;
+    const heap = this.#heap;
+    if (heap.length < this.#max) {
+      heap.push({ role, value });
+      this.#up(heap.length - 1);
+      return;
+    }
+    const top = heap[0];
+    // Most roles are beaten by the top on value alone: no object, no name compared.
+    if (top === undefined || value > top.value || (value === top.value && role.localeCompare(top.role) >= 0)) {
+      if (value < this.#restMin) this.#restMin = value;
+      return;
+    }
+    if (top.value < this.#restMin) this.#restMin = top.value;
+    heap[0] = { role, value };
+    this.#down(0);
+  }
+
+  /** The kept entries (in no order), how many were left out, and the smallest value left out (null: none). */
+  result(): { keep: Ranked[]; rest: number; restMin: number | null } {
+    const rest = this.#offered - this.#heap.length;
+    return { keep: [...this.#heap], rest, restMin: rest > 0 ? this.#restMin : null };
+  }
+
+  #up(i: number): void {
+    const heap = this.#heap;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (byValueThenRole(heap[i] as Ranked, heap[parent] as Ranked) <= 0) return;
+      [heap[i], heap[parent]] = [heap[parent] as Ranked, heap[i] as Ranked];
+      i = parent;
+    }
+  }
+
+  #down(i: number): void {
+    const heap = this.#heap;
+    for (;;) {
+      const left = 2 * i + 1;
+      const right = left + 1;
+      let largest = i;
+      if (left < heap.length && byValueThenRole(heap[left] as Ranked, heap[largest] as Ranked) > 0) largest = left;
+      if (right < heap.length && byValueThenRole(heap[right] as Ranked, heap[largest] as Ranked) > 0) largest = right;
+      if (largest === i) return;
+      [heap[i], heap[largest]] = [heap[largest] as Ranked, heap[i] as Ranked];
+      i = largest;
+    }
+  }
 }
 
 /** A gauge whose series for one target are replaced as a whole on each update. */
@@ -433,10 +458,10 @@ export class Metrics {
    * Expiry gauges from one role snapshot: login roles with a finite expiry (infinity is no
    * series). Past the cap the soonest expiries keep their series; `_other` is the soonest of the rest.
    */
-  recordRoles(target: string, roles: readonly RoleInfo[]): void {
-    const finite: { role: string; value: number }[] = [];
-    for (const r of roles) if (r.login && r.validSeconds !== null && Number.isFinite(r.validSeconds)) finite.push({ role: r.role, value: r.validSeconds });
-    const { keep, rest, restMin } = smallestByValue(finite, this.#options.maxRoleSeries);
+  recordRoles(target: string, roles: RoleRows): void {
+    const smallest = new SmallestByValue(this.#options.maxRoleSeries);
+    for (const r of roles) if (r.login && r.validSeconds !== null && Number.isFinite(r.validSeconds)) smallest.offer(r.role, r.validSeconds);
+    const { keep, rest, restMin } = smallest.result();
     const series = keep.map((r) => ({ labels: { role: r.role }, value: r.value }));
     if (restMin !== null) series.push({ labels: { role: OTHER_ROLE }, value: restMin });
     this.#validUntilSeries.replace(target, series);

@@ -8,7 +8,7 @@
  */
 import type { ItemReader, PolicyCommon } from '../config/reader.js';
 import type { Metrics, PolicyGaugeSpec, RoleGaugeSpec } from '../metrics/registry.js';
-import type { RoleInfo, RoleSnapshot, Session, Snapshot } from '../db/snapshot.js';
+import type { RoleInfo, RoleRows, RoleSnapshot, Session, Snapshot } from '../db/snapshot.js';
 import type { DirectoryConfig } from '../config/directories.js';
 import type { Exemptions } from '../actions/planner.js';
 import type { DirectoryAnswer, DirectoryVerdict } from '../directory/answer.js';
@@ -132,7 +132,7 @@ export interface RoleKindModule<P extends PolicyBase> extends KindModuleBase<P> 
    * For `pgwarden roles`: the condition under which this policy flags each role, or null; built
    * once per snapshot (it may need the whole role list, e.g. for inherited memberships).
    */
-  conditionOf?(roles: readonly RoleInfo[], policy: P, sources: RoleSources): (role: RoleInfo) => string | null;
+  conditionOf?(roles: RoleRows, policy: P, sources: RoleSources): (role: RoleInfo) => string | null;
   /** For `pgwarden adduser`: whether this policy requires `role` to have a password expiry. */
   requiresExpiry?(policy: P, role: string): boolean;
 }

@@ -4,7 +4,7 @@
  */
 import type { ItemReader, PolicyCommon } from '../config/reader.js';
 import type { Metrics, PolicyGaugeSpec, RoleGaugeSpec } from '../metrics/registry.js';
-import type { RoleInfo, RoleSnapshot, Snapshot } from '../db/snapshot.js';
+import type { RoleInfo, RoleRows, RoleSnapshot, Snapshot } from '../db/snapshot.js';
 import { connectionPressureKind, type ConnectionPressurePolicy } from './connection-pressure.js';
 import { connectionQuotaKind, type ConnectionQuotaPolicy } from './connection-quota.js';
 import { disabledRoleKind, type DisabledRolePolicy } from './disabled-role.js';
@@ -188,7 +188,7 @@ export function keptMembership(policy: Policy): string | undefined {
  * For `pgwarden roles`: per role, the first condition under which a configured policy flags it
  * (role kinds that say so), or null.
  */
-export function roleConditions(policies: readonly Policy[], roles: readonly RoleInfo[], sources: RoleSources): (role: RoleInfo) => string | null {
+export function roleConditions(policies: readonly Policy[], roles: RoleRows, sources: RoleSources): (role: RoleInfo) => string | null {
   const tests = policies.flatMap((p) => {
     const module = moduleOf(p) as SessionKindModule<Policy> | RoleKindModule<Policy>;
     return module.on === 'roles' && module.conditionOf ? [module.conditionOf(roles, p, sources)] : [];

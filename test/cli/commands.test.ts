@@ -106,6 +106,9 @@ describe('pgwarden roles', () => {
     const soon = await f.createRole(f.name('Soon Ünï'), `valid until '${new Date(Date.now() + 5.5 * 86_400_000).toISOString()}'`);
     const later = await f.createRole(f.name('later'), `valid until '${new Date(Date.now() + 60 * 86_400_000).toISOString()}'`);
     const expired = await f.createRole(f.name('expired'), "valid until '2001-01-01'");
+    const never = await f.createRole(f.name('never'), "valid until '-infinity'");
+    const forever = await f.createRole(f.name('forever'), "valid until 'infinity'");
+    const limited = await f.createRole(f.name('limited'), 'connection limit 3');
     const marker = await f.createRole(f.name('marker'), 'nologin');
     const leaver = await f.createRole(f.name('leaver'));
     await f.sql(`grant ${quoteIdent(marker)} to ${quoteIdent(leaver)}`);
@@ -128,11 +131,18 @@ describe('pgwarden roles', () => {
     expect(byName.get(expired)!.daysLeft as number).toBeLessThan(-9000);
     expect(byName.get(leaver)).toMatchObject({ memberOf: [marker], disabled: 'memberOf', validUntil: null, daysLeft: null });
     expect(byName.get(marker)).toMatchObject({ login: false, disabled: null }); // the marker itself never is
+    // DESIGN.md: -infinity is the string "-infinity" (refused for good, expired everywhere); infinity is null
+    expect(byName.get(never)).toMatchObject({ validUntil: '-infinity', daysLeft: null, disabled: 'expired' });
+    expect(byName.get(forever)).toMatchObject({ validUntil: null, daysLeft: null, disabled: null });
+    expect(byName.get(limited)).toMatchObject({ validUntil: null, login: true });
+    expect(byName.get(soon)!.validUntil).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
 
     const expiring = json<{ role: string }[]>((await cli([...db(), 'roles', '--json', '--expiring', '14d'])).stdout);
     const names = expiring.map((r) => r.role);
     expect(names).toContain(soon);
     expect(names).toContain(expired);
+    expect(names).toContain(never);
+    expect(names).not.toContain(forever);
     expect(names).not.toContain(later);
     expect(names).not.toContain(leaver);
 

@@ -107,7 +107,7 @@ describe('fetchRoles', () => {
 
     db = testTarget();
     const { roles } = await fetchRoles(db);
-    const byName = new Map(roles.map((r) => [r.role, r]));
+    const byName = new Map(Array.from(roles).map((r) => [r.role, r]));
     const r = (name: string) => byName.get(name)!;
     expect(r(soon).validSeconds).toBeGreaterThan(2.9 * 86_400);
     expect(r(soon).validSeconds).toBeLessThan(3.1 * 86_400);
