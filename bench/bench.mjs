@@ -25,6 +25,7 @@ import { idleSession } from '../dist/policies/idle-session.js';
 import { EMPTY_HISTORY } from '../dist/policies/types.js';
 import { runCli } from '../dist/cli/program.js';
 import { measureRoleScale } from './roles-scale.mjs';
+import { measureTargetScale } from './targets-scale.mjs';
 import { interleave, memoryOver100Cycles } from './interleave.mjs';
 import {
   TENANT_DATABASES,
@@ -318,6 +319,7 @@ async function main() {
   await stopDaemon();
   await large.stop();
   const scale = await measureRoleScale(log, { runs: RUNS, cadenceMs: CADENCE_MS });
+  const targets = await measureTargetScale(log);
   log('many databases: the second server gets the same 10,000 roles; both get the role and its 3 databases…');
   const fewServer = await fewServerStarting;
   {
@@ -408,6 +410,18 @@ async function main() {
     rolesCommand100kRatio: round(scale.rolesCommand100kMs / scale.rolesPsql100kMs),
     logBytesPerHour100kBefore: scale.logBytesPerHour100kBefore,
     logBytesPerHour100k: scale.logBytesPerHour100k,
+    targets1CycleMs: round(targets.targets1CycleMs),
+    targets20CycleMs: round(targets.targets20CycleMs),
+    targets20CycleRatio: round(targets.targets20CycleMs / targets.targets1CycleMs),
+    targets1CpuMsPerS: round(targets.targets1CpuMsPerS, 0),
+    targets20CpuMsPerS: round(targets.targets20CpuMsPerS, 0),
+    rssTargets20Mb: round(targets.rssTargets20Mb, 1),
+    hungTargetCycleMs: round(targets.hungTargetCycleMs),
+    hungTargetCycleRatio: round(targets.hungTargetCycleMs / targets.hungTargetOthersCycleBeforeMs),
+    hungTargetOthersRunsMin: targets.hungTargetOthersRunsMin,
+    hungTargetOthersRunsExpected: targets.hungTargetOthersRunsExpected,
+    hungTargetSkippedTicks: targets.hungTargetSkippedTicks,
+    hungTargetDownAfterS: targets.hungTargetDownAfterS === null ? null : round(targets.hungTargetDownAfterS, 1),
     ...(previous.ownedBefore ? { ownedBefore: previous.ownedBefore } : {}),
     benchSeconds: round((performance.now() - started) / 1000, 0),
     node: process.version,
@@ -437,6 +451,15 @@ async function main() {
     ['/metrics scrape, 100,000 roles', `${results.scrape100kMs} ms`, '', '', '< 50 ms'],
     ['roles --json, 100,000 roles (a process)', `${results.rolesCommand100kMs} ms`, `psql -c 'select * from pg_roles' ${results.rolesPsql100kMs} ms`, `${results.rolesCommand100kRatio}×`, '≤ 2×'],
     ['audit log, dry-run, 1,000 disabled of 100,000, 2 s ticks', `${results.logBytesPerHour100k} bytes/h`, `every tick (before repeatAfter) ${results.logBytesPerHour100kBefore} bytes/h`, '', 'once per hour'],
+    ['20 targets × 100 sessions, 7 policies each second (daemon)', `mean run ${results.targets20CycleMs} ms, CPU ${results.targets20CpuMsPerS} ms/s`, `1 target ${results.targets1CycleMs} ms, CPU ${results.targets1CpuMsPerS} ms/s`, `${results.targets20CycleRatio}×`, '≤ 1.3×'],
+    ['RSS, 20 targets', `${results.rssTargets20Mb} MB`, '', '', '≤ 200 MB'],
+    [
+      'one of 20 targets hung (SIGSTOP)',
+      `others' mean run ${results.hungTargetCycleMs} ms, ≥ ${results.hungTargetOthersRunsMin} runs each, ${results.hungTargetSkippedTicks} skipped`,
+      `pgwarden_up 0 after ${results.hungTargetDownAfterS} s`,
+      `${results.hungTargetCycleRatio}×`,
+      `≤ 1.3×, ${results.hungTargetOthersRunsExpected} runs, 0 skipped`,
+    ],
     [`owned, objects in 3 of ${manyDatabases} databases`, `${results.ownedManyDbsMs} ms`, `only those 3 (+ postgres) ${results.ownedFewDbsMs} ms`, `${results.ownedManyDbsRatio}×`, '≤ 1.5×'],
     [`offboard --dry-run, 3 of ${manyDatabases} databases`, `${results.offboardDryRunManyDbsMs} ms`, `only those 3 (+ postgres) ${results.offboardDryRunFewDbsMs} ms`, `${results.offboardDryRunManyDbsRatio}×`, '≤ 1.5×'],
   ];

@@ -2,6 +2,7 @@
 // Holds client sessions open for the benchmark, in its own process so that neither their sockets
 // nor their memory count against the pgwarden process being measured.
 // Usage: node bench/load.mjs '{"url": "...", "count": 1000, "mix": "mixed" | "idle", "roles": [...], "databases": [...]}'
+// ("urls": [...] instead of "url": the sessions are dealt round the servers, count in all)
 // Prints `READY <json array of pids>` when every session is in its state; exits when stdin closes.
 import pg from 'pg';
 
@@ -11,12 +12,13 @@ const clients = [];
 
 function state(i) {
   if (options.mix === 'idle') return 'idle';
-  const r = i % 10;
+  // with several servers, each gets the same mix
+  const r = Math.floor(i / (options.urls?.length ?? 1)) % 10;
   return r < 5 ? 'idle' : r < 8 ? 'idle in transaction' : 'active';
 }
 
 async function open(i) {
-  const url = new URL(options.url);
+  const url = new URL(options.urls ? options.urls[i % options.urls.length] : options.url);
   const role = options.roles?.[i % options.roles.length];
   if (role) {
     url.username = role;

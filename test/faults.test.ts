@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { QUERY_TIMEOUT_MARGIN_MS } from '../src/db/pool.js';
 import { quoteIdent, quoteLiteral } from '../src/db/quote.js';
 import { isolatedEnv } from './support/cli.js';
 import { ROOT } from './support/deploy.js';
@@ -114,6 +115,29 @@ describe('surviving faults', { timeout: 120_000 }, () => {
     } finally {
       await server.resume().catch(() => undefined);
     }
+  });
+
+  it('shows a server that stops answering (SIGSTOP) down within statementTimeout and the client margin, and up again after', async () => {
+    const d = await startDaemon({
+      database: { statementTimeout: '2s' },
+      policies: [{ name: 'idle', kind: 'idle_session', schedule: '* * * * * *', maxIdle: '1h' }],
+    });
+    await waitFor(async () => (await d.metrics()).includes('pgwarden_up{target="default"} 1'), 'pgwarden_up 1');
+    server.freeze();
+    const frozenAt = Date.now();
+    try {
+      // The connections stay open and nothing answers: without a client timeout the snapshot would
+      // wait for TCP keepalive (minutes) with the target still shown up.
+      await waitFor(async () => (await d.metrics()).includes('pgwarden_up{target="default"} 0'), 'pgwarden_up 0', 30_000);
+      expect(Date.now() - frozenAt).toBeLessThan(2000 + QUERY_TIMEOUT_MARGIN_MS + 5000);
+      expect(await d.readyz()).toBe(503);
+    } finally {
+      server.thaw();
+    }
+    await waitFor(async () => (await d.metrics()).includes('pgwarden_up{target="default"} 1'), 'the target to come back', 30_000);
+    expect(d.child.exitCode).toBeNull();
+    // node-cron's own console lines never reach the log: every line is JSON
+    for (const line of d.stderr().split('\n').filter(Boolean)) expect(() => JSON.parse(line) as unknown).not.toThrow();
   });
 
   it('survives a server restart mid-run: no crash, policies resume, nothing counted twice', async () => {

@@ -15,6 +15,9 @@ import type { Target } from '../config/policies.js';
 
 export const APPLICATION_NAME = 'pgwarden';
 
+/** How much longer than statement_timeout the client waits for an answer before giving up on the server, ms. */
+export const QUERY_TIMEOUT_MARGIN_MS = 5000;
+
 /** Anything that runs a parameterised statement: a TargetDb (pool) or one pg client. */
 export interface Queryable {
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
@@ -48,6 +51,11 @@ export function clientConfig(url: string, options: ConnectionOptions, database?:
     application_name: APPLICATION_NAME,
     connectionTimeoutMillis: options.connectTimeoutMs,
     statement_timeout: options.statementTimeoutMs,
+    // The server ends a statement at statement_timeout; a server that does not answer at all (its
+    // host frozen, a network that drops packets without a reset) would leave the query waiting for
+    // TCP keepalive, minutes, with the target still shown up: the client gives up a little after
+    // the server would have. The pool then discards that client.
+    ...(options.statementTimeoutMs > 0 ? { query_timeout: options.statementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS } : {}),
     // A dead peer must not hang a leader lock or a pool forever.
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,

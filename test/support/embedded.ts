@@ -3,7 +3,9 @@
  * supervisor child process and stops it again. The supervisor owns the server's lifetime: if
  * this process dies, its stdin closes and it stops the server and removes the data directory.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const SUPERVISOR = fileURLToPath(new URL('../../scripts/embedded-server.mjs', import.meta.url));
@@ -29,6 +31,12 @@ export interface EmbeddedServer {
   pause(): Promise<void>;
   /** Persistent servers only: start it again on the same port (no-op when running). */
   resume(): Promise<void>;
+  /**
+   * Stops every process of the server with SIGSTOP (postmaster and backends): a host that hangs,
+   * where connections stay open and nothing answers. thaw() continues them.
+   */
+  freeze(): void;
+  thaw(): void;
 }
 
 /** Starts a server and resolves once it accepts connections (or rejects with its log). */
@@ -55,7 +63,17 @@ export function startEmbeddedServer(options: EmbeddedServerOptions, timeoutMs = 
       const line = stdout.split('\n').find((l) => l.startsWith('READY '));
       if (!line) return;
       clearTimeout(timer);
-      const info = JSON.parse(line.slice('READY '.length)) as { url: string; port: number; package: string };
+      const info = JSON.parse(line.slice('READY '.length)) as { url: string; port: number; package: string; dataDir: string };
+      let frozen: number[] = [];
+      const signal = (pids: readonly number[], name: NodeJS.Signals) => {
+        for (const pid of pids) {
+          try {
+            process.kill(pid, name);
+          } catch {
+            /* gone meanwhile */
+          }
+        }
+      };
       const command = (cmd: string, answer: string) =>
         new Promise<void>((done) => {
           const listener = (chunk: Buffer) => {
@@ -69,7 +87,19 @@ export function startEmbeddedServer(options: EmbeddedServerOptions, timeoutMs = 
         });
       let paused = false;
       resolve({
-        ...info,
+        url: info.url,
+        port: info.port,
+        package: info.package,
+        freeze: () => {
+          const postmaster = Number(readFileSync(join(info.dataDir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
+          const children = execFileSync('pgrep', ['-P', String(postmaster)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+          frozen = [postmaster, ...children];
+          signal(frozen, 'SIGSTOP');
+        },
+        thaw: () => {
+          signal(frozen, 'SIGCONT');
+          frozen = [];
+        },
         pause: async () => {
           if (paused) return;
           await command('stop', 'STOPPED');
@@ -82,6 +112,8 @@ export function startEmbeddedServer(options: EmbeddedServerOptions, timeoutMs = 
         },
         stop: () =>
           new Promise<void>((done) => {
+            // A frozen server never stops: continue it first.
+            signal(frozen, 'SIGCONT');
             if (child.exitCode !== null) return done();
             child.removeAllListeners('exit');
             child.on('exit', () => done());
