@@ -1,7 +1,7 @@
 // The 100,000-role scale of `npm run bench` (issue 19): a throwaway PostgreSQL 17 with 100,000
 // login roles (1 % members of pgwarden_disabled, expiries over a year); the daemon's cycle in a
 // child process (bench/roles-scale-child.mjs), and `pgwarden roles --json` as a process against
-// `psql -c 'select * from pg_roles'` as a process, median of 5 each, alternated.
+// `psql -c 'select * from pg_roles'` as a process, median of 9 each, alternated, stdout read and dropped.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -10,13 +10,19 @@ import { startServer } from '../scripts/embedded.mjs';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-function runProcess(command, args, env = {}) {
+/**
+ * Runs a process to its end: `{ms, out}`. With `discard`, stdout is read and dropped (the listing
+ * commands print 10-20 MB: gathering it here would weigh on the measure, and unequally).
+ */
+function runProcess(command, args, { discard = false } = {}) {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
-    child.stdout.on('data', (c) => (out += c));
+    child.stdout.on('data', (c) => {
+      if (!discard) out += c;
+    });
     child.stderr.on('data', (c) => (err += c));
     child.on('error', reject);
     child.on('close', (code) => (code === 0 ? resolve({ ms: performance.now() - started, out }) : reject(new Error(`${command} exited ${code}: ${err}`))));
@@ -47,9 +53,9 @@ export async function measureRoleScale(log, { runs, cadenceMs }) {
     log('  roles --json as a process vs psql as a process…');
     const command = [];
     const psql = [];
-    for (let i = 0; i < 5; i++) {
-      command.push((await runProcess(process.execPath, [`${ROOT}dist/main.js`, '--database-url', server.url, '--json', 'roles'])).ms);
-      psql.push((await runProcess('psql', [server.url, '-Atc', 'select * from pg_roles'])).ms);
+    for (let i = 0; i < 9; i++) {
+      command.push((await runProcess(process.execPath, [`${ROOT}dist/main.js`, '--database-url', server.url, '--json', 'roles'], { discard: true })).ms);
+      psql.push((await runProcess('psql', [server.url, '-Atc', 'select * from pg_roles'], { discard: true })).ms);
     }
     return { ...figures, rolesCommand100kMs: median(command), rolesPsql100kMs: median(psql) };
   } finally {
