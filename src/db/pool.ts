@@ -51,11 +51,6 @@ export function clientConfig(url: string, options: ConnectionOptions, database?:
     application_name: APPLICATION_NAME,
     connectionTimeoutMillis: options.connectTimeoutMs,
     statement_timeout: options.statementTimeoutMs,
-    // The server ends a statement at statement_timeout; a server that does not answer at all (its
-    // host frozen, a network that drops packets without a reset) would leave the query waiting for
-    // TCP keepalive, minutes, with the target still shown up: the client gives up a little after
-    // the server would have. The pool then discards that client.
-    ...(options.statementTimeoutMs > 0 ? { query_timeout: options.statementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS } : {}),
     // A dead peer must not hang a leader lock or a pool forever.
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
@@ -192,6 +187,13 @@ export class TargetDb {
         values: statement.values ? [...statement.values] : [],
         rowMode: 'array',
         types: RAW_TEXT,
+        // The server ends a statement at statement_timeout; a server that does not answer at all
+        // (its host frozen, a network that drops packets without a reset) would leave a snapshot
+        // waiting for TCP keepalive, minutes, with the target still shown up: the client gives up
+        // a little after the server would have, and the pool discards that client. Only here, on
+        // the snapshots' single statements: a block of several statements (an offboard trial, a
+        // REVOKE as its grantor) may rightly take longer, and its outcome would be unknown.
+        ...(this.#options.statementTimeoutMs > 0 ? { query_timeout: this.#options.statementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS } : {}),
       });
       return result.rows;
     } catch (err) {

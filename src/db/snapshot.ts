@@ -332,11 +332,13 @@ export const ROLES_SQL = `
          string_agg(case when r.rolcanlogin then case when r.rolsuper then '3' else '1' end
                          when r.rolsuper then '2' else '0' end, '') as flags,
          -- no expiry is as good as infinity (RoleInfo.validUntil null)
-         string_agg(timestamptz_send(coalesce(r.rolvaliduntil, 'infinity')), ''::bytea) as valid_until,
+         -- hex whatever the session's bytea_output (escape, set for a legacy application, would
+         -- otherwise come as text no hex decoder reads)
+         encode(string_agg(timestamptz_send(coalesce(r.rolvaliduntil, 'infinity')), ''::bytea), 'hex') as valid_until,
          json_agg(json_build_array(r.rolname, r.rolconnlimit)) filter (where r.rolconnlimit <> -1) as conn_limits,
          json_agg(json_build_array(r.rolname, m.member_of)) filter (where m.member_of is not null) as member_of,
          json_agg(json_build_array(r.rolname, s.sessions)) filter (where s.sessions is not null) as sessions,
-         timestamptz_send(clock_timestamp()) as now,
+         encode(timestamptz_send(clock_timestamp()), 'hex') as now,
          session_user::text as session_role,
          current_user::text as current_role,
          (select rolname::text from pg_roles where oid = 10) as bootstrap_role,
@@ -382,11 +384,11 @@ const POSTGRES_EPOCH_US = 946_684_800_000_000;
 const LAST_DATE_US = 8.64e18;
 
 /**
- * The epoch µs of timestamptz_send's values in `bytes` (hex text, `\x…`, 8 bytes each):
+ * The epoch µs of timestamptz_send's values in `hex` (encode(…, 'hex'), 8 bytes each):
  * Infinity and -Infinity for `infinity` and `-infinity`.
  */
 function timestampsOf(hex: string | null | undefined): Float64Array {
-  const bytes = Buffer.from((hex ?? '').slice(2), 'hex');
+  const bytes = Buffer.from(hex ?? '', 'hex');
   const out = new Float64Array(bytes.length >> 3);
   for (let i = 0; i < out.length; i++) {
     const high = bytes.readInt32BE(i * 8);
@@ -411,17 +413,20 @@ class TableRole implements RoleInfo {
     flag: number,
     readonly connLimit: number,
     /** Epoch µs; ±Infinity for ±infinity and for none. */
-    private readonly validUntilUs: number,
+    validUntilUs: number,
     readonly validSeconds: number | null,
     readonly memberOf: readonly string[],
     readonly sessions: number,
   ) {
     this.login = (flag & 1) === 1;
     this.superuser = (flag & 2) === 2;
+    this.#validUntilUs = validUntilUs;
   }
 
+  readonly #validUntilUs: number;
+
   get validUntil(): Date | null {
-    return Number.isFinite(this.validUntilUs) ? dateOf(this.validUntilUs) : null;
+    return Number.isFinite(this.#validUntilUs) ? dateOf(this.#validUntilUs) : null;
   }
 }
 
@@ -451,6 +456,10 @@ export class RoleTable implements RoleRows {
     this.#memberOf = pairsColumn<string[]>(row?.[4]);
     this.#sessions = pairsColumn<number>(row?.[5]);
     this.#nowUs = timestampsOf(row?.[6])[0] ?? Date.now() * 1000;
+    // A column that does not line up with the names would judge every role wrong, silently.
+    if (this.#flags.length !== this.#names.length || this.#validUntilUs.length !== this.#names.length) {
+      throw new Error(`role snapshot: ${this.#names.length} names, ${this.#flags.length} flags and ${this.#validUntilUs.length} expiries do not line up`);
+    }
   }
 
   get length(): number {

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { fetchRoles, fetchSessions, membersOf } from '../../src/db/snapshot.js';
 import { quoteIdent } from '../../src/db/quote.js';
 import type { TargetDb } from '../../src/db/pool.js';
-import { useFixture } from '../support/fixture.js';
+import { testDatabaseUrl, useFixture } from '../support/fixture.js';
 import { testTarget } from '../support/target.js';
 
 const fixture = useFixture('snapshot');
@@ -105,21 +105,29 @@ describe('fetchRoles', () => {
     await f.openSession({ role: forever, state: 'idle' });
     await f.openSession({ role: forever, state: 'idle in transaction' });
 
-    db = testTarget();
-    const { roles } = await fetchRoles(db);
-    const byName = new Map(Array.from(roles).map((r) => [r.role, r]));
-    const r = (name: string) => byName.get(name)!;
-    expect(r(soon).validSeconds).toBeGreaterThan(2.9 * 86_400);
-    expect(r(soon).validSeconds).toBeLessThan(3.1 * 86_400);
-    expect(r(soon).validUntil).toBeInstanceOf(Date);
-    expect(r(past).validSeconds).toBeLessThan(0);
-    expect(r(forever)).toMatchObject({ validUntil: null, validSeconds: null, login: true, superuser: false, sessions: 2 });
-    expect(r(forever).memberOf).toEqual([group]);
-    expect(r(lockedForGood)).toMatchObject({ validUntil: null, validSeconds: -Infinity });
-    expect(r(farFuture).validUntil?.toISOString()).toBe('+275760-09-13T00:00:00.000Z');
-    expect(r(farFuture).validSeconds).toBeGreaterThan(8e12);
-    expect(r(marker).login).toBe(false);
-    expect(membersOf(roles, marker)).toEqual(new Set([group, forever]));
-    expect(r(soon).sessions).toBe(0);
+    // The same from a session whose bytea_output is 'escape' (as a legacy application may set
+    // for its database or role): the expiries come as bytes, which must not depend on it.
+    const escapeUrl = new URL(testDatabaseUrl());
+    escapeUrl.searchParams.set('options', '-c bytea_output=escape');
+    for (const url of [testDatabaseUrl(), escapeUrl.toString()]) {
+      await db?.end();
+      db = testTarget('default', url);
+      if (url !== testDatabaseUrl()) expect((await db.query<{ b: string }>("select current_setting('bytea_output') as b")).rows[0]?.b).toBe('escape');
+      const { roles } = await fetchRoles(db);
+      const byName = new Map(Array.from(roles).map((r) => [r.role, r]));
+      const r = (name: string) => byName.get(name)!;
+      expect(r(soon).validSeconds).toBeGreaterThan(2.9 * 86_400);
+      expect(r(soon).validSeconds).toBeLessThan(3.1 * 86_400);
+      expect(r(soon).validUntil).toBeInstanceOf(Date);
+      expect(r(past).validSeconds).toBeLessThan(0);
+      expect(r(forever)).toMatchObject({ validUntil: null, validSeconds: null, login: true, superuser: false, sessions: 2 });
+      expect(r(forever).memberOf).toEqual([group]);
+      expect(r(lockedForGood)).toMatchObject({ validUntil: null, validSeconds: -Infinity });
+      expect(r(farFuture).validUntil?.toISOString()).toBe('+275760-09-13T00:00:00.000Z');
+      expect(r(farFuture).validSeconds).toBeGreaterThan(8e12);
+      expect(r(marker).login).toBe(false);
+      expect(membersOf(roles, marker)).toEqual(new Set([group, forever]));
+      expect(r(soon).sessions).toBe(0);
+    }
   });
 });
