@@ -155,13 +155,13 @@ const toGrant = (database: string | null) => (r: AclRow): Grant => ({ ...r, data
 
 /** Grants held by or handed on by `role` on objects of the database `client` is connected to. */
 export async function fetchLocalGrants(client: Queryable, database: string, role: string): Promise<Grant[]> {
-  const [acl, defaults] = await Promise.all([
-    client.query<AclRow>(LOCAL_GRANTS_SQL, [role]),
-    client.query<{ for_role: string; schema: string | null; objects: string; privileges: string[]; grantee: string; grantor: string; grantable: boolean }>(
-      DEFAULT_GRANTS_SQL,
-      [role],
-    ),
-  ]);
+  // One after the other: one connection runs one query at a time anyway, and pg queues a second
+  // query only with a deprecation warning (pg 9 will refuse it).
+  const acl = await client.query<AclRow>(LOCAL_GRANTS_SQL, [role]);
+  const defaults = await client.query<{ for_role: string; schema: string | null; objects: string; privileges: string[]; grantee: string; grantor: string; grantable: boolean }>(
+    DEFAULT_GRANTS_SQL,
+    [role],
+  );
   return [
     ...acl.rows.map(toGrant(database)),
     ...defaults.rows.map((d) => ({
