@@ -125,8 +125,8 @@ export async function startDaemon(options: DaemonOptions): Promise<DaemonHandle>
     abandoned = finished === 'timeout';
     if (abandoned) log.warn({ timeoutMs: config.shutdownTimeoutMs }, 'running actions did not finish in time');
   });
+  // Set by the stop (below): a run still waiting for its offset then does not start.
   let stopping = false;
-  void options.stopSignal.then(() => (stopping = true));
   const offsets = new Map(options.targets.map((db, i) => [db.name, tickOffsetMs(i, options.targets.length)]));
   const tick = async (policy: Policy, db: TargetDb, date: Date) => {
     const tickSecond = Math.floor(date.getTime() / 1000);
@@ -176,6 +176,7 @@ export async function startDaemon(options: DaemonOptions): Promise<DaemonHandle>
   for (const task of tasks) releasers.add(`schedule of ${task.name}`, () => task.destroy());
 
   const done = options.stopSignal.then(async (signal) => {
+    stopping = true;
     log.info({ signal }, 'stopping: no new runs; waiting for running actions');
     await releasers.releaseAll((name, err) => log.error({ err: coerceError(err), step: name }, 'stop step failed'));
     log.info('stopped');

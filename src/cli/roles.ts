@@ -106,9 +106,6 @@ const FLAGS_JSON = [
   [',"login":true,"superuser":false,"validUntil":', ',"login":true,"superuser":true,"validUntil":'],
 ] as const;
 
-/** `{"target":…,"role":` of the last target written: the same for every row of a target. */
-let head = { target: '', text: '{"target":"","role":' };
-
 /**
  * One row as JSON.stringify writes it (same keys, same order, same text), for about half its
  * cost: JSON.stringify walking each of 100,000 rows was the largest part of `roles --json` after
@@ -116,9 +113,10 @@ let head = { target: '', text: '{"target":"","role":' };
  * `validUntil` is quoted as it is, being ours (jsonTime's ISO-8601 or `-infinity`: nothing to escape).
  */
 export function roleJsonLine(row: RoleJson): string {
-  if (row.target !== head.target) head = { target: row.target, text: `{"target":${JSON.stringify(row.target)},"role":` };
   return (
-    head.text +
+    '{"target":' +
+    JSON.stringify(row.target) +
+    ',"role":' +
     JSON.stringify(row.role) +
     FLAGS_JSON[row.login ? 1 : 0][row.superuser ? 1 : 0] +
     (row.validUntil === null ? 'null' : `"${row.validUntil}"`) +
