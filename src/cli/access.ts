@@ -161,7 +161,7 @@ function countsText(objects: ObjectCounts): string {
   return held.length === 0 ? 'none' : held.map(([p, n]) => (n === objects.total ? p : `${p} ${n}`)).join(', ');
 }
 
-function printReport(io: Io, report: AccessReport): void {
+async function printReport(io: Io, report: AccessReport): Promise<void> {
   const out = io.stdout;
   const groups = report.memberOf.map((m) => `${m.role}${m.inherits ? '' : m.canSet ? ' (no inherit: SET ROLE needed)' : ' (neither inherit nor SET: ADMIN only)'}`);
   out.write(
@@ -171,7 +171,7 @@ function printReport(io: Io, report: AccessReport): void {
   );
   for (const p of report.problems) out.write(`problem: ${p}\n`);
   out.write('\n');
-  printTable(
+  await printTable(
     out,
     [
       { header: 'DATABASE', value: (d: DatabaseReport) => d.database },
@@ -190,7 +190,7 @@ function printReport(io: Io, report: AccessReport): void {
     ),
   );
   out.write('\n');
-  printTable(
+  await printTable(
     out,
     [
       { header: 'DATABASE', value: (r: (typeof rows)[number]) => r.database },
@@ -228,8 +228,8 @@ function printReport(io: Io, report: AccessReport): void {
 
 export async function runAccess(role: string, options: AccessOptions, globals: GlobalOptions, io: Io): Promise<void> {
   const report = await buildReport(options, role, globals, io);
-  if (globals.json) printJson(io.stdout, report);
-  else printReport(io, report);
+  if (globals.json) await printJson(io.stdout, report);
+  else await printReport(io, report);
   // The answer is incomplete where a database could not be entered: say so, and fail the command.
   for (const s of report.skipped) io.stderr.write(`pgwarden: database ${JSON.stringify(s.database)} not examined: ${s.reason}\n`);
   if (report.skipped.length > 0) io.raiseExitCode(1);

@@ -139,8 +139,8 @@ async function requireAuthority(db: TargetDb, plan: AddUserPlan, schemaGrantable
   }
 }
 
-function printSteps(io: Io, steps: readonly AddUserStep[]): void {
-  printTable(
+async function printSteps(io: Io, steps: readonly AddUserStep[]): Promise<void> {
+  await printTable(
     io.stdout,
     [
       { header: 'RESULT', value: (s: AddUserStep) => s.result },
@@ -228,7 +228,7 @@ export async function runAddUser(role: string, options: AddUserOptions, globals:
   const expirySet = plan.steps.some((s) => (s.action === 'create_role' || s.action === 'set_valid_until') && (s.result === 'done' || s.result === 'planned'));
   const validUntil = expirySet ? plan.request.validUntil : outcome.previousValidUntil;
   if (context.json) {
-    printJson(io.stdout, {
+    await printJson(io.stdout, {
       role,
       created,
       validUntil,
@@ -238,7 +238,7 @@ export async function runAddUser(role: string, options: AddUserOptions, globals:
     });
   } else {
     if (created) io.stdout.write(`created role ${role}: LOGIN, password stored as a SCRAM-SHA-256 verifier, valid until ${validUntil ?? 'no expiry'}\n`);
-    printSteps(io, plan.steps);
+    await printSteps(io, plan.steps);
     for (const u of plan.unchanged) io.stdout.write(`unchanged: ${u}\n`);
     for (const n of notes) io.stdout.write(`note: ${n}\n`);
   }

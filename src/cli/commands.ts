@@ -234,7 +234,7 @@ export function registerConfig(program: Command, io: Io): void {
     .description('validate the configuration and print the effective one, secrets redacted')
     .action(async (_options: unknown, command: Command) => {
       const { runConfigCheck } = await import('./config-check.js');
-      runConfigCheck(globalsOf(command), io);
+      await runConfigCheck(globalsOf(command), io);
     });
 }
 

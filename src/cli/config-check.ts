@@ -6,10 +6,10 @@ import { loadContext, type GlobalOptions } from './context.js';
 import type { Io } from './io.js';
 import { printJson } from './output.js';
 
-export function runConfigCheck(globals: GlobalOptions, io: Io): void {
+export async function runConfigCheck(globals: GlobalOptions, io: Io): Promise<void> {
   const context = loadContext(globals, io);
   const effective = redactSettings(context.config.settings);
-  if (context.json) printJson(io.stdout, effective);
+  if (context.json) await printJson(io.stdout, effective);
   else {
     const from = context.config.source ?? 'no file (defaults and environment)';
     io.stdout.write(`# configuration is valid: ${context.config.policies.length} policies, ${context.config.targets.length} target(s), from ${from}\n`);

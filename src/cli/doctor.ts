@@ -121,7 +121,7 @@ export async function runDoctor(options: { target?: string }, globals: GlobalOpt
     );
   });
   if (context.json) {
-    printJson(io.stdout, { targets: results.map((r) => r.report) } satisfies DoctorJson);
+    await printJson(io.stdout, { targets: results.map((r) => r.report) } satisfies DoctorJson);
   } else {
     results.forEach(({ report, settings }, i) => {
       if (i > 0) io.stdout.write('\n');

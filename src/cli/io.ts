@@ -2,9 +2,13 @@
  * What a command may touch of the outside world, injected so commands run in-process in tests.
  */
 
-/** Somewhere to write text. */
+/**
+ * Somewhere to write text. A stream's `write` returns false once its buffer is full and emits
+ * `drain` when it has room again: the printers of long listings wait for it (output.ts writeText).
+ */
 export interface TextSink {
   write(text: string): unknown;
+  once?(event: 'drain', listener: () => void): unknown;
 }
 
 export interface Io {

@@ -54,7 +54,7 @@ export async function runLocks(options: { target?: string }, globals: GlobalOpti
   );
   if (context.json) {
     // DESIGN.md: `{waiting, roots}` (one target); with several, one such object per target.
-    printJson(io.stdout, graphs.length === 1 ? graphs[0]?.graph : graphs.map((g) => ({ target: g.target, ...g.graph })));
+    await printJson(io.stdout, graphs.length === 1 ? graphs[0]?.graph : graphs.map((g) => ({ target: g.target, ...g.graph })));
     return;
   }
   for (const g of graphs) printTree(io.stdout, g.graph, graphs.length > 1 ? g.target : undefined, g.hidden);

@@ -30,12 +30,12 @@ export interface LogoutOptions {
 }
 
 /** Prints the plan or the outcome: a table, or `{actions, undo}` as JSON. */
-function printActions(io: Io, json: boolean, actions: readonly RoleActionPlan[], undo: readonly string[]): void {
+async function printActions(io: Io, json: boolean, actions: readonly RoleActionPlan[], undo: readonly string[]): Promise<void> {
   if (json) {
-    printJson(io.stdout, { actions: actions.map(roleActionJson), ...(undo.length > 0 ? { undo } : {}) });
+    await printJson(io.stdout, { actions: actions.map(roleActionJson), ...(undo.length > 0 ? { undo } : {}) });
     return;
   }
-  printTable(
+  await printTable(
     io.stdout,
     [
       { header: 'RESULT', value: (a: RoleActionPlan) => a.result },
@@ -106,13 +106,13 @@ export async function runLogout(role: string | undefined, options: LogoutOptions
     if (options.dryRun || preview.length === 0) {
       // On a terminal the plan is printed once, readably: no audit line for what was not done.
       if (!io.interactive) for (const a of preview) auditRoleAction(audit, 'logout', a, true);
-      printActions(io, context.json, preview, undo);
+      await printActions(io, context.json, preview, undo);
       if (preview.some((a) => a.result === 'failed')) io.raiseExitCode(1);
       return;
     }
     if (!options.yes) {
       // The plan goes to stderr, beside the question; stdout keeps the outcome.
-      if (io.interactive) printActions({ ...io, stdout: io.stderr }, false, preview, undo);
+      if (io.interactive) await printActions({ ...io, stdout: io.stderr }, false, preview, undo);
       if (!(await confirmAct(io, options, `${preview.length} action(s) on ${db.name}: proceed?`))) {
         io.stderr.write('pgwarden: nothing was done\n');
         return;
@@ -139,7 +139,7 @@ export async function runLogout(role: string | undefined, options: LogoutOptions
     const actions = [...lock, ...kills];
     for (const a of actions) auditRoleAction(audit, 'logout', a, false);
     await recordActions(options.metricsFile, context.config, actions);
-    printActions(io, context.json, actions, undoOf(lock));
+    await printActions(io, context.json, actions, undoOf(lock));
     if (actions.some((a) => a.result === 'failed')) io.raiseExitCode(1);
   });
 }

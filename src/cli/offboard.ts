@@ -29,8 +29,8 @@ export interface OffboardOptions {
   metricsFile?: string;
 }
 
-function printPlan(out: TextSink, actions: readonly RoleActionPlan[]): void {
-  printTable(
+async function printPlan(out: TextSink, actions: readonly RoleActionPlan[]): Promise<void> {
+  await printTable(
     out,
     [
       { header: 'RESULT', value: (a: RoleActionPlan) => a.result },
@@ -100,7 +100,7 @@ export async function runOffboard(role: string, options: OffboardOptions, global
     const show = context.json ? io.stderr : io.stdout;
     if (blockers.length > 0) {
       // Refused as a whole: the role keeps LOGIN and its sessions, nothing is half done.
-      if (context.json) printJson(io.stdout, { actions: [], blockers, owned: [...owned.objects, ...owned.unvisited] });
+      if (context.json) await printJson(io.stdout, { actions: [], blockers, owned: [...owned.objects, ...owned.unvisited] });
       else printBlockers(io.stdout, `offboard ${role}`, blockers);
       io.raiseExitCode(2);
       return;
@@ -127,7 +127,7 @@ export async function runOffboard(role: string, options: OffboardOptions, global
 
     // What it owns, before anything moves.
     show.write(`${role} owns ${owned.objects.length} object(s); they go to ${newOwner}:\n`);
-    printTable(
+    await printTable(
       show,
       [
         { header: 'DATABASE', value: (o: (typeof owned.objects)[number]) => o.database },
@@ -142,12 +142,12 @@ export async function runOffboard(role: string, options: OffboardOptions, global
     if (options.dryRun) {
       // On a terminal the plan is printed once, readably: no audit line for what was not done.
       if (!io.interactive) for (const a of plan.actions) auditRoleAction(audit, 'offboard', a, true);
-      if (context.json) printJson(io.stdout, output());
-      else printPlan(io.stdout, plan.actions);
+      if (context.json) await printJson(io.stdout, output());
+      else await printPlan(io.stdout, plan.actions);
       return;
     }
     if (!options.yes) {
-      if (io.interactive) printPlan(io.stderr, plan.actions);
+      if (io.interactive) await printPlan(io.stderr, plan.actions);
       if (!(await confirmAct(io, options, `offboard ${role} (${plan.actions.length} step(s)): proceed?`))) {
         io.stderr.write('pgwarden: nothing was done\n');
         return;
@@ -156,9 +156,9 @@ export async function runOffboard(role: string, options: OffboardOptions, global
     await executeOffboard(plan, { db, lockTimeoutMs: context.config.lockTimeoutMs, audit });
     for (const a of plan.actions) auditRoleAction(audit, 'offboard', a, false);
     await recordActions(options.metricsFile, context.config, plan.actions);
-    if (context.json) printJson(io.stdout, output());
+    if (context.json) await printJson(io.stdout, output());
     else {
-      printPlan(io.stdout, plan.actions);
+      await printPlan(io.stdout, plan.actions);
       io.stdout.write(`databases: ${Object.entries(plan.databases).map(([name, s]) => `${name}=${s}`).join(', ') || '(none held anything of the role)'}\n`);
     }
     if (plan.actions.some((a) => a.result === 'failed') || Object.values(plan.databases).some((s) => s !== 'done')) io.raiseExitCode(1);

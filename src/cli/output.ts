@@ -5,20 +5,33 @@ import { formatSeconds } from '../config/duration.js';
 import type { TextSink } from './io.js';
 
 /** Characters gathered before a write: few writes, and never the whole document in one string. */
-const JSON_CHUNK_CHARS = 1 << 16;
+const CHUNK_CHARS = 1 << 16;
+
+/**
+ * Writes `text` and, when the sink says its buffer is full, waits until it drains. Standard output
+ * into a pipe is asynchronous in Node: written without waiting, 100,000 roles (17 MB) were all
+ * queued in memory before the reader had taken the first 64 KiB, and collecting them doubled the
+ * CPU time of `roles --json | …` (0.59 s against 0.38 s, issue 19).
+ */
+export async function writeText(out: TextSink, text: string): Promise<void> {
+  if (out.write(text) === false && out.once) {
+    const once = out.once.bind(out);
+    await new Promise<void>((resolve) => once('drain', resolve));
+  }
+}
 
 /**
  * Writes `value` as one JSON document (Dates become ISO-8601 UTC strings). An array (the listings:
  * `roles`, `sessions`, `owned`) is written as printJsonArray writes it; anything else is
  * pretty-printed.
  */
-export function printJson(out: TextSink, value: unknown): void {
+export async function printJson(out: TextSink, value: unknown): Promise<void> {
   if (!Array.isArray(value)) {
-    out.write(`${JSON.stringify(value, null, 2)}\n`);
+    await writeText(out, `${JSON.stringify(value, null, 2)}\n`);
     return;
   }
   // 'null': what JSON.stringify does to an array element that has no JSON form (undefined, a function).
-  printJsonArray(out, value as unknown[], (item) => JSON.stringify(item) ?? 'null');
+  await printJsonArray(out, value as unknown[], (item) => JSON.stringify(item) ?? 'null');
 }
 
 /**
@@ -27,21 +40,21 @@ export function printJson(out: TextSink, value: unknown): void {
  * (issue 19). `element` writes one row and must give what JSON.stringify gives: a command may pass
  * a writer of its own rows, faster than JSON.stringify's walk of each object (roles.ts roleJsonLine).
  */
-export function printJsonArray<T>(out: TextSink, rows: readonly T[], element: (row: T) => string): void {
+export async function printJsonArray<T>(out: TextSink, rows: readonly T[], element: (row: T) => string): Promise<void> {
   if (rows.length === 0) {
-    out.write('[]\n');
+    await writeText(out, '[]\n');
     return;
   }
   let chunk = '[\n';
   const last = rows.length - 1;
   for (let i = 0; i <= last; i++) {
     chunk += element(rows[i] as T) + (i < last ? ',\n' : '\n]\n');
-    if (chunk.length >= JSON_CHUNK_CHARS) {
-      out.write(chunk);
+    if (chunk.length >= CHUNK_CHARS) {
+      await writeText(out, chunk);
       chunk = '';
     }
   }
-  if (chunk !== '') out.write(chunk);
+  if (chunk !== '') await writeText(out, chunk);
 }
 
 /**
@@ -119,10 +132,13 @@ function cell(value: string | number | null | undefined, max: number | undefined
   return max !== undefined && text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 
-/** An aligned table with a header row; `empty` is printed instead when there are no rows. */
-export function printTable<T>(out: TextSink, columns: readonly Column<T>[], rows: readonly T[], empty: string): void {
+/**
+ * An aligned table with a header row; `empty` is printed instead when there are no rows. Written a
+ * chunk of lines at a time, waiting for the sink to drain (writeText): not a write per row.
+ */
+export async function printTable<T>(out: TextSink, columns: readonly Column<T>[], rows: readonly T[], empty: string): Promise<void> {
   if (rows.length === 0) {
-    out.write(`${empty}\n`);
+    await writeText(out, `${empty}\n`);
     return;
   }
   const cells = rows.map((row) => columns.map((c) => cell(c.value(row), c.max)));
@@ -134,8 +150,15 @@ export function printTable<T>(out: TextSink, columns: readonly Column<T>[], rows
       .map((v, i) => (columns[i]?.right ? v.padStart(widths[i] as number) : v.padEnd(widths[i] as number)))
       .join('  ')
       .trimEnd();
-  out.write(`${line(columns.map((c) => c.header))}\n`);
-  for (const r of cells) out.write(`${line(r)}\n`);
+  let chunk = `${line(columns.map((c) => c.header))}\n`;
+  for (const r of cells) {
+    chunk += `${line(r)}\n`;
+    if (chunk.length >= CHUNK_CHARS) {
+      await writeText(out, chunk);
+      chunk = '';
+    }
+  }
+  if (chunk !== '') await writeText(out, chunk);
 }
 
 /** Seconds as a short age (`45s`, `12m03s`, `3h07m`, `2d04h`), blank when unknown. */

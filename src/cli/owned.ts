@@ -26,9 +26,9 @@ export async function runOwned(role: string, options: OwnedOptions, globals: Glo
   const entries: (OwnedObject | UnvisitedDatabase)[] = [...objects, ...unvisited];
   const missed = [...unvisited, ...(report.granted?.unvisited ?? [])];
   if (context.json) {
-    printJson(io.stdout, report.granted ? { owned: entries, privileges: [...report.granted.grants, ...report.granted.unvisited] } : entries);
+    await printJson(io.stdout, report.granted ? { owned: entries, privileges: [...report.granted.grants, ...report.granted.unvisited] } : entries);
   } else {
-    printTable<OwnedObject | UnvisitedDatabase>(
+    await printTable<OwnedObject | UnvisitedDatabase>(
       io.stdout,
       [
         { header: 'DATABASE', value: (o) => o.database },
@@ -41,7 +41,7 @@ export async function runOwned(role: string, options: OwnedOptions, globals: Glo
     );
     if (report.granted) {
       io.stdout.write(`\nprivileges granted to ${role}:\n`);
-      printTable<GrantTo>(
+      await printTable<GrantTo>(
         io.stdout,
         [
           { header: 'DATABASE', value: (g) => g.database },

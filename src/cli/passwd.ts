@@ -51,7 +51,7 @@ export async function runPasswd(role: string, options: PasswdOptions, globals: G
     'passwd done',
   );
   await recordActions(options.metricsFile, context.config, [{ target: result.target, policy: 'passwd', action: 'set_password', result: 'done' }]);
-  if (context.json) printJson(io.stdout, { role: result.role, validUntil: result.validUntil });
+  if (context.json) await printJson(io.stdout, { role: result.role, validUntil: result.validUntil });
   else {
     const until = result.validUntil ? result.validUntil.toISOString() : 'no expiry';
     io.stdout.write(`password of ${role} changed (SCRAM-SHA-256, ${result.iterations} iterations); valid until: ${until}\n`);

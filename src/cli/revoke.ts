@@ -84,8 +84,8 @@ function printRestore(out: TextSink, role: string, restore: readonly RestoreStat
   }
 }
 
-function printPlan(out: TextSink, actions: readonly RoleActionPlan[]): void {
-  printTable(
+async function printPlan(out: TextSink, actions: readonly RoleActionPlan[]): Promise<void> {
+  await printTable(
     out,
     [
       { header: 'RESULT', value: (a: RoleActionPlan) => a.result },
@@ -121,7 +121,7 @@ export async function runRevoke(role: string, options: RevokeOptions, globals: G
     const rights = await fetchGrantorRights(db, [...new Set(grants.map((g) => g.defaults?.forRole ?? g.grantor))]);
     const blockers = findRevokeBlockers({ role, unvisited: granted.unvisited, footprint, grants, rights });
     if (blockers.length > 0) {
-      if (context.json) printJson(io.stdout, { actions: [], blockers });
+      if (context.json) await printJson(io.stdout, { actions: [], blockers });
       else printBlockers(io.stdout, `revoke ${role}`, blockers);
       io.raiseExitCode(2);
       return;
@@ -135,7 +135,7 @@ export async function runRevoke(role: string, options: RevokeOptions, globals: G
       }
     };
     if (plan.actions.length === 0) {
-      if (context.json) printJson(io.stdout, output());
+      if (context.json) await printJson(io.stdout, output());
       else io.stdout.write(`nothing to do: ${JSON.stringify(role)} holds no privilege${scopeText(scope)}\n`);
       membershipNote();
       return;
@@ -153,13 +153,13 @@ export async function runRevoke(role: string, options: RevokeOptions, globals: G
     if (options.dryRun) {
       // On a terminal the plan is printed once, readably: no audit line for what was not done.
       if (!io.interactive) for (const a of plan.actions) auditRoleAction(audit, REVOKE_POLICY, a, true);
-      if (context.json) printJson(io.stdout, output());
-      else printPlan(io.stdout, plan.actions);
+      if (context.json) await printJson(io.stdout, output());
+      else await printPlan(io.stdout, plan.actions);
       membershipNote();
       return;
     }
     if (!options.yes) {
-      if (io.interactive) printPlan(io.stderr, plan.actions);
+      if (io.interactive) await printPlan(io.stderr, plan.actions);
       if (!(await confirmAct(io, options, `revoke ${plan.actions.length} privilege grant(s) from ${role}${scopeText(scope)}: proceed?`))) {
         io.stderr.write('pgwarden: nothing was done\n');
         return;
@@ -170,8 +170,8 @@ export async function runRevoke(role: string, options: RevokeOptions, globals: G
     await revokePrivileges(db, plan.actions, context.config.lockTimeoutMs);
     for (const a of plan.actions) auditRoleAction(audit, REVOKE_POLICY, a, false);
     await recordActions(options.metricsFile, context.config, plan.actions);
-    if (context.json) printJson(io.stdout, output());
-    else printPlan(io.stdout, plan.actions);
+    if (context.json) await printJson(io.stdout, output());
+    else await printPlan(io.stdout, plan.actions);
     membershipNote();
     if (plan.actions.some((a) => a.result === 'failed')) io.raiseExitCode(1);
   });

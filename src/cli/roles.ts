@@ -152,11 +152,11 @@ export async function runRoles(options: RolesOptions, globals: GlobalOptions, io
     return perTarget.flat();
   });
   if (context.json) {
-    printJsonArray(io.stdout, rows, roleJsonLine);
+    await printJsonArray(io.stdout, rows, roleJsonLine);
     return;
   }
   const several = context.config.targets.length > 1;
-  printTable(
+  await printTable(
     io.stdout,
     [
       ...(several ? [{ header: 'TARGET', value: (r: RoleJson) => r.target }] : []),

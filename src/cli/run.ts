@@ -24,10 +24,10 @@ export interface RunOutput {
   warnings?: string[];
 }
 
-function printRun(context: Context, output: RunOutput): void {
+async function printRun(context: Context, output: RunOutput): Promise<void> {
   const { io } = context;
   if (context.json) {
-    printJson(io.stdout, output);
+    await printJson(io.stdout, output);
     return;
   }
   io.stdout.write(`mode: ${output.mode}; ${output.violations.length} violation(s), ${output.actions.length} action(s)\n`);
@@ -104,7 +104,7 @@ export async function runPolicies(options: RunOptions, globals: GlobalOptions, i
   if (options.once) {
     const output = await runOnce(context, (engine, p) => engine.modeOf(p), context.config.mode);
     printWarnings(context, output);
-    printRun(context, output);
+    await printRun(context, output);
     if (output.errors || output.actions.some((a) => a.result === 'failed')) io.raiseExitCode(1);
     return;
   }
@@ -122,7 +122,7 @@ export async function runPlan(options: PlanOptions, globals: GlobalOptions, io: 
   const context = requirePolicies(loadContext(globals, io));
   const output = await runOnce(context, () => 'dry-run', 'dry-run');
   printWarnings(context, output);
-  printRun(context, output);
+  await printRun(context, output);
   // What pgwarden could not do if it enforced (a backend it cannot signal) fails here too.
   if (output.errors || output.actions.some((a) => a.result === 'failed')) io.raiseExitCode(1);
   if (options.exitCode && output.violations.length > 0) io.raiseExitCode(3);

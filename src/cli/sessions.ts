@@ -88,15 +88,15 @@ export function summarizeConnections(snapshot: Snapshot, top = SUMMARY_TOP): Con
   };
 }
 
-function printSummary(io: Io, summaries: readonly ConnectionSummaryJson[]): void {
-  summaries.forEach((sum, i) => {
+async function printSummary(io: Io, summaries: readonly ConnectionSummaryJson[]): Promise<void> {
+  for (const [i, sum] of summaries.entries()) {
     if (i > 0) io.stdout.write('\n');
     const percent = sum.usable > 0 ? Math.round((100 * sum.used) / sum.usable) : 0;
     const reservedText = `${sum.superuserReserved} reserved for superusers${sum.reserved > 0 ? `, ${sum.reserved} for pg_use_reserved_connections` : ''}`;
     io.stdout.write(`target ${sum.target}: ${sum.used} of ${sum.usable} usable connection slots taken (${percent}%; max_connections ${sum.maxConnections}, ${reservedText})\n`);
     const states = Object.entries(sum.byState).sort((a, b) => b[1] - a[1]);
     io.stdout.write(`client backends by state: ${states.length > 0 ? states.map(([state, n]) => `${state} ${n}`).join(', ') : 'none'}\n`);
-    printTable(
+    await printTable(
       io.stdout,
       [
         { header: 'ROLE', value: (g: ConnectionSummaryJson['top'][number]) => g.role, max: 24 },
@@ -110,7 +110,7 @@ function printSummary(io: Io, summaries: readonly ConnectionSummaryJson[]): void
       sum.top,
       'no idle sessions',
     );
-  });
+  }
 }
 
 /** The filter of the command: client backends (unless --all), and the given role, database, state. */
@@ -161,8 +161,8 @@ export async function runSessions(options: SessionsOptions, globals: GlobalOptio
       }
       return out;
     });
-    if (context.json) printJson(io.stdout, summaries);
-    else printSummary(io, summaries);
+    if (context.json) await printJson(io.stdout, summaries);
+    else await printSummary(io, summaries);
     return;
   }
   const rows = await withTargets(context, options.target, async (dbs) => {
@@ -177,11 +177,11 @@ export async function runSessions(options: SessionsOptions, globals: GlobalOptio
     return out;
   });
   if (context.json) {
-    printJson(io.stdout, rows);
+    await printJson(io.stdout, rows);
     return;
   }
   const several = context.config.targets.length > 1;
-  printTable(
+  await printTable(
     io.stdout,
     [
       ...(several ? [{ header: 'TARGET', value: (r: SessionJson) => r.target }] : []),

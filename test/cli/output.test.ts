@@ -1,36 +1,92 @@
 /** `--json` printing: one JSON document whatever its size, the same values JSON.stringify gives. */
+import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { isoTime, jsonTime, printJson } from '../../src/cli/output.js';
+import { isoTime, jsonTime, printJson, printTable } from '../../src/cli/output.js';
 import { roleJsonLine, type RoleJson } from '../../src/cli/roles.js';
 
-function printed(value: unknown): { text: string; writes: string[] } {
+async function printed(value: unknown): Promise<{ text: string; writes: string[] }> {
   const writes: string[] = [];
-  printJson({ write: (t: string) => writes.push(t) }, value);
+  await printJson({ write: (t: string) => writes.push(t) }, value);
   return { text: writes.join(''), writes };
 }
 
+/**
+ * A stream that takes 64 KiB at a time, one chunk per turn of the event loop, as a pipe to a
+ * reader does; `peak` is the most it ever held waiting (bytes).
+ */
+function slowReader(): { sink: Writable; text: () => string; peak: () => number } {
+  const chunks: Buffer[] = [];
+  let peak = 0;
+  const sink = new Writable({
+    highWaterMark: 1 << 16,
+    write(chunk: Buffer, _encoding, done) {
+      chunks.push(chunk);
+      setImmediate(done);
+    },
+  });
+  const write = sink.write.bind(sink);
+  sink.write = ((chunk: string) => {
+    const ok = write(chunk);
+    peak = Math.max(peak, sink.writableLength);
+    return ok;
+  }) as typeof sink.write;
+  return { sink, text: () => Buffer.concat(chunks).toString('utf8'), peak: () => peak };
+}
+
 describe('printJson', () => {
-  it('writes an array one compact element per line, with the values JSON.stringify gives', () => {
+  it('writes an array one compact element per line, with the values JSON.stringify gives', async () => {
     const value = [{ role: 'a "quoted"\nname', validUntil: new Date('2027-03-01T00:00:00Z'), memberOf: ['g'] }, undefined, null, 3, 'x'];
-    const { text } = printed(value);
+    const { text } = await printed(value);
     expect(text).toBe(
       ['[', '{"role":"a \\"quoted\\"\\nname","validUntil":"2027-03-01T00:00:00.000Z","memberOf":["g"]},', 'null,', 'null,', '3,', '"x"', ']', ''].join('\n'),
     );
     expect(JSON.parse(text)).toEqual(JSON.parse(JSON.stringify(value)));
   });
 
-  it('writes an empty array and anything else as before', () => {
-    expect(printed([]).text).toBe('[]\n');
+  it('writes an empty array and anything else as before', async () => {
+    expect((await printed([])).text).toBe('[]\n');
     const object = { mode: 'dry-run', violations: [], actions: [{ result: 'planned' }] };
-    expect(printed(object).text).toBe(`${JSON.stringify(object, null, 2)}\n`);
+    expect((await printed(object)).text).toBe(`${JSON.stringify(object, null, 2)}\n`);
   });
 
-  it('writes 100,000 rows in chunks, never the whole document at once, as one valid document', () => {
+  it('writes 100,000 rows in chunks, never the whole document at once, as one valid document', async () => {
     const rows = Array.from({ length: 100_000 }, (_, i) => ({ target: 'default', role: `r_${i}`, sessions: i % 3, disabled: null }));
-    const { text, writes } = printed(rows);
+    const { text, writes } = await printed(rows);
     expect(writes.length).toBeGreaterThan(50);
     expect(Math.max(...writes.map((w) => w.length))).toBeLessThan(70_000);
     expect(JSON.parse(text)).toEqual(rows);
+  });
+
+  it('waits for a slow reader to drain: at most a chunk or two waiting, never the whole listing', async () => {
+    const rows = Array.from({ length: 100_000 }, (_, i) => ({ target: 'default', role: `r_${i}`, sessions: i % 3 }));
+    const reader = slowReader();
+    await printJson(reader.sink, rows);
+    expect(JSON.parse(reader.text())).toEqual(rows);
+    // The listing is 5 MB; written without waiting, all of it was queued in the stream.
+    expect(reader.peak()).toBeLessThan(4 * (1 << 16));
+  });
+});
+
+describe('printTable', () => {
+  const columns = [
+    { header: 'ROLE', value: (r: { role: string; n: number }) => r.role },
+    { header: 'N', value: (r: { role: string; n: number }) => r.n, right: true },
+  ];
+
+  it('aligns the columns under their headers', async () => {
+    const writes: string[] = [];
+    await printTable({ write: (t: string) => writes.push(t) }, columns, [{ role: 'a', n: 10 }, { role: 'long name', n: 2 }], 'none');
+    expect(writes.join('')).toBe('ROLE        N\na          10\nlong name   2\n');
+  });
+
+  it('writes 100,000 rows a chunk at a time, waiting for a slow reader to drain', async () => {
+    const rows = Array.from({ length: 100_000 }, (_, i) => ({ role: `r_${i}`, n: i }));
+    const reader = slowReader();
+    await printTable(reader.sink, columns, rows, 'none');
+    const lines = reader.text().split('\n');
+    expect(lines).toHaveLength(100_002);
+    expect(lines[100_000]).toBe('r_99999  99999');
+    expect(reader.peak()).toBeLessThan(4 * (1 << 16));
   });
 });
 
