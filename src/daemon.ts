@@ -4,7 +4,7 @@
  * and a graceful stop: on SIGTERM/SIGINT stop scheduling, let running actions finish up to
  * shutdownTimeout, close the server and the pools, exit 0; a second signal exits 1 at once.
  */
-import cron, { type Logger as CronLogger, type ScheduledTask } from 'node-cron';
+import type { Logger as CronLogger, ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
 import type { Config } from './config/load.js';
 import type { Policy } from './config/policies.js';
@@ -12,6 +12,7 @@ import { Engine } from './engine.js';
 import { Releasers } from './releasers.js';
 import { LeaderLock } from './leader.js';
 import { coerceError } from './errors.js';
+import { nodeCron } from './lazy.js';
 import { logCapabilities } from './doctor/examine.js';
 import type { TargetDb } from './db/pool.js';
 import { Metrics } from './metrics/registry.js';
@@ -143,7 +144,7 @@ export async function startDaemon(options: DaemonOptions): Promise<DaemonHandle>
       // Ticks skipped while the run goes on (a hung target): logged at the first and when the run
       // ends, not once a second per policy for as long as the target hangs.
       let skipped = 0;
-      const task = cron.schedule(
+      const task = nodeCron().schedule(
         policy.schedule,
         (context) => {
           const run = tick(policy, db, context.date)

@@ -5,8 +5,8 @@
  * (`bindPasswordFile`, a mounted Kubernetes Secret) or the key itself, and is never echoed.
  */
 import { readFileSync } from 'node:fs';
-import { FilterParser } from 'ldapts';
 import { ConfigError } from '../errors.js';
+import { ldapts } from '../lazy.js';
 import { ItemReader } from './reader.js';
 
 /** One directory, compiled: durations in milliseconds, URLs split, the password resolved. */
@@ -93,7 +93,7 @@ export function filterProblem(filter: string): string | undefined {
   }
   if (depth !== 0 || !filter.endsWith(')')) return 'has unbalanced parentheses';
   try {
-    FilterParser.parseString(filter);
+    ldapts().FilterParser.parseString(filter);
     return undefined;
   } catch (err) {
     return `is not an LDAP filter (${(err as Error).message.replace(/\.? *Full string:.*$/s, '')})`;

@@ -3,9 +3,8 @@
  * in full before anything connects, then frozen and passed in explicitly.
  */
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import type * as Yaml from 'yaml';
 import { ConfigError } from '../errors.js';
+import { yaml } from '../lazy.js';
 import { parseDuration } from './duration.js';
 import { compileDirectories, type DirectoryConfig } from './directories.js';
 import { compilePolicies, compileTargets, type Mode, type Policy, type Target } from './policies.js';
@@ -40,15 +39,6 @@ export interface Config {
   readonly source: string | undefined;
 }
 
-/**
- * yaml, loaded when a file is read: its 72 modules took 0.07-0.1 s of every command's start-up,
- * most of which read no file (issue 19). Required, not imported, so that loadConfig stays
- * synchronous: yaml is CommonJS, and `import` would give this very module (its `node` export).
- */
-function requireYaml(): typeof Yaml {
-  return createRequire(import.meta.url)('yaml') as typeof Yaml;
-}
-
 function readDocument(path: string): Record<string, unknown> {
   let text: string;
   try {
@@ -57,7 +47,7 @@ function readDocument(path: string): Record<string, unknown> {
     const code = (err as NodeJS.ErrnoException).code;
     throw new ConfigError(`--config ${path}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
   }
-  const { parse: parseYaml, YAMLParseError } = requireYaml();
+  const { parse: parseYaml, YAMLParseError } = yaml();
   let doc: unknown;
   try {
     // YAML is a superset of JSON: one parser reads both.

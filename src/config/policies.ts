@@ -4,8 +4,8 @@
  * kind's own by its module (src/policies/registry.ts). The result is the compiled policy list:
  * durations in seconds, globs checked, defaults filled.
  */
-import cron from 'node-cron';
 import { ConfigError } from '../errors.js';
+import { nodeCron } from '../lazy.js';
 import { databaseUrlProblem } from './redact.js';
 import { ItemReader, readMatch, type Mode, type PolicyCommon } from './reader.js';
 import type { ConfigKnown } from '../policies/kind.js';
@@ -27,7 +27,7 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
 function readSchedule(item: ItemReader): string {
   const schedule = item.string('schedule', '* * * * *');
-  const validation = cron.validateDetailed(schedule);
+  const validation = nodeCron().validateDetailed(schedule);
   if (!validation.valid) {
     const why = validation.errors.map((e) => `${e.field}: ${e.message}`).join('; ');
     item.fail('schedule', `${JSON.stringify(schedule)} is not a cron expression (5 fields, or 6 with seconds first${why ? `; ${why}` : ''})`);

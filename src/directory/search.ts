@@ -7,8 +7,9 @@
  */
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
-import { Client, InvalidCredentialsError, NoSuchObjectError, type Entry } from 'ldapts';
+import type { Client, Entry } from 'ldapts';
 import { passwordOrigin, readBindPassword, type DirectoryConfig } from '../config/directories.js';
+import { ldapts } from '../lazy.js';
 import { isGroupFilter, normalizeDn, type DirectoryPerson, type SearchResult } from './answer.js';
 
 /** Entries asked for per page: under Active Directory's MaxPageSize (1,000) and OpenLDAP's default size limit (500). */
@@ -44,8 +45,8 @@ function tlsOptions(config: DirectoryConfig): ConnectionOptions {
 
 /** Why an LDAP call failed, in words, for `url`. */
 function describe(url: string, err: unknown): string {
-  if (err instanceof InvalidCredentialsError) return `${url}: bind refused (invalid credentials)`;
-  if (err instanceof NoSuchObjectError) return `${url}: no such entry (${err.message})`;
+  if (err instanceof ldapts().InvalidCredentialsError) return `${url}: bind refused (invalid credentials)`;
+  if (err instanceof ldapts().NoSuchObjectError) return `${url}: no such entry (${err.message})`;
   const e = err as NodeJS.ErrnoException & { code?: unknown };
   const message = e.message ?? String(err);
   const code = typeof e.code === 'string' && !message.includes(e.code) ? `${e.code}: ` : '';
@@ -54,7 +55,7 @@ function describe(url: string, err: unknown): string {
 
 /** True for errors where the next URL may do better (the server is not there or not talking). */
 function isConnectionError(err: unknown): boolean {
-  if (err instanceof InvalidCredentialsError || err instanceof NoSuchObjectError) return false;
+  if (err instanceof ldapts().InvalidCredentialsError || err instanceof ldapts().NoSuchObjectError) return false;
   const e = err as { code?: unknown; name?: string; message?: string };
   return typeof e.code === 'string' || /timeout|timed out|connection|socket|ECONN|closed/i.test(`${e.name ?? ''} ${e.message ?? ''}`);
 }
@@ -64,7 +65,7 @@ async function searchOn(client: Client, config: DirectoryConfig, groups: readonl
     try {
       await client.bind(config.bindDN, readBindPassword(config.bindPasswordSource));
     } catch (err) {
-      if (err instanceof InvalidCredentialsError) {
+      if (err instanceof ldapts().InvalidCredentialsError) {
         throw new DirectorySearchError(`bind as ${JSON.stringify(config.bindDN)} refused (invalid credentials; the password from ${passwordOrigin(config.bindPasswordSource)})`);
       }
       throw err;
@@ -80,7 +81,7 @@ async function searchOn(client: Client, config: DirectoryConfig, groups: readonl
       paged,
     });
   } catch (err) {
-    if (err instanceof NoSuchObjectError) {
+    if (err instanceof ldapts().NoSuchObjectError) {
       const who = config.bindDN === '' ? 'an anonymous bind' : JSON.stringify(config.bindDN);
       throw new DirectorySearchError(`baseDN ${JSON.stringify(config.baseDN)} does not exist, or ${who} may not see it`);
     }
@@ -108,7 +109,7 @@ async function searchOn(client: Client, config: DirectoryConfig, groups: readonl
       entry = (await client.search(group, { scope: 'base', filter: '(objectClass=*)', attributes: ['member', 'uniqueMember', 'memberUid'] })).searchEntries[0];
     } catch (err) {
       // A group that is not there would make everybody "not in group": a failed search, not a verdict.
-      if (err instanceof NoSuchObjectError) throw new DirectorySearchError(`group ${JSON.stringify(group)} (notInGroup) does not exist`);
+      if (err instanceof ldapts().NoSuchObjectError) throw new DirectorySearchError(`group ${JSON.stringify(group)} (notInGroup) does not exist`);
       throw err;
     }
     if (!entry) throw new DirectorySearchError(`group ${JSON.stringify(group)} (notInGroup) cannot be read`);
@@ -148,7 +149,7 @@ export async function searchDirectory(config: DirectoryConfig, groups: readonly 
     const budget = Math.ceil(left / (config.urls.length - i));
     // ldapts speaks TLS on any URL given TLS options: only ldaps:// gets them.
     const secure = url.toLowerCase().startsWith('ldaps://');
-    const client = new Client({ url, timeout: budget, connectTimeout: budget, ...(secure ? { tlsOptions: tlsOptions(config) } : {}), strictDN: false });
+    const client = new (ldapts().Client)({ url, timeout: budget, connectTimeout: budget, ...(secure ? { tlsOptions: tlsOptions(config) } : {}), strictDN: false });
     let timer: NodeJS.Timeout | undefined;
     try {
       const expired = new Promise<never>((_, reject) => {
