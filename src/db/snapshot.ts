@@ -320,51 +320,74 @@ export async function fetchSessions(db: TargetDb): Promise<Snapshot> {
  * the same order (one Agg node advances every aggregate per input row); rolvaliduntil as its
  * binary form (timestamptz_send: int8 µs since 2000-01-01, ±infinity as the int8 bounds), 8
  * bytes per role, exact and cheaper for the server than any number formatted as text; the
- * columns most roles leave at their default (a connection limit, memberships, sessions) as
- * [name, value] pairs of the roles that have one.
+ * columns most roles leave at their default (a connection limit, memberships) as [name, value]
+ * pairs of the roles that have one.
+ *
+ * Those columns change only when a role does, and come with their SHA-256 (`digest`): given the
+ * digest of the columns it already holds ($1), the query sends them only when theirs differs —
+ * 3.4 MB every tick at 100,000 roles, decoded every tick, became 100 bytes, for 10 ms more of the
+ * server's time (each column hashed on its own: a concat or a convert_to of megabytes cost four
+ * times that). SHA-256, not md5 (refused by servers in FIPS mode) nor hashtext (anyone who may
+ * create roles could make a change that keeps a 64-bit hash). What changes every tick, the
+ * sessions per role and the clock, is always sent.
  *
  * Not ordered: sorting 10,000 roles by name costs the server more than anything else here, and
  * only what is shown needs an order (violations are sorted by the rules, `pgwarden roles` sorts
  * its rows).
  */
 export const ROLES_SQL = `
-  select json_agg(r.rolname) as names,
-         string_agg(case when r.rolcanlogin then case when r.rolsuper then '3' else '1' end
-                         when r.rolsuper then '2' else '0' end, '') as flags,
-         -- no expiry is as good as infinity (RoleInfo.validUntil null)
-         -- hex whatever the session's bytea_output (escape, set for a legacy application, would
-         -- otherwise come as text no hex decoder reads)
-         encode(string_agg(timestamptz_send(coalesce(r.rolvaliduntil, 'infinity')), ''::bytea), 'hex') as valid_until,
-         json_agg(json_build_array(r.rolname, r.rolconnlimit)) filter (where r.rolconnlimit <> -1) as conn_limits,
-         json_agg(json_build_array(r.rolname, m.member_of)) filter (where m.member_of is not null) as member_of,
-         json_agg(json_build_array(r.rolname, s.sessions)) filter (where s.sessions is not null) as sessions,
-         encode(timestamptz_send(clock_timestamp()), 'hex') as now,
-         session_user::text as session_role,
-         current_user::text as current_role,
-         (select rolname::text from pg_roles where oid = 10) as bootstrap_role,
-         (select rolsuper from pg_roles where rolname = current_user) as superuser
-  from pg_roles r
-  left join (
-    -- from PostgreSQL 16 a membership has one row per grantor: distinct folds them. A grant with
-    -- neither INHERIT nor SET (what 16 gives a CREATEROLE role on each role it creates) is ADMIN
-    -- only, no membership in the sense of memberOf: left out. Those options exist from 16 on,
-    -- hence to_jsonb, so that one text serves 14–18 (pg_auth_members has a row per grant: few).
-    select am.member, array_agg(distinct g.rolname::text order by g.rolname::text) as member_of
-    from pg_auth_members am join pg_roles g on g.oid = am.roleid
-    where coalesce((to_jsonb(am) ->> 'inherit_option')::boolean, true)
-       or coalesce((to_jsonb(am) ->> 'set_option')::boolean, true)
-    group by am.member
-  ) m on m.member = r.oid
-  left join (
-    -- the function under pg_stat_activity: the view would join every role (10,000) only to
-    -- name them, where a count per role id is all that is needed here. A backend hidden from
-    -- pgwarden's role (no pg_read_all_stats) has no backend_type: one with a role and a
-    -- database counts, as Session.hidden does — "no sessions" must never mean "cannot see them".
-    select usesysid, count(*) as sessions
-    from pg_stat_get_activity(null)
-    where backend_type = 'client backend' or (backend_type is null and datid is not null and usesysid is not null)
-    group by usesysid
-  ) s on s.usesysid = r.oid`;
+  with c as (
+    select json_agg(r.rolname)::text as names,
+           string_agg(case when r.rolcanlogin then case when r.rolsuper then '3' else '1' end
+                           when r.rolsuper then '2' else '0' end, '') as flags,
+           -- no expiry is as good as infinity (RoleInfo.validUntil null)
+           -- hex whatever the session's bytea_output (escape, set for a legacy application, would
+           -- otherwise come as text no hex decoder reads)
+           encode(string_agg(timestamptz_send(coalesce(r.rolvaliduntil, 'infinity')), ''::bytea), 'hex') as valid_until,
+           (json_agg(json_build_array(r.rolname, r.rolconnlimit)) filter (where r.rolconnlimit <> -1))::text as conn_limits,
+           (json_agg(json_build_array(r.rolname, m.member_of)) filter (where m.member_of is not null))::text as member_of
+    from pg_roles r
+    left join (
+      -- from PostgreSQL 16 a membership has one row per grantor: distinct folds them. A grant with
+      -- neither INHERIT nor SET (what 16 gives a CREATEROLE role on each role it creates) is ADMIN
+      -- only, no membership in the sense of memberOf: left out. Those options exist from 16 on,
+      -- hence to_jsonb, so that one text serves 14–18 (pg_auth_members has a row per grant: few).
+      select am.member, array_agg(distinct g.rolname::text order by g.rolname::text) as member_of
+      from pg_auth_members am join pg_roles g on g.oid = am.roleid
+      where coalesce((to_jsonb(am) ->> 'inherit_option')::boolean, true)
+         or coalesce((to_jsonb(am) ->> 'set_option')::boolean, true)
+      group by am.member
+    ) m on m.member = r.oid
+  ), d as (
+    -- a digest per column, then of the five (32 bytes each: no two columns' texts can run together)
+    select c.*, encode(sha256(sha256(coalesce(textsend(c.names), '')) || sha256(coalesce(textsend(c.flags), ''))
+                              || sha256(coalesce(textsend(c.valid_until), '')) || sha256(coalesce(textsend(c.conn_limits), ''))
+                              || sha256(coalesce(textsend(c.member_of), ''))), 'hex') as digest
+    from c
+  )
+  select case when d.digest is distinct from $1::text then d.names end,
+         case when d.digest is distinct from $1::text then d.flags end,
+         case when d.digest is distinct from $1::text then d.valid_until end,
+         case when d.digest is distinct from $1::text then d.conn_limits end,
+         case when d.digest is distinct from $1::text then d.member_of end,
+         d.digest,
+         -- the function under pg_stat_activity: the view would join every role (100,000) only to
+         -- name them, where a count per role id, then the names of those few, is all that is
+         -- needed here. A backend hidden from pgwarden's role (no pg_read_all_stats) has no
+         -- backend_type: one with a role and a database counts, as Session.hidden does — "no
+         -- sessions" must never mean "cannot see them".
+         (select json_agg(json_build_array(u.rolname, s.sessions))
+          from (select usesysid, count(*) as sessions
+                from pg_stat_get_activity(null)
+                where backend_type = 'client backend' or (backend_type is null and datid is not null and usesysid is not null)
+                group by usesysid) s
+          join pg_roles u on u.oid = s.usesysid),
+         encode(timestamptz_send(clock_timestamp()), 'hex'),
+         session_user::text,
+         current_user::text,
+         (select rolname::text from pg_roles where oid = 10),
+         (select rolsuper from pg_roles where rolname = current_user)
+  from d`;
 
 const NO_ROLES: readonly string[] = Object.freeze([]);
 
@@ -431,71 +454,114 @@ class TableRole implements RoleInfo {
 }
 
 /**
+ * The columns of the role snapshot that change only when a role does (names, flags, expiries,
+ * connection limits, memberships), decoded, with the digest the server gave them (ROLES_SQL).
+ * Immutable: the daemon keeps a target's last ones and shares them between ticks; ~6 MB at
+ * 100,000 roles, 0.6 MB at 10,000.
+ */
+export class RoleColumns {
+  readonly digest: string;
+  readonly names: readonly string[];
+  /** One digit per role: login + 2 × superuser. */
+  readonly flags: string;
+  /** Epoch µs; ±Infinity for ±infinity and for none. */
+  readonly validUntilUs: Float64Array;
+  readonly connLimits: ReadonlyMap<string, number>;
+  readonly memberOf: ReadonlyMap<string, string[]>;
+
+  /**
+   * `row`: the role query's row as text (ROLES_SQL's columns in order), sent whole.
+   * @throws Error when the columns do not line up (every role would be judged wrong, silently).
+   */
+  constructor(row: readonly (string | null)[] | undefined) {
+    this.digest = row?.[5] ?? '';
+    this.names = jsonColumn<string>(row?.[0]);
+    this.flags = row?.[1] ?? '';
+    this.validUntilUs = timestampsOf(row?.[2]);
+    this.connLimits = pairsColumn<number>(row?.[3]);
+    this.memberOf = pairsColumn<string[]>(row?.[4]);
+    if (this.flags.length !== this.names.length || this.validUntilUs.length !== this.names.length) {
+      throw new Error(`role snapshot: ${this.names.length} names, ${this.flags.length} flags and ${this.validUntilUs.length} expiries do not line up`);
+    }
+  }
+}
+
+/**
  * The role snapshot in columns, as the role query sends them: names, flags and expiries by
- * position, the rest by name. 100,000 roles are ~6 MB of columns, kept for the tick; a RoleInfo
- * object is made only as the iteration reaches it and dies young, where 100,000 objects and
- * Dates made up front outlived the young generation every tick and grew the old one (issue 19).
+ * position, the rest by name. A RoleInfo object is made only as the iteration reaches it and
+ * dies young, where 100,000 objects and Dates made up front outlived the young generation every
+ * tick and grew the old one (issue 19).
  */
 export class RoleTable implements RoleRows {
-  readonly #names: readonly string[];
-  /** One digit per role: login + 2 × superuser. */
-  readonly #flags: string;
-  /** Epoch µs; ±Infinity for ±infinity and for none. */
-  readonly #validUntilUs: Float64Array;
-  readonly #connLimits: ReadonlyMap<string, number>;
-  readonly #memberOf: ReadonlyMap<string, string[]>;
+  readonly columns: RoleColumns;
   readonly #sessions: ReadonlyMap<string, number>;
   readonly #nowUs: number;
 
-  /** `row`: the role query's one row, as text (ROLES_SQL's columns in order). */
-  constructor(row: readonly (string | null)[] | undefined) {
-    this.#names = jsonColumn<string>(row?.[0]);
-    this.#flags = row?.[1] ?? '';
-    this.#validUntilUs = timestampsOf(row?.[2]);
-    this.#connLimits = pairsColumn<number>(row?.[3]);
-    this.#memberOf = pairsColumn<string[]>(row?.[4]);
-    this.#sessions = pairsColumn<number>(row?.[5]);
-    this.#nowUs = timestampsOf(row?.[6])[0] ?? Date.now() * 1000;
-    // A column that does not line up with the names would judge every role wrong, silently.
-    if (this.#flags.length !== this.#names.length || this.#validUntilUs.length !== this.#names.length) {
-      throw new Error(`role snapshot: ${this.#names.length} names, ${this.#flags.length} flags and ${this.#validUntilUs.length} expiries do not line up`);
-    }
+  /**
+   * @param sessions client sessions by role name (roles with none left out)
+   * @param nowUs the server's clock when the roles were read, epoch µs
+   */
+  constructor(columns: RoleColumns, sessions: ReadonlyMap<string, number>, nowUs: number) {
+    this.columns = columns;
+    this.#sessions = sessions;
+    this.#nowUs = nowUs;
   }
 
   get length(): number {
-    return this.#names.length;
+    return this.columns.names.length;
   }
 
   /** The i-th role (0 ≤ i < length), as a new object. */
   at(i: number): RoleInfo {
-    const name = this.#names[i] as string;
-    const flag = this.#flags.charCodeAt(i) - 48;
-    const us = this.#validUntilUs[i] as number;
+    const { names, flags, validUntilUs, connLimits, memberOf } = this.columns;
+    const name = names[i] as string;
+    const us = validUntilUs[i] as number;
     return new TableRole(
       name,
-      flag,
-      this.#connLimits.get(name) ?? -1,
+      flags.charCodeAt(i) - 48,
+      connLimits.get(name) ?? -1,
       us,
       // -infinity refuses password logins for good; infinity (or none) never expires
       Number.isFinite(us) ? (us - this.#nowUs) / 1e6 : us === -Infinity ? -Infinity : null,
-      this.#memberOf.get(name) ?? NO_ROLES,
+      memberOf.get(name) ?? NO_ROLES,
       this.#sessions.get(name) ?? 0,
     );
   }
 
   [Symbol.iterator](): Iterator<RoleInfo> {
     let i = 0;
+    const length = this.length;
     return {
-      next: (): IteratorResult<RoleInfo> => (i < this.#names.length ? { done: false, value: this.at(i++) } : { done: true, value: undefined }),
+      next: (): IteratorResult<RoleInfo> => (i < length ? { done: false, value: this.at(i++) } : { done: true, value: undefined }),
     };
   }
 }
 
-/** One round trip: every role with expiry, direct memberships and live session count. */
-export async function fetchRoles(db: TargetDb): Promise<RoleSnapshot> {
-  const [row] = await db.queryText({ name: 'pgwarden_roles', text: ROLES_SQL });
-  const self = { role: row?.[7] ?? '', currentRole: row?.[8] ?? '', bootstrapRole: row?.[9] ?? '', superuser: row?.[10] === 't' };
-  return { target: db.name, takenAt: new Date(), self, roles: new RoleTable(row) };
+/** A role snapshot read by fetchRoles, with the columns to give the next read of the same target. */
+export interface FetchedRoles extends RoleSnapshot {
+  readonly roles: RoleTable;
+}
+
+/**
+ * One round trip: every role with expiry, direct memberships and live session count. Given the
+ * `previous` columns of the same target, the server sends them again only if they changed
+ * (ROLES_SQL): the result then shares them.
+ * @throws Error when the server sent no columns and `previous` is not what it has (cannot happen
+ * with ROLES_SQL: a guard against reusing the wrong ones), or when they do not line up.
+ */
+export async function fetchRoles(db: TargetDb, previous?: RoleColumns): Promise<FetchedRoles> {
+  const [row] = await db.queryText({ name: 'pgwarden_roles', text: ROLES_SQL, values: [previous?.digest ?? null] });
+  const digest = row?.[5] ?? null;
+  let columns: RoleColumns;
+  if (row?.[0] === null && row[1] === null) {
+    if (previous === undefined || digest !== previous.digest) throw new Error('role snapshot: the server sent no roles');
+    columns = previous;
+  } else {
+    columns = new RoleColumns(row);
+  }
+  const self = { role: row?.[8] ?? '', currentRole: row?.[9] ?? '', bootstrapRole: row?.[10] ?? '', superuser: row?.[11] === 't' };
+  const nowUs = timestampsOf(row?.[7])[0] ?? Date.now() * 1000;
+  return { target: db.name, takenAt: new Date(), self, roles: new RoleTable(columns, pairsColumn<number>(row?.[6]), nowUs) };
 }
 
 /**

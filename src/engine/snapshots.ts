@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import type { TargetDb } from '../db/pool.js';
 import { fetchLocks, type LockSnapshot } from '../db/locks.js';
-import { connectionsUsed, fetchRoles, fetchSessions, hiddenSessionsWarning, type RoleSnapshot, type Snapshot } from '../db/snapshot.js';
+import { connectionsUsed, fetchRoles, fetchSessions, hiddenSessionsWarning, type RoleColumns, type RoleSnapshot, type Snapshot } from '../db/snapshot.js';
 import { coerceError } from '../errors.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { Readiness } from './readiness.js';
@@ -42,6 +42,11 @@ export class SnapshotReader {
   readonly #tick = new Map<string, { tick: number; snapshots: Snapshots }>();
   /** Targets whose failed role snapshot is being read again (one retry at a time). */
   readonly #retrying = new Set<string>();
+  /**
+   * Each target's last role columns, by target name: the server sends them again only when they
+   * changed (ROLES_SQL's digest), so a tick neither transfers nor decodes 100,000 unchanged roles.
+   */
+  readonly #roleColumns = new Map<string, RoleColumns>();
 
   constructor(deps: { metrics: Metrics; readiness: Readiness; warnings: Warnings; log: Logger }) {
     this.#metrics = deps.metrics;
@@ -80,7 +85,8 @@ export class SnapshotReader {
   /** Takes a role snapshot and records the expiry gauges. */
   async roles(db: TargetDb): Promise<RoleSnapshot> {
     try {
-      const roles = await fetchRoles(db);
+      const roles = await fetchRoles(db, this.#roleColumns.get(db.name));
+      this.#roleColumns.set(db.name, roles.roles.columns);
       this.#metrics.recordRoles(db.name, roles.roles);
       this.#readiness.record(db.name, 'roles');
       return roles;

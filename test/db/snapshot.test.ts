@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { fetchRoles, fetchSessions, membersOf } from '../../src/db/snapshot.js';
+import { fetchRoles, fetchSessions, membersOf, type FetchedRoles, type RoleColumns } from '../../src/db/snapshot.js';
 import { quoteIdent } from '../../src/db/quote.js';
 import type { TargetDb } from '../../src/db/pool.js';
 import { testDatabaseUrl, useFixture } from '../support/fixture.js';
@@ -129,5 +129,56 @@ describe('fetchRoles', () => {
       expect(membersOf(roles, marker)).toEqual(new Set([group, forever]));
       expect(r(soon).sessions).toBe(0);
     }
+  });
+
+  it('sends the role columns again only when a role changed; sessions and the clock at every read', async () => {
+    const f = fixture();
+    const app = await f.createRole(f.name('app'), "valid until '2999-01-01'");
+    const group = await f.createRole(f.name('grp'), 'nologin');
+    db = testTarget();
+    const target = db;
+    const roleIn = (snapshot: FetchedRoles, name: string) => Array.from(snapshot.roles).find((r) => r.role === name);
+
+    // Tests of other files create roles meanwhile (two at a time): read until two reads agree.
+    let previous = (await fetchRoles(target)).roles.columns;
+    let reused: FetchedRoles | undefined;
+    for (let i = 0; i < 20 && reused === undefined; i++) {
+      const next = await fetchRoles(target, previous);
+      if (next.roles.columns === previous) reused = next;
+      else previous = next.roles.columns;
+    }
+    expect(reused, 'no two reads in 20 found the roles unchanged').toBeDefined();
+    expect(roleIn(reused!, app)).toMatchObject({ login: true, sessions: 0, memberOf: [] });
+
+    // what changes every tick comes with the kept columns
+    await f.openSession({ role: app, state: 'idle' });
+    const withSession = await fetchRoles(target, previous);
+    expect(roleIn(withSession, app)?.sessions).toBe(1);
+
+    // every kind of change to a role is sent again, and seen
+    const changes: [string, (r: ReturnType<typeof roleIn>) => void][] = [
+      [`alter role ${quoteIdent(app)} valid until '2001-01-01'`, (r) => expect(r?.validSeconds).toBeLessThan(0)],
+      [`grant ${quoteIdent(group)} to ${quoteIdent(app)}`, (r) => expect(r?.memberOf).toEqual([group])],
+      [`alter role ${quoteIdent(app)} connection limit 3`, (r) => expect(r?.connLimit).toBe(3)],
+      [`alter role ${quoteIdent(app)} nologin`, (r) => expect(r?.login).toBe(false)],
+    ];
+    for (const [statement, check] of changes) {
+      const before = (await fetchRoles(target)).roles.columns;
+      await f.sql(statement);
+      const after = await fetchRoles(target, before);
+      expect(after.roles.columns, statement).not.toBe(before);
+      expect(after.roles.columns.digest, statement).not.toBe(before.digest);
+      check(roleIn(after, app));
+    }
+    const created = f.name('new');
+    const before = (await fetchRoles(target)).roles.columns;
+    await f.createRole(created);
+    expect(roleIn(await fetchRoles(target, before), created)).toBeDefined();
+
+    // columns that are not the server's (another server's, say) are never used: all is sent
+    const foreign = { ...before, digest: '00' } as unknown as RoleColumns;
+    const whole = await fetchRoles(target, foreign);
+    expect(whole.roles.columns).not.toBe(foreign);
+    expect(roleIn(whole, created)).toBeDefined();
   });
 });
