@@ -20,18 +20,11 @@ import {
 import { fetchRoleGrants } from '../db/grants.js';
 import type { TargetDb } from '../db/pool.js';
 import { fetchAlterRefusals, fetchConnectableDatabases } from '../db/roles.js';
-import type { RoleSnapshot } from '../db/snapshot.js';
+import { countLogins } from '../db/snapshot.js';
 import { evaluateRolePolicy, keptMembership, recordRolePolicy } from '../policies/registry.js';
 import type { RoleViolation } from '../policies/types.js';
 import { lazyReport, type RunContext, type RunReport } from './context.js';
 import type { Snapshots } from './snapshots.js';
-
-/** Login roles of a snapshot (the role circuit breaker's denominator), counted without a copy. */
-function countLoginRoles(roles: RoleSnapshot['roles']): number {
-  let count = 0;
-  for (const r of roles) if (r.login) count += 1;
-  return count;
-}
 
 export async function runRolePolicy(context: RunContext, db: TargetDb, policy: Policy, snapshots: Snapshots, mode: Mode): Promise<RunReport> {
   const roles = await snapshots.roles();
@@ -75,7 +68,7 @@ export async function runRolePolicy(context: RunContext, db: TargetDb, policy: P
     safety,
     ownPids: db.ownPids,
     self: roles.self,
-    loginRoles: countLoginRoles(roles.roles),
+    loginRoles: countLogins(roles.roles),
     knownIneffective: ineffective,
     ...(grants ? { grants: grants.grants } : {}),
     ...(kept !== undefined ? { keepMembershipIn: kept } : {}),

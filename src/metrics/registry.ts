@@ -8,7 +8,7 @@ import type { Policy } from '../config/policies.js';
 import { actionsOf, initPolicyMetrics, kindPolicyGauges, kindRoleGauges } from '../policies/registry.js';
 import { isClientSession } from '../actions/planner.js';
 import { ACTION_RESULTS, type ActionResult } from '../actions/types.js';
-import type { RoleRows, Session } from '../db/snapshot.js';
+import { eachLoginExpiry, type RoleRows, type Session } from '../db/snapshot.js';
 import type { LockSnapshot } from '../db/locks.js';
 import { VERSION } from '../version.js';
 
@@ -460,7 +460,7 @@ export class Metrics {
    */
   recordRoles(target: string, roles: RoleRows): void {
     const smallest = new SmallestByValue(this.#options.maxRoleSeries);
-    for (const r of roles) if (r.login && r.validSeconds !== null && Number.isFinite(r.validSeconds)) smallest.offer(r.role, r.validSeconds);
+    eachLoginExpiry(roles, (role, validSeconds) => smallest.offer(role, validSeconds));
     const { keep, rest, restMin } = smallest.result();
     const series = keep.map((r) => ({ labels: { role: r.role }, value: r.value }));
     if (restMin !== null) series.push({ labels: { role: OTHER_ROLE }, value: restMin });

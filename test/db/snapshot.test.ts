@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { fetchRoles, fetchSessions, membersOf, type FetchedRoles, type RoleColumns } from '../../src/db/snapshot.js';
+import { countLogins, eachLoginExpiry, fetchRoles, fetchSessions, membersOf, type FetchedRoles, type RoleColumns, type RoleRows } from '../../src/db/snapshot.js';
 import { quoteIdent } from '../../src/db/quote.js';
 import type { TargetDb } from '../../src/db/pool.js';
 import { testDatabaseUrl, useFixture } from '../support/fixture.js';
@@ -128,6 +128,21 @@ describe('fetchRoles', () => {
       expect(r(marker).login).toBe(false);
       expect(membersOf(roles, marker)).toEqual(new Set([group, forever]));
       expect(r(soon).sessions).toBe(0);
+
+      // The walks that read the columns of the table say what walking its roles says.
+      const walked = Array.from(roles);
+      const expiries = (rows: RoleRows) => {
+        const out: [string, number][] = [];
+        eachLoginExpiry(rows, (role, seconds) => out.push([role, seconds]));
+        return out;
+      };
+      expect(countLogins(roles)).toBe(walked.filter((x) => x.login).length);
+      expect(countLogins(roles)).toBe(countLogins(walked));
+      expect(expiries(roles)).toEqual(expiries(walked));
+      expect(expiries(roles).map(([role]) => role)).toEqual(expect.arrayContaining([soon, past, farFuture]));
+      expect(expiries(roles).map(([role]) => role)).not.toContain(forever);
+      expect(expiries(roles).map(([role]) => role)).not.toContain(lockedForGood);
+      expect(membersOf(walked, marker)).toEqual(membersOf(roles, marker));
     }
   });
 
