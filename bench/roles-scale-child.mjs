@@ -53,7 +53,7 @@ const bare = () => db.query('select * from pg_roles');
 await cycle();
 // Memory first, before the bare query has run here: what 100,000 rows parsed into objects leave
 // in this process is the bare side's, not pgwarden's.
-const { rss10, heap10, rss100, heap100 } = await memoryOver100Cycles(cycle);
+const { rss10, heap10, rss100, heap100, peak } = await memoryOver100Cycles(cycle);
 const { cycleMs, bareMs } = await interleave(roleCycle, bare, RUNS, CADENCE_MS);
 const scrapes = [];
 for (let i = 0; i < 20; i++) {
@@ -87,6 +87,7 @@ console.log(
     roleCycle100kMs: cycleMs,
     roleBare100kMs: bareMs,
     rss100kMb: rss100 / 2 ** 20,
+    rssPeak100kMb: peak / 2 ** 20,
     rssGrowth100kMb: (rss100 - rss10) / 2 ** 20,
     heapGrowth100kMb: (heap100 - heap10) / 2 ** 20,
     scrape100kMs: median(scrapes),

@@ -14,10 +14,11 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
  * Runs a process to its end: `{ms, out}`. With `discard`, stdout is read and dropped (the listing
  * commands print 10-20 MB: gathering it here would weigh on the measure, and unequally).
  */
-function runProcess(command, args, { discard = false } = {}) {
+function runProcess(command, args, { discard = false, cgroup = null } = {}) {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn(command, args, { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const [file, argv] = cgroup ? cgroup.wrap(command, args) : [command, args];
+    const child = spawn(file, argv, { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (c) => {
@@ -29,8 +30,11 @@ function runProcess(command, args, { discard = false } = {}) {
   });
 }
 
-/** Measures the 100,000-role scale; `log` prints progress. Resolves with the results' keys. */
-export async function measureRoleScale(log, { runs, cadenceMs }) {
+/**
+ * Measures the 100,000-role scale; `log` prints progress. Resolves with the results' keys. The
+ * daemon's cycle, `roles --json` and psql run in `cgroup` (memory-limit.mjs) when there is one.
+ */
+export async function measureRoleScale(log, { runs, cadenceMs, cgroup = null }) {
   log('100,000 roles: a server of their own…');
   const server = await startServer({ package: 'pg17', postgresFlags: ['-c', 'shared_buffers=256MB'] });
   try {
@@ -48,14 +52,14 @@ export async function measureRoleScale(log, { runs, cadenceMs }) {
     await admin.query(`do $$ begin for i in 1..1000 loop execute format('grant pgwarden_disabled to %I', 'scale_r_' || (i * 100)); end loop; end $$`);
     await admin.end();
     log(`  created in ${Math.round((performance.now() - started) / 1000)} s; the daemon's cycle in a child process…`);
-    const child = await runProcess(process.execPath, ['--expose-gc', `${ROOT}bench/roles-scale-child.mjs`, server.url, String(runs), String(cadenceMs)]);
+    const child = await runProcess(process.execPath, ['--expose-gc', `${ROOT}bench/roles-scale-child.mjs`, server.url, String(runs), String(cadenceMs)], { cgroup });
     const figures = JSON.parse(child.out.trim().split('\n').at(-1));
     log('  roles --json as a process vs psql as a process…');
     const command = [];
     const psql = [];
     for (let i = 0; i < 9; i++) {
-      command.push((await runProcess(process.execPath, [`${ROOT}dist/main.js`, '--database-url', server.url, '--json', 'roles'], { discard: true })).ms);
-      psql.push((await runProcess('psql', [server.url, '-Atc', 'select * from pg_roles'], { discard: true })).ms);
+      command.push((await runProcess(process.execPath, [`${ROOT}dist/main.js`, '--database-url', server.url, '--json', 'roles'], { discard: true, cgroup })).ms);
+      psql.push((await runProcess('psql', [server.url, '-Atc', 'select * from pg_roles'], { discard: true, cgroup })).ms);
     }
     return { ...figures, rolesCommand100kMs: median(command), rolesPsql100kMs: median(psql) };
   } finally {

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startServer } from '../scripts/embedded.mjs';
+import { chartMemoryLimitBytes, memoryCgroup } from './memory-limit.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TARGETS = 20;
@@ -77,11 +78,12 @@ function between(before, after) {
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 /** `pgwarden run` over `targets` ({name, url}); resolves once /metrics answers. */
-async function startDaemon(targets, dir) {
+async function startDaemon(targets, dir, cgroup) {
   const port = await freePort();
   const config = join(dir, `pgwarden-${targets.length}.json`);
   writeFileSync(config, JSON.stringify({ targets, server: { host: '127.0.0.1', port }, log: { level: 'warn' }, policies: POLICIES }));
-  const child = spawn(process.execPath, [`${ROOT}dist/main.js`, '--config', config, 'run'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const [file, argv] = cgroup ? cgroup.wrap(process.execPath, [`${ROOT}dist/main.js`, '--config', config, 'run']) : [process.execPath, [`${ROOT}dist/main.js`, '--config', config, 'run']];
+  const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   child.stdout.on('data', (c) => (log += c));
   child.stderr.on('data', (c) => (log += c));
@@ -130,7 +132,7 @@ function serverProcesses(server) {
 }
 
 /** Measures the 20-target scale; `log` prints progress. Resolves with the results' keys. */
-export async function measureTargetScale(log) {
+export async function measureTargetScale(log, { cgroup = null } = {}) {
   log(`${TARGETS} targets: ${TARGETS} servers of their own, ${SESSIONS_PER_TARGET} sessions each…`);
   const dir = mkdtempSync(join(tmpdir(), 'pgwarden-bench-targets-'));
   const servers = [];
@@ -167,12 +169,12 @@ export async function measureTargetScale(log) {
     const targets = servers.map((s, i) => ({ name: `t${String(i + 1).padStart(2, '0')}`, url: s.url }));
 
     log('  the daemon with one target…');
-    const one = await startDaemon(targets.slice(0, 1), dir);
+    const one = await startDaemon(targets.slice(0, 1), dir, cgroup);
     const { runs: alone, cpuPerSecondMs: cpuOne } = await window(one, WARMUP_MS);
     await one.stop();
 
     log(`  the daemon with ${TARGETS} targets…`);
-    const all = await startDaemon(targets, dir);
+    const all = await startDaemon(targets, dir, cgroup);
     const { runs: together, cpuPerSecondMs: cpuAll } = await window(all, WARMUP_MS);
     const rss = all.rssMb();
 
@@ -224,7 +226,12 @@ export async function measureTargetScale(log) {
   }
 }
 
-// Run alone: node bench/targets-scale.mjs (prints the figures).
+// Run alone: node bench/targets-scale.mjs (prints the figures), the daemon under the chart's memory limit.
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  console.log(JSON.stringify(await measureTargetScale((t) => process.stderr.write(`${t}\n`)), null, 2));
+  const cgroup = memoryCgroup(chartMemoryLimitBytes());
+  try {
+    console.log(JSON.stringify({ memoryLimitApplied: cgroup !== null, ...(await measureTargetScale((t) => process.stderr.write(`${t}\n`), { cgroup })) }, null, 2));
+  } finally {
+    cgroup?.close();
+  }
 }
