@@ -62,8 +62,10 @@ export async function waitFor<T>(check: () => Promise<T | undefined | false | nu
   }
 }
 
-/** Something that runs a parameterized query: a pg.Client on any server (the fixture's admin, or a throwaway server's). */
-type Queryable = Pick<pg.Client, 'query'>;
+/** Something that runs a parameterized query: a pg.Client on any server, or the fixture's admin queue. */
+interface Queryable {
+  query<R extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
+}
 
 /** The pg_stat_activity column an age is measured from, as SQL: from this list only, never from the caller's text. */
 const AGE_COLUMN_SQL: Readonly<Record<AgeColumn, string>> = {
@@ -130,7 +132,11 @@ export class Fixture {
   readonly #roles: string[] = [];
   readonly #databases: string[] = [];
   readonly #clients: pg.Client[] = [];
-  #admin: pg.Client | undefined;
+  #admin: Promise<pg.Client> | undefined;
+  /** The admin connection's last statement asked for: the next one runs after it (sql). */
+  #queue: Promise<unknown> = Promise.resolve();
+  /** The admin connection as waitForSessionAge and waitForLockWaitAge use it: through the queue. */
+  readonly #queued: Queryable = { query: <R extends pg.QueryResultRow>(text: string, values?: unknown[]) => this.sql<R>(text, values) };
 
   constructor(label: string) {
     this.prefix = `pgw_${label.replace(/[^a-z0-9]/gi, '').slice(0, 12).toLowerCase()}_${randomBytes(3).toString('hex')}`;
@@ -142,18 +148,25 @@ export class Fixture {
   }
 
   /** A superuser connection to the test server's connection database. */
-  async admin(): Promise<pg.Client> {
-    if (!this.#admin) {
+  admin(): Promise<pg.Client> {
+    // One connection however many callers ask at once (tests open sessions in Promise.all).
+    this.#admin ??= (async () => {
       const client = new pg.Client({ connectionString: testDatabaseUrl(), application_name: 'pgwarden-test-admin' });
       client.on('error', () => undefined);
       await client.connect();
-      this.#admin = client;
-    }
+      return client;
+    })();
     return this.#admin;
   }
 
-  async sql<R extends pg.QueryResultRow = Record<string, unknown>>(text: string, values: unknown[] = []): Promise<pg.QueryResult<R>> {
-    return (await this.admin()).query<R>(text, values);
+  /**
+   * A statement on the admin connection, after every one asked for before it: a connection runs
+   * one query at a time, and pg only queues a second with a deprecation warning (pg 9 refuses it).
+   */
+  sql<R extends pg.QueryResultRow = Record<string, unknown>>(text: string, values: unknown[] = []): Promise<pg.QueryResult<R>> {
+    const result = this.#queue.then(async () => (await this.admin()).query<R>(text, values));
+    this.#queue = result.catch(() => undefined);
+    return result;
   }
 
   /** CREATE ROLE with LOGIN and a password (so it also works on password-auth servers), plus `options`. */
@@ -216,12 +229,12 @@ export class Fixture {
    * a policy with that limit runs.
    */
   async waitForAge(pids: readonly number[], seconds: number, column: AgeColumn = 'state_change'): Promise<void> {
-    await waitForSessionAge(await this.admin(), pids, seconds, column);
+    await waitForSessionAge(this.#queued, pids, seconds, column);
   }
 
   /** Waits until every session in `pids` has waited on a lock more than `seconds` (seconds) by the server's clock (waitForLockWaitAge). */
   async waitForLockWait(pids: readonly number[], seconds: number): Promise<void> {
-    await waitForLockWaitAge(await this.admin(), pids, seconds);
+    await waitForLockWaitAge(this.#queued, pids, seconds);
   }
 
   /** Is the backend still there? */
@@ -232,6 +245,7 @@ export class Fixture {
 
   /** Ends every session, database and role this fixture made. */
   async cleanup(): Promise<void> {
+    await this.#queue;
     const admin = await this.admin();
     await Promise.allSettled(this.#clients.map((c) => c.end()));
     if (this.#roles.length > 0) {
