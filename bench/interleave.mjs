@@ -6,8 +6,11 @@ import { readFileSync } from 'node:fs';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-/** Medians of `cycle` and `bare` (ms), interleaved `cadenceMs` apart, `runs` each. */
-export async function interleave(cycle, bare, runs, cadenceMs) {
+/**
+ * Medians of `cycle` and `bare` (ms), interleaved `cadenceMs` apart, `runs` each; `beforeCycle`,
+ * when given, runs before each cycle, untimed (a change the cycle is to see).
+ */
+export async function interleave(cycle, bare, runs, cadenceMs, { beforeCycle } = {}) {
   const c = [];
   const b = [];
   for (let i = 0; i < runs; i++) {
@@ -16,6 +19,7 @@ export async function interleave(cycle, bare, runs, cadenceMs) {
     await bare();
     b.push(performance.now() - t);
     await sleep(cadenceMs);
+    await beforeCycle?.();
     t = performance.now();
     await cycle();
     c.push(performance.now() - t);

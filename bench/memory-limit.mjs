@@ -30,7 +30,8 @@ export function chartMemoryLimitBytes() {
 export function memoryCgroup(bytes) {
   const name = `pgwarden-bench-${process.pid}`;
   const candidates = [
-    { dir: `/sys/fs/cgroup/${name}`, limitFile: 'memory.max', ready: () => readFileSync('/sys/fs/cgroup/cgroup.controllers', 'utf8').split(/\s+/).includes('memory') },
+    // v2: a child may have a memory limit only if its parent hands the controller down
+    { dir: `/sys/fs/cgroup/${name}`, limitFile: 'memory.max', ready: () => readFileSync('/sys/fs/cgroup/cgroup.subtree_control', 'utf8').split(/\s+/).includes('memory') },
     { dir: `/sys/fs/cgroup/memory/${name}`, limitFile: 'memory.limit_in_bytes', ready: () => true },
   ];
   for (const c of candidates) {

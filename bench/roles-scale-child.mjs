@@ -2,10 +2,12 @@
 // The 100,000-role scale of `npm run bench`, in a process of its own (so its RSS is pgwarden's
 // alone): what a daemon with password_expiry, disabled_role and idle_session does at each tick,
 // measured against the bare `select * from pg_roles` at the same cadence; RSS after 100 cycles;
+// the same two while a role changes before every cycle (every column sent and decoded again);
 // the /metrics scrape; and the audit log bytes per hour of a dry-run daemon on a 2-second
 // schedule, with audit.repeatAfter at its default (1h) and at 1s (every tick, as before it).
 // Usage: node --expose-gc bench/roles-scale-child.mjs URL RUNS CADENCE_MS; prints one JSON line.
 import { Writable } from 'node:stream';
+import pg from 'pg';
 import { pino } from 'pino';
 import { loadConfig } from '../dist/config/load.js';
 import { TargetDb } from '../dist/db/pool.js';
@@ -55,6 +57,23 @@ await cycle();
 // in this process is the bare side's, not pgwarden's.
 const { rss10, heap10, rss100, heap100, peak } = await memoryOver100Cycles(cycle);
 const { cycleMs, bareMs } = await interleave(roleCycle, bare, RUNS, CADENCE_MS);
+
+// The same while the roles change before every cycle (one role's expiry, to and fro): the server
+// sends every column again and the cycle decodes them, where above it reuses the kept ones. The
+// peak above was read before this; the one here is the process's whole run.
+const admin = new pg.Client(url);
+await admin.connect();
+let flip = 0;
+const changeARole = async () => {
+  flip = 1 - flip;
+  await admin.query(`alter role scale_r_1 valid until '${flip ? '2031-01-01' : '2032-01-01'}'`);
+};
+const changing = await interleave(roleCycle, bare, RUNS, CADENCE_MS, { beforeCycle: changeARole });
+const changingMemory = await memoryOver100Cycles(async () => {
+  await changeARole();
+  await cycle();
+});
+await admin.end();
 const scrapes = [];
 for (let i = 0; i < 20; i++) {
   const t = performance.now();
@@ -88,6 +107,10 @@ console.log(
     roleBare100kMs: bareMs,
     rss100kMb: rss100 / 2 ** 20,
     rssPeak100kMb: peak / 2 ** 20,
+    roleCycleChanged100kMs: changing.cycleMs,
+    roleBareChanged100kMs: changing.bareMs,
+    rssChanged100kMb: changingMemory.rss100 / 2 ** 20,
+    rssPeakChanged100kMb: changingMemory.peak / 2 ** 20,
     rssGrowth100kMb: (rss100 - rss10) / 2 ** 20,
     heapGrowth100kMb: (heap100 - heap10) / 2 ** 20,
     scrape100kMs: median(scrapes),

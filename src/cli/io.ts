@@ -4,11 +4,15 @@
 
 /**
  * Somewhere to write text. A stream's `write` returns false once its buffer is full and emits
- * `drain` when it has room again: the printers of long listings wait for it (output.ts writeText).
+ * `drain` when it has room again (or `close`, `error` when it never will): the printers of long
+ * listings wait for one of them (output.ts writeText).
  */
 export interface TextSink {
   write(text: string): unknown;
-  once?(event: 'drain', listener: () => void): unknown;
+  once?(event: 'drain' | 'close' | 'error', listener: () => void): unknown;
+  off?(event: 'drain' | 'close' | 'error', listener: () => void): unknown;
+  /** True once the stream is closed: nothing will drain. */
+  readonly destroyed?: boolean;
 }
 
 export interface Io {

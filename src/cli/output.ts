@@ -14,9 +14,18 @@ const CHUNK_CHARS = 1 << 16;
  * CPU time of `roles --json | …` (0.59 s against 0.38 s, issue 19).
  */
 export async function writeText(out: TextSink, text: string): Promise<void> {
-  if (out.write(text) === false && out.once) {
+  if (out.write(text) === false && out.once && out.destroyed !== true) {
     const once = out.once.bind(out);
-    await new Promise<void>((resolve) => once('drain', resolve));
+    const off = out.off?.bind(out);
+    // A stream that closes or fails instead never drains: go on (its error is the stream's
+    // listeners' to report, main.ts), rather than wait for ever.
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        for (const event of ['drain', 'close', 'error'] as const) off?.(event, done);
+        resolve();
+      };
+      for (const event of ['drain', 'close', 'error'] as const) once(event, done);
+    });
   }
 }
 

@@ -358,8 +358,10 @@ export const ROLES_SQL = `
          or coalesce((to_jsonb(am) ->> 'set_option')::boolean, true)
       group by am.member
     ) m on m.member = r.oid
-  ), d as (
-    -- a digest per column, then of the five (32 bytes each: no two columns' texts can run together)
+  ), d as materialized (
+    -- a digest per column, then of the five (32 bytes each: no two columns' texts can run together).
+    -- Materialized: inlined, the planner would copy the digest's expression into each of its six
+    -- uses below, and hash the megabytes six times.
     select c.*, encode(sha256(sha256(coalesce(textsend(c.names), '')) || sha256(coalesce(textsend(c.flags), ''))
                               || sha256(coalesce(textsend(c.valid_until), '')) || sha256(coalesce(textsend(c.conn_limits), ''))
                               || sha256(coalesce(textsend(c.member_of), ''))), 'hex') as digest

@@ -67,6 +67,22 @@ describe('printJson', () => {
   });
 });
 
+describe('printJson into a stream that closes while it waits', () => {
+  it('finishes instead of waiting for a drain that never comes', async () => {
+    const sink = new Writable({
+      highWaterMark: 1 << 16,
+      write(_chunk: Buffer, _encoding, _done) {
+        // never done: a reader that stopped reading
+      },
+    });
+    sink.on('error', () => undefined);
+    setTimeout(() => sink.destroy(), 20);
+    const rows = Array.from({ length: 20_000 }, (_, i) => ({ role: `r_${i}` }));
+    await expect(printJson(sink, rows)).resolves.toBeUndefined();
+    expect(sink.destroyed).toBe(true);
+  });
+});
+
 describe('printTable', () => {
   const columns = [
     { header: 'ROLE', value: (r: { role: string; n: number }) => r.role },

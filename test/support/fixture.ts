@@ -155,7 +155,11 @@ export class Fixture {
       client.on('error', () => undefined);
       await client.connect();
       return client;
-    })();
+    })().catch((err: unknown) => {
+      // the next caller tries again
+      this.#admin = undefined;
+      throw err;
+    });
     return this.#admin;
   }
 
