@@ -196,4 +196,28 @@ describe('fetchRoles', () => {
     expect(whole.roles.columns).not.toBe(foreign);
     expect(roleIn(whole, created)).toBeDefined();
   });
+
+  it('gives back hostile names exactly: quotes, spaces, capitals, non-ASCII past the BMP, control characters, 63 bytes', async () => {
+    const f = fixture();
+    const suffixes = [`it's`, `say "hi"`, `Mixed Case`, `Zoë 日本 🐘`, 'tab\there', 'new\nline', 'back\\slash'];
+    const names = suffixes.map((x, i) => f.name(`${i}${x}`));
+    // PostgreSQL's NAMEDATALEN: 63 bytes, here of two-byte characters (a prefix, then "é"s)
+    const long = f.name('');
+    names.push(long + 'é'.repeat(Math.floor((63 - Buffer.byteLength(long)) / 2)));
+    expect(Buffer.byteLength(names.at(-1)!)).toBeGreaterThanOrEqual(62);
+    const group = await f.createRole(f.name('grp'), 'nologin');
+    for (const name of names) await f.createRole(name, "valid until '2999-01-01'");
+    await f.sql(`grant ${quoteIdent(group)} to ${quoteIdent(names[3]!)}`);
+    await f.openSession({ role: names[4]!, state: 'idle' });
+    db = testTarget();
+    const { roles } = await fetchRoles(db);
+    const byName = new Map(Array.from(roles).map((r) => [r.role, r]));
+    for (const name of names) expect(byName.has(name), JSON.stringify(name)).toBe(true);
+    expect(byName.get(names[3]!)?.memberOf).toEqual([group]);
+    expect(byName.get(names[4]!)?.sessions).toBe(1);
+    expect(membersOf(roles, group)).toEqual(new Set([names[3]]));
+    const expiring: string[] = [];
+    eachLoginExpiry(roles, (role) => expiring.push(role));
+    expect(expiring).toEqual(expect.arrayContaining(names));
+  });
 });
