@@ -326,10 +326,10 @@ export async function fetchSessions(db: TargetDb): Promise<Snapshot> {
  * Those columns change only when a role does, and come with their SHA-256 (`digest`): given the
  * digest of the columns it already holds ($1), the query sends them only when theirs differs —
  * 3.4 MB every tick at 100,000 roles, decoded every tick, became 100 bytes, for about 5 ms more
- * of the server's time (55 ms against 50; each column hashed on its own: a concat or a convert_to
- * of the megabytes cost 40 ms more). SHA-256, not md5 (refused by servers in FIPS mode) nor hashtext (anyone who may
- * create roles could make a change that keeps a 64-bit hash). What changes every tick, the
- * sessions per role and the clock, is always sent.
+ * of the server's time (55 ms against 50; each column hashed on its own: a concat or a
+ * convert_to of the megabytes cost 40 ms more). SHA-256, not md5 (refused by servers in FIPS
+ * mode) nor hashtext (anyone who may create roles could make a change that keeps a 64-bit hash).
+ * What changes every tick, the sessions per role and the clock, is always sent.
  *
  * Not ordered: sorting 10,000 roles by name costs the server more than anything else here, and
  * only what is shown needs an order (violations are sorted by the rules, `pgwarden roles` sorts
