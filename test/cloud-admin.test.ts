@@ -203,6 +203,31 @@ describe('as the cloud-admin role', () => {
     }
   });
 
+  it('runs as a daemon: a role disabled after the first ticks is locked out (the kept role columns are sent again once a role changes)', async () => {
+    const f = fixture();
+    const admin = await createCloudAdmin(f);
+    const marker = await f.createRole(f.name('off'), 'nologin');
+    const user = await f.createRole(f.name('user'));
+    await manage(f, admin, [user]);
+    const config = writeConfig({
+      mode: 'enforce',
+      policies: [{ name: 'off', kind: 'disabled_role', schedule: '* * * * * *', disabledWhen: { memberOf: marker }, actions: ['nologin'], match: { roles: [user] } }],
+    });
+    const daemon = await startTestDaemon(config, admin.url());
+    try {
+      // Two runs first: from then on the daemon holds the roles, and the server resends them only when they change.
+      await waitFor(async () => {
+        const runs = /pgwarden_policy_run_duration_seconds_count\{target="default",policy="off"\} (\d+)/.exec(await daemon.metrics());
+        return Number(runs?.[1] ?? 0) >= 2;
+      }, 'two runs of the policy', 15_000);
+      expect(await canLogIn(f, user)).toBe(true);
+      await f.sql(`grant ${quoteIdent(marker)} to ${quoteIdent(user)}`);
+      await waitFor(async () => !(await canLogIn(f, user)), 'the daemon to lock out the role disabled after it started', 15_000);
+    } finally {
+      await daemon.stop();
+    }
+  });
+
   it('runs as a daemon: sees everything (pgwarden_sessions_hidden 0), acts, and logs no gap for its session policies', async () => {
     const f = fixture();
     const admin = await createCloudAdmin(f);
