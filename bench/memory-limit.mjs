@@ -62,3 +62,8 @@ export function memoryCgroup(bytes) {
   }
   return null;
 }
+
+/** The spawn arguments of `command args` inside `cgroup` (memoryCgroup), or as they are when it is null. */
+export function inCgroup(cgroup, command, args) {
+  return cgroup ? cgroup.wrap(command, args) : [command, args];
+}

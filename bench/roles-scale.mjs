@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startServer } from '../scripts/embedded.mjs';
+import { inCgroup } from './memory-limit.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -17,7 +18,7 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 function runProcess(command, args, { discard = false, cgroup = null } = {}) {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const [file, argv] = cgroup ? cgroup.wrap(command, args) : [command, args];
+    const [file, argv] = inCgroup(cgroup, command, args);
     const child = spawn(file, argv, { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startServer } from '../scripts/embedded.mjs';
-import { chartMemoryLimitBytes, memoryCgroup } from './memory-limit.mjs';
+import { chartMemoryLimitBytes, inCgroup, memoryCgroup } from './memory-limit.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TARGETS = 20;
@@ -82,7 +82,7 @@ async function startDaemon(targets, dir, cgroup) {
   const port = await freePort();
   const config = join(dir, `pgwarden-${targets.length}.json`);
   writeFileSync(config, JSON.stringify({ targets, server: { host: '127.0.0.1', port }, log: { level: 'warn' }, policies: POLICIES }));
-  const [file, argv] = cgroup ? cgroup.wrap(process.execPath, [`${ROOT}dist/main.js`, '--config', config, 'run']) : [process.execPath, [`${ROOT}dist/main.js`, '--config', config, 'run']];
+  const [file, argv] = inCgroup(cgroup, process.execPath, [`${ROOT}dist/main.js`, '--config', config, 'run']);
   const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   child.stdout.on('data', (c) => (log += c));
